@@ -1,0 +1,23 @@
+//! Shared vocabulary of dualmetrics: what a metric *is*, independent of any backend or socket.
+//!
+//! The SDK, the collector shim and the comparator all speak about the same four instrument
+//! kinds, the same units and the same names. This crate is the one place that vocabulary lives,
+//! so that a name computed by the SDK when it registers an instrument is the name the comparator
+//! later queries and the name the shim produces when it translates StatsD:
+//!
+//! - [`MetricKind`] and [`Unit`]: the facade's instrument kinds and the units they carry
+//!   (time units convert to the milliseconds StatsD timers always use).
+//! - [`naming`]: validation and the one sanitising rule for names and tags.
+//! - [`statsd_line`]: encoding a StatsD/DogStatsD line (pure, no I/O).
+//!
+//! Nothing here does I/O, allocates per measurement, or depends on OpenTelemetry or cadence.
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
+
+mod kind;
+pub mod naming;
+pub mod statsd_line;
+mod unit;
+
+pub use kind::MetricKind;
+pub use unit::Unit;

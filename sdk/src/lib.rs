@@ -1,0 +1,1 @@
+//! dualmetrics (work in progress)
