@@ -16,6 +16,7 @@
 
 mod kind;
 pub mod naming;
+pub mod naming_map;
 pub mod statsd_line;
 mod unit;
 
