@@ -76,8 +76,7 @@ pub mod otlp;
 pub mod statsd;
 
 pub use otlp::{
-    latest, points, sum_of_values, ExportMetricsServiceRequest, OtlpGrpcReceiver,
-    OtlpHttpReceiver, OtlpReceiver, OtlpReceiverBuilder, Point, PointKind, PointValue,
-    ReceivedRequest, Temporality,
+    latest, points, sum_of_values, ExportMetricsServiceRequest, OtlpGrpcReceiver, OtlpHttpReceiver,
+    OtlpReceiver, OtlpReceiverBuilder, Point, PointKind, PointValue, ReceivedRequest, Temporality,
 };
 pub use statsd::{parse_line, ParsedLine, StatsdReceiver};
