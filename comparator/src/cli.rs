@@ -1,0 +1,436 @@
+//! The `dualmetrics compare` command line, ripgrep style: [`CompareArgs`] holds the raw values
+//! clap parsed; [`Plan::from_args`] only validates and resolves them (reads pair files and
+//! catalogs, builds URLs and settings); [`run`] executes a plan. Exit codes: 0 every pair
+//! equivalent, 1 any divergent or missing, 2 an error (bad arguments, or a query that failed —
+//! the other pairs are still reported).
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use clap::{Args, ValueEnum};
+use dualmetrics_model::naming_map::GraphiteNaming;
+use url::Url;
+
+use crate::error::CompareError;
+use crate::pairs::{
+    generate_from_catalog, load_pairs_file, parse_catalog, GenerateOptions, LegacyApi, Pair,
+};
+use crate::query::graphite::GraphiteAdapter;
+use crate::query::prometheus::PrometheusAdapter;
+use crate::query::{Auth, HttpConfig, QueryAdapter, TimeRange};
+use crate::report::{html, json, markdown, table, Report};
+use crate::run::{compare_all, CompareSettings};
+
+/// Query language of the legacy backend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LegacyApiArg {
+    /// Graphite render API (`/render`).
+    Graphite,
+    /// PromQL over the Graphite names (VictoriaMetrics).
+    Prometheus,
+}
+
+/// How the new store names OTel metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum NamingArg {
+    /// `_total`, unit words, `_` for dots (`-opentelemetry.usePrometheusNaming`; Prometheus).
+    Prometheus,
+    /// OTel names kept as they are (VictoriaMetrics' default).
+    Otel,
+}
+
+/// Report format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FormatArg {
+    /// Fixed-width terminal table.
+    Table,
+    /// JSON.
+    Json,
+    /// Markdown.
+    Markdown,
+    /// Self-contained HTML with one chart per pair.
+    Html,
+}
+
+/// Raw arguments of `dualmetrics compare`.
+#[derive(Debug, Clone, Args)]
+#[command(
+    about = "Compare legacy (Graphite/StatsD) and new (Prometheus API) backends pair by pair"
+)]
+pub struct CompareArgs {
+    /// TOML file of query pairs (repeatable).
+    #[arg(long = "pairs", value_name = "FILE")]
+    pub pairs: Vec<PathBuf>,
+    /// SDK catalog JSON to generate pairs from (repeatable).
+    #[arg(long = "catalog", value_name = "FILE")]
+    pub catalog: Vec<PathBuf>,
+    /// Base URL of the legacy backend.
+    #[arg(long, env = "DUALMETRICS_LEGACY_URL", default_value = "http://127.0.0.1:8428")]
+    pub legacy_url: String,
+    /// Query language of the legacy backend.
+    #[arg(long, value_enum, default_value = "graphite")]
+    pub legacy_api: LegacyApiArg,
+    /// Base URL of the new backend (Prometheus HTTP API).
+    #[arg(long, env = "DUALMETRICS_NEW_URL", default_value = "http://127.0.0.1:8428")]
+    pub new_url: String,
+    /// How the new store names OTel metrics (generated pairs).
+    #[arg(long, value_enum, default_value = "prometheus")]
+    pub new_naming: NamingArg,
+    /// The StatsD daemon runs with `legacyNamespace: true` (generated pairs).
+    #[arg(long)]
+    pub legacy_namespace: bool,
+    /// The StatsD daemon's Graphite `globalPrefix` (generated pairs).
+    #[arg(long, default_value = "stats")]
+    pub graphite_prefix: String,
+    /// The StatsD daemon's `percentThreshold` list (generated pairs).
+    #[arg(long, value_delimiter = ',', default_value = "90")]
+    pub percentiles: Vec<f64>,
+    /// `storage_step` sent to the Graphite API (set it to the StatsD flush interval for
+    /// VictoriaMetrics; `none` to leave it out).
+    #[arg(long, default_value = "1s")]
+    pub storage_step: String,
+    /// Range start: Unix seconds, `now`, or `-<duration>` before the end.
+    #[arg(long, default_value = "-1h", allow_hyphen_values = true)]
+    pub start: String,
+    /// Range end: Unix seconds, `now`, or `-<duration>` before now.
+    #[arg(long, default_value = "now", allow_hyphen_values = true)]
+    pub end: String,
+    /// Grid step (whole seconds: `10s`, `1m`).
+    #[arg(long, default_value = "10s")]
+    pub step: String,
+    /// Most recent grid points left out (ingestion lag).
+    #[arg(long, default_value_t = crate::run::DEFAULT_SKIP_RECENT)]
+    pub skip_recent: usize,
+    /// Timing slack between the two pipelines (export interval of the slower one).
+    #[arg(long, default_value = "20s")]
+    pub max_lag: String,
+    /// Window for `$window` in queries (`increase()` of quantiles and means).
+    #[arg(long, default_value = "1m")]
+    pub window: String,
+    /// Share of points that must be within tolerance (0..=1).
+    #[arg(long, default_value_t = 1.0)]
+    pub min_share: f64,
+    /// Per-request timeout.
+    #[arg(long, default_value = "10s")]
+    pub timeout: String,
+    /// Retries of a failed request (transport error, 5xx, 429), with exponential backoff.
+    #[arg(long, default_value_t = crate::query::DEFAULT_RETRIES)]
+    pub retries: u32,
+    /// Pairs queried at once.
+    #[arg(long, default_value_t = crate::run::DEFAULT_PARALLEL)]
+    pub parallel: usize,
+    /// Format written to stdout (or to --out).
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: FormatArg,
+    /// Write the --format output to this file instead of stdout.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Also write an HTML report here.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
+    /// Also write a JSON report here.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+    /// Also write a Markdown report here.
+    #[arg(long, value_name = "FILE")]
+    pub markdown: Option<PathBuf>,
+}
+
+/// Parses `500ms`, `10s`, `5m`, `1h`, `1d` (a bare number is seconds).
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: f64 = num.parse().map_err(|_| format!("{s:?} is not a duration (e.g. 10s, 1m)"))?;
+    let secs = match unit {
+        "ms" => n / 1000.0,
+        "" | "s" => n,
+        "m" => n * 60.0,
+        "h" => n * 3600.0,
+        "d" => n * 86400.0,
+        _ => return Err(format!("{s:?}: unknown unit {unit:?} (ms, s, m, h, d)")),
+    };
+    if !secs.is_finite() || secs < 0.0 {
+        return Err(format!("{s:?} is not a duration"));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+fn whole_secs(arg: &'static str, s: &str) -> Result<i64, CompareError> {
+    let d = parse_duration(s).map_err(|reason| CompareError::InvalidArgument { arg, reason })?;
+    if d.subsec_nanos() != 0 {
+        return Err(CompareError::InvalidArgument {
+            arg,
+            reason: format!("{s:?} must be whole seconds"),
+        });
+    }
+    Ok(d.as_secs() as i64)
+}
+
+/// Parses a time: Unix seconds, `now`, or `-<duration>` / `now-<duration>` before `relative_to`.
+pub fn parse_time(s: &str, now: i64, relative_to: i64) -> Result<i64, String> {
+    let s = s.trim();
+    if s == "now" {
+        return Ok(now);
+    }
+    if let Some(d) = s.strip_prefix("now-").or_else(|| s.strip_prefix('-')) {
+        let base = if s.starts_with("now") { now } else { relative_to };
+        return Ok(base - parse_duration(d)?.as_secs() as i64);
+    }
+    s.parse::<i64>().map_err(|_| format!("{s:?} is not a time (Unix seconds, now, -1h)"))
+}
+
+/// Where a backend is and how it is asked.
+#[derive(Debug, Clone)]
+pub struct BackendPlan {
+    /// HTTP settings (credentials from the environment).
+    pub http: HttpConfig,
+    /// Which API.
+    pub api: LegacyApi,
+}
+
+/// Validated, resolved arguments.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// The pairs, from files and catalogs.
+    pub pairs: Vec<Pair>,
+    /// Notes from generation.
+    pub notes: Vec<String>,
+    /// Evaluation settings.
+    pub settings: CompareSettings,
+    /// Legacy backend.
+    pub legacy: BackendPlan,
+    /// `storage_step` for the Graphite API.
+    pub storage_step: Option<String>,
+    /// New backend (always the Prometheus API).
+    pub new: HttpConfig,
+    /// Format for stdout / --out.
+    pub format: FormatArg,
+    /// --out.
+    pub out: Option<PathBuf>,
+    /// Extra outputs.
+    pub extra: Vec<(FormatArg, PathBuf)>,
+}
+
+fn parse_url(arg: &'static str, s: &str) -> Result<Url, CompareError> {
+    let url =
+        Url::parse(s).map_err(|e| CompareError::InvalidArgument { arg, reason: format!("{e}") })?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(CompareError::InvalidArgument {
+            arg,
+            reason: format!("scheme {:?} is not http(s)", url.scheme()),
+        });
+    }
+    Ok(url)
+}
+
+fn unix_now() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
+}
+
+impl Plan {
+    /// Validates `args` and resolves them: reads pair files and catalogs, reads credentials from
+    /// `DUALMETRICS_{LEGACY,NEW}_{TOKEN,USER,PASSWORD}`.
+    ///
+    /// # Errors
+    /// The first invalid argument or unreadable input.
+    pub fn from_args(args: &CompareArgs) -> Result<Plan, CompareError> {
+        let invalid = |arg, reason: String| CompareError::InvalidArgument { arg, reason };
+        if args.pairs.is_empty() && args.catalog.is_empty() {
+            return Err(invalid(
+                "--pairs/--catalog",
+                "give at least one pair file or catalog".into(),
+            ));
+        }
+        let step = whole_secs("--step", &args.step)?;
+        if step < 1 {
+            return Err(invalid("--step", "must be at least 1s".into()));
+        }
+        let now = unix_now();
+        let end = parse_time(&args.end, now, now).map_err(|r| invalid("--end", r))?;
+        let start = parse_time(&args.start, now, end).map_err(|r| invalid("--start", r))?;
+        if start >= end {
+            return Err(invalid("--start", format!("{start} is not before the end {end}")));
+        }
+        if (end - start) / step > 100_000 {
+            return Err(invalid("--step", "more than 100000 grid points".into()));
+        }
+        if !(0.0..=1.0).contains(&args.min_share) {
+            return Err(invalid("--min-share", format!("{} is not within 0..=1", args.min_share)));
+        }
+        let timeout = parse_duration(&args.timeout).map_err(|r| invalid("--timeout", r))?;
+        let mut pairs = Vec::new();
+        let mut notes = Vec::new();
+        for path in &args.pairs {
+            pairs.extend(load_pairs_file(path)?);
+        }
+        let api = match args.legacy_api {
+            LegacyApiArg::Graphite => LegacyApi::Graphite,
+            LegacyApiArg::Prometheus => LegacyApi::Prometheus,
+        };
+        let gen = GenerateOptions {
+            graphite: GraphiteNaming {
+                legacy_namespace: args.legacy_namespace,
+                global_prefix: args.graphite_prefix.clone(),
+            },
+            legacy_api: api,
+            prometheus_naming: args.new_naming == NamingArg::Prometheus,
+            percentiles: args.percentiles.clone(),
+        };
+        for path in &args.catalog {
+            let p = path.display().to_string();
+            let text = std::fs::read_to_string(path)
+                .map_err(|source| CompareError::Io { path: p.clone(), source })?;
+            let catalog = parse_catalog(&text, &p)?;
+            let (generated, n) = generate_from_catalog(&catalog, &gen);
+            pairs.extend(generated);
+            notes.extend(n);
+        }
+        if pairs.is_empty() {
+            return Err(invalid("--pairs/--catalog", "no pairs to compare".into()));
+        }
+        let http = |arg, url: &str, env_prefix: &str| -> Result<HttpConfig, CompareError> {
+            let mut cfg = HttpConfig::new(parse_url(arg, url)?);
+            cfg.timeout = timeout;
+            cfg.retries = args.retries;
+            let env_auth = Auth::from_env(env_prefix);
+            if env_auth != Auth::None {
+                cfg.auth = env_auth;
+            }
+            Ok(cfg)
+        };
+        let mut extra = Vec::new();
+        for (fmt, path) in [
+            (FormatArg::Html, &args.html),
+            (FormatArg::Json, &args.json),
+            (FormatArg::Markdown, &args.markdown),
+        ] {
+            if let Some(p) = path {
+                extra.push((fmt, p.clone()));
+            }
+        }
+        Ok(Plan {
+            pairs,
+            notes,
+            settings: CompareSettings {
+                range: TimeRange { start, end, step },
+                skip_recent: args.skip_recent,
+                max_lag_secs: whole_secs("--max-lag", &args.max_lag)?,
+                window_secs: whole_secs("--window", &args.window)?,
+                min_share: args.min_share,
+                parallel: args.parallel.max(1),
+            },
+            legacy: BackendPlan {
+                http: http("--legacy-url", &args.legacy_url, "DUALMETRICS_LEGACY")?,
+                api,
+            },
+            storage_step: (args.storage_step != "none").then(|| args.storage_step.clone()),
+            new: http("--new-url", &args.new_url, "DUALMETRICS_NEW")?,
+            format: args.format,
+            out: args.out.clone(),
+            extra,
+        })
+    }
+
+    /// Builds the adapters, runs every pair and returns the report.
+    ///
+    /// # Errors
+    /// If an HTTP client cannot be built (query failures end up in the report instead).
+    pub fn execute(&self) -> Result<Report, crate::error::QueryError> {
+        let legacy: Box<dyn QueryAdapter> = match self.legacy.api {
+            LegacyApi::Graphite => Box::new(
+                GraphiteAdapter::new(self.legacy.http.clone())?
+                    .with_storage_step(self.storage_step.clone()),
+            ),
+            LegacyApi::Prometheus => Box::new(PrometheusAdapter::new(self.legacy.http.clone())?),
+        };
+        let new = PrometheusAdapter::new(self.new.clone())?;
+        let rows = compare_all(&self.pairs, legacy.as_ref(), &new, &self.settings);
+        let r = self.settings.range;
+        Ok(Report {
+            legacy_backend: legacy.describe(),
+            new_backend: new.describe(),
+            start: r.start,
+            end: r.end,
+            step: r.step,
+            notes: self.notes.clone(),
+            pairs: rows,
+        })
+    }
+}
+
+/// Renders `report` in `format`.
+pub fn render(report: &Report, format: FormatArg) -> String {
+    match format {
+        FormatArg::Table => table::render(report),
+        FormatArg::Json => json::render(report),
+        FormatArg::Markdown => markdown::render(report),
+        FormatArg::Html => html::render(report),
+    }
+}
+
+fn write_file(path: &PathBuf, text: &str) -> Result<(), CompareError> {
+    std::fs::write(path, text)
+        .map_err(|source| CompareError::Io { path: path.display().to_string(), source })
+}
+
+/// Runs `dualmetrics compare`: prints the report, writes the extra outputs, and returns the exit
+/// code (0 equivalent, 1 divergent or missing, 2 error). Errors go to stderr.
+pub fn run(args: &CompareArgs) -> ExitCode {
+    ExitCode::from(run_code(args))
+}
+
+/// [`run`] with the exit code as a number.
+pub fn run_code(args: &CompareArgs) -> u8 {
+    let fail = |e: &dyn std::fmt::Display| {
+        eprintln!("dualmetrics compare: error: {e}");
+        2
+    };
+    let plan = match Plan::from_args(args) {
+        Ok(p) => p,
+        Err(e) => return fail(&e),
+    };
+    let report = match plan.execute() {
+        Ok(r) => r,
+        Err(e) => return fail(&e),
+    };
+    let main = render(&report, plan.format);
+    match &plan.out {
+        Some(path) => {
+            if let Err(e) = write_file(path, &main) {
+                return fail(&e);
+            }
+        }
+        None => print!("{main}"),
+    }
+    for (fmt, path) in &plan.extra {
+        if let Err(e) = write_file(path, &render(&report, *fmt)) {
+            return fail(&e);
+        }
+    }
+    for p in report.pairs.iter().filter(|p| p.error.is_some()) {
+        eprintln!("dualmetrics compare: pair {:?}: {}", p.name, p.error.as_deref().unwrap_or(""));
+    }
+    report.exit_code()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse() {
+        assert_eq!(parse_duration("10s").unwrap(), Duration::from_secs(10));
+        assert_eq!(parse_duration("1m").unwrap(), Duration::from_secs(60));
+        assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
+        assert!(parse_duration("10x").is_err());
+    }
+
+    #[test]
+    fn relative_times_parse() {
+        assert_eq!(parse_time("-1h", 10_000, 9_000).unwrap(), 5_400);
+        assert_eq!(parse_time("now-1m", 10_000, 9_000).unwrap(), 9_940);
+        assert_eq!(parse_time("1700000000", 0, 0).unwrap(), 1_700_000_000);
+        assert!(parse_time("yesterday", 0, 0).is_err());
+    }
+}

@@ -1,0 +1,619 @@
+//! What to compare: pairs of queries, one per side, with the semantics needed to compare them.
+//!
+//! Pairs come from a TOML file ([`load_pairs_file`]) or are generated from the SDK's catalog
+//! ([`generate_from_catalog`]) with the naming rules of [`dualmetrics_model::naming_map`].
+//!
+//! Queries may contain `$step` and `$window`, replaced at run time by the grid step and the
+//! rate window (`10s`, `1m`), so one pair file works at any resolution.
+//!
+//! # Pair file
+//! ```toml
+//! [[pair]]
+//! name = "checkout requests"
+//! kind = "counter"                 # counter | gauge | quantile | mean
+//! legacy = "seriesByTag('name=stats.counters.svc.http.requests.count')"
+//! new = "http_requests_total"
+//! # optional:
+//! legacy_form = "delta"            # delta | cumulative | level (defaults depend on kind)
+//! new_form = "cumulative"
+//! legacy_unit = "ms"               # time units convert (the new side is scaled to the legacy one)
+//! new_unit = "s"
+//! tolerance = { abs = 0.5, rel = 0.001 }
+//! buckets = [0, 5, 10, 25, 50]     # quantile: bucket upper bounds in the new side's unit
+//! group_by = ["code", "route"]     # compare per tag set; other labels are summed away
+//! new_group_by = ["code", "http_route"]   # the same keys as the new side names them
+//! ```
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use dualmetrics_model::naming_map::{
+    histogram_series, otel_label, otel_series_base, timer_percentile_stat, GraphiteNaming,
+    HistogramPart,
+};
+use dualmetrics_model::{MetricKind, Unit};
+use serde::{Deserialize, Serialize};
+
+use crate::error::CompareError;
+
+/// What a pair measures, which decides how both sides are normalised and compared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PairKind {
+    /// Counts: both sides become running totals since the start of the range.
+    Counter,
+    /// A level (gauge, up-down counter): the last value in each step.
+    Gauge,
+    /// A percentile or maximum vs `histogram_quantile`: tolerance is the holding bucket's width.
+    Quantile,
+    /// A mean vs `increase(sum)/increase(count)`.
+    Mean,
+}
+
+impl PairKind {
+    /// Lowercase name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PairKind::Counter => "counter",
+            PairKind::Gauge => "gauge",
+            PairKind::Quantile => "quantile",
+            PairKind::Mean => "mean",
+        }
+    }
+
+    /// The tolerance used when a pair does not set one.
+    pub fn default_tolerance(self) -> Tolerance {
+        match self {
+            PairKind::Counter => Tolerance { abs: 0.5, rel: 1e-3 },
+            PairKind::Gauge => Tolerance { abs: 1e-9, rel: 1e-9 },
+            PairKind::Quantile => Tolerance { abs: 1e-9, rel: 1e-9 },
+            PairKind::Mean => Tolerance { abs: 1e-9, rel: 1e-3 },
+        }
+    }
+
+    fn default_forms(self) -> (Form, Form) {
+        match self {
+            PairKind::Counter => (Form::Delta, Form::Cumulative),
+            _ => (Form::Level, Form::Level),
+        }
+    }
+}
+
+/// What the points a side returns mean.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Form {
+    /// Each point is a count for its own interval (StatsD per-flush counts, `sum_over_time`).
+    Delta,
+    /// Each point is a cumulative counter value (OTLP cumulative sums, raw `_total`).
+    Cumulative,
+    /// Each point is a level (gauge, percentile, mean).
+    Level,
+}
+
+/// Allowed difference: a point is within tolerance when `|a - b| <= abs + rel * |legacy|`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Tolerance {
+    /// Absolute part, in the legacy side's unit.
+    #[serde(default)]
+    pub abs: f64,
+    /// Relative part (0.001 = 0.1 %).
+    #[serde(default)]
+    pub rel: f64,
+}
+
+/// One comparison: a legacy query, a new query and how to read them.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Pair {
+    /// Name shown in reports.
+    pub name: String,
+    /// What is measured.
+    pub kind: PairKind,
+    /// Query for the legacy backend (Graphite target or PromQL).
+    pub legacy: String,
+    /// Query for the new backend (PromQL).
+    pub new: String,
+    /// Meaning of the legacy points.
+    pub legacy_form: Form,
+    /// Meaning of the new points.
+    pub new_form: Form,
+    /// Factor that converts new values into the legacy unit (s → ms: 1000).
+    pub new_scale: f64,
+    /// Unit of the compared values (the legacy side's), for reports.
+    pub unit: String,
+    /// Allowed difference.
+    pub tolerance: Tolerance,
+    /// Quantile pairs: bucket upper bounds in the new side's unit.
+    pub buckets: Vec<f64>,
+    /// Legacy label keys to compare per tag set (empty: match series by all labels).
+    pub group_by: Vec<String>,
+    /// The same keys as the new side names them (same order as `group_by`).
+    pub new_group_by: Vec<String>,
+}
+
+/// OpenTelemetry's default explicit bucket bounds.
+pub const DEFAULT_BUCKETS: [f64; 15] = [
+    0.0, 5.0, 10.0, 25.0, 50.0, 75.0, 100.0, 250.0, 500.0, 750.0, 1000.0, 2500.0, 5000.0, 7500.0,
+    10000.0,
+];
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PairSpec {
+    name: String,
+    kind: PairKind,
+    legacy: String,
+    new: String,
+    legacy_form: Option<Form>,
+    new_form: Option<Form>,
+    legacy_unit: Option<String>,
+    new_unit: Option<String>,
+    tolerance: Option<Tolerance>,
+    buckets: Option<Vec<f64>>,
+    #[serde(default)]
+    group_by: Vec<String>,
+    new_group_by: Option<Vec<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PairFile {
+    #[serde(default)]
+    pair: Vec<PairSpec>,
+}
+
+/// The factor that converts a value in `from` into `to` (`s` → `ms`: 1000). Equal or unknown
+/// units give 1; two different time units convert.
+pub fn unit_factor(from: &str, to: &str) -> Result<f64, String> {
+    if from == to {
+        return Ok(1.0);
+    }
+    match (Unit::new(from).millis_factor(), Unit::new(to).millis_factor()) {
+        (Some(f), Some(t)) => Ok(f / t),
+        _ => Err(format!("cannot convert unit {from:?} into {to:?}")),
+    }
+}
+
+/// Parses a pair file's text; `path` only names it in errors.
+pub fn parse_pairs(text: &str, path: &str) -> Result<Vec<Pair>, CompareError> {
+    let err = |message: String| CompareError::Pairs { path: path.to_owned(), message };
+    let file: PairFile = toml::from_str(text).map_err(|e| err(e.to_string()))?;
+    if file.pair.is_empty() {
+        return Err(err("no [[pair]] entries".to_owned()));
+    }
+    let mut out = Vec::with_capacity(file.pair.len());
+    for spec in file.pair {
+        let (lf, nf) = spec.kind.default_forms();
+        let legacy_unit = spec.legacy_unit.clone().unwrap_or_default();
+        let new_unit = spec.new_unit.clone().unwrap_or_else(|| legacy_unit.clone());
+        let new_scale = unit_factor(&new_unit, &legacy_unit)
+            .map_err(|m| err(format!("pair {:?}: {m}", spec.name)))?;
+        let new_group_by = spec.new_group_by.unwrap_or_else(|| spec.group_by.clone());
+        if new_group_by.len() != spec.group_by.len() {
+            return Err(err(format!(
+                "pair {:?}: group_by and new_group_by differ in length",
+                spec.name
+            )));
+        }
+        out.push(Pair {
+            name: spec.name,
+            kind: spec.kind,
+            legacy: spec.legacy,
+            new: spec.new,
+            legacy_form: spec.legacy_form.unwrap_or(lf),
+            new_form: spec.new_form.unwrap_or(nf),
+            new_scale,
+            unit: legacy_unit,
+            tolerance: spec.tolerance.unwrap_or_else(|| spec.kind.default_tolerance()),
+            buckets: spec.buckets.unwrap_or_else(|| DEFAULT_BUCKETS.to_vec()),
+            group_by: spec.group_by,
+            new_group_by,
+        });
+    }
+    Ok(out)
+}
+
+/// Reads and parses a pair file.
+pub fn load_pairs_file(path: &Path) -> Result<Vec<Pair>, CompareError> {
+    let p = path.display().to_string();
+    let text = std::fs::read_to_string(path)
+        .map_err(|source| CompareError::Io { path: p.clone(), source })?;
+    parse_pairs(&text, &p)
+}
+
+/// The SDK's catalog (version 1): every instrument with its names on both pipelines.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Catalog {
+    /// Schema version; 1.
+    pub version: u32,
+    /// `service.name`.
+    #[serde(default)]
+    pub service: String,
+    /// Prefix of every StatsD name.
+    #[serde(default)]
+    pub statsd_prefix: String,
+    /// Tags added to every metric.
+    #[serde(default)]
+    pub global_tags: BTreeMap<String, String>,
+    /// The instruments.
+    pub instruments: Vec<CatalogInstrument>,
+}
+
+/// One instrument of the [`Catalog`].
+#[derive(Debug, Clone, Deserialize)]
+pub struct CatalogInstrument {
+    /// Facade name.
+    pub name: String,
+    /// Kind.
+    pub kind: MetricKind,
+    /// UCUM unit (`1`, `ms`, `s`, `By`, `Cel`, …).
+    #[serde(default)]
+    pub unit: String,
+    /// Description.
+    #[serde(default)]
+    pub description: String,
+    /// StatsD key (with the prefix). Defaults to `statsd_prefix.name`.
+    #[serde(default)]
+    pub statsd_name: Option<String>,
+    /// StatsD type: `c`, `g`, `ms`, `h` or `d`.
+    pub statsd_type: String,
+    /// OTel instrument name. Defaults to `name`.
+    #[serde(default)]
+    pub otel_name: Option<String>,
+    /// Tag keys recorded with it.
+    #[serde(default)]
+    pub tag_keys: Vec<String>,
+    /// `legacy`, `dual` or `otlp`.
+    #[serde(default = "default_mode")]
+    pub mode: String,
+    /// `cumulative` or `delta`.
+    #[serde(default)]
+    pub temporality: Option<String>,
+    /// The rule that matched, if any.
+    #[serde(default)]
+    pub rule: Option<serde_json::Value>,
+    /// Explicit bucket bounds, when not the OTel default.
+    #[serde(default)]
+    pub buckets: Option<Vec<f64>>,
+}
+
+fn default_mode() -> String {
+    "dual".to_owned()
+}
+
+/// Parses the catalog JSON; `path` only names it in errors.
+pub fn parse_catalog(text: &str, path: &str) -> Result<Catalog, CompareError> {
+    let catalog: Catalog = serde_json::from_str(text)
+        .map_err(|e| CompareError::Catalog { path: path.to_owned(), message: e.to_string() })?;
+    if catalog.version != 1 {
+        return Err(CompareError::Catalog {
+            path: path.to_owned(),
+            message: format!("unsupported version {} (expected 1)", catalog.version),
+        });
+    }
+    Ok(catalog)
+}
+
+/// Which query language the legacy side speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LegacyApi {
+    /// Graphite render API targets (`seriesByTag(...)`, plain paths).
+    Graphite,
+    /// PromQL over the Graphite names (VictoriaMetrics stores both).
+    Prometheus,
+}
+
+/// How to derive pairs from a catalog.
+#[derive(Debug, Clone)]
+pub struct GenerateOptions {
+    /// The StatsD daemon's Graphite naming.
+    pub graphite: GraphiteNaming,
+    /// Query language of the legacy side.
+    pub legacy_api: LegacyApi,
+    /// Whether the new store applies Prometheus naming (`_total`, unit words, `_` for dots).
+    pub prometheus_naming: bool,
+    /// The daemon's `percentThreshold` list (one `upper_N` pair each). Defaults to `[90]`.
+    pub percentiles: Vec<f64>,
+}
+
+impl Default for GenerateOptions {
+    fn default() -> Self {
+        GenerateOptions {
+            graphite: GraphiteNaming::default(),
+            legacy_api: LegacyApi::Graphite,
+            prometheus_naming: true,
+            percentiles: vec![90.0],
+        }
+    }
+}
+
+/// A PromQL selector for a metric name: bare when it is a valid identifier, otherwise
+/// `{__name__="…"}` (dotted names).
+pub fn promql_selector(name: &str) -> String {
+    let valid = name.chars().enumerate().all(|(i, c)| {
+        c.is_ascii_alphabetic() || c == '_' || c == ':' || (i > 0 && c.is_ascii_digit())
+    });
+    if valid && !name.is_empty() {
+        name.to_owned()
+    } else {
+        format!("{{__name__={name:?}}}")
+    }
+}
+
+fn by_clause(keys: &[String], extra: &[&str]) -> String {
+    let mut all: Vec<String> = extra.iter().map(|s| (*s).to_owned()).collect();
+    all.extend(keys.iter().cloned());
+    if all.is_empty() {
+        String::new()
+    } else {
+        format!(" by ({})", all.join(", "))
+    }
+}
+
+struct Gen<'a> {
+    opts: &'a GenerateOptions,
+    tagged: bool,
+}
+
+impl Gen<'_> {
+    /// The legacy query for a Graphite name; `agg` is the PromQL `*_over_time` for the PromQL API.
+    fn legacy(&self, graphite_name: &str, agg: &str) -> String {
+        match self.opts.legacy_api {
+            LegacyApi::Graphite if self.tagged => {
+                format!("seriesByTag('name={graphite_name}')")
+            }
+            LegacyApi::Graphite => graphite_name.to_owned(),
+            LegacyApi::Prometheus => format!("{agg}({}[$step])", promql_selector(graphite_name)),
+        }
+    }
+}
+
+/// Derives the pairs of every `dual` instrument. Returns the pairs and one note per instrument
+/// left out (and why).
+pub fn generate_from_catalog(
+    catalog: &Catalog,
+    opts: &GenerateOptions,
+) -> (Vec<Pair>, Vec<String>) {
+    let mut pairs = Vec::new();
+    let mut notes = Vec::new();
+    let prom = opts.prometheus_naming;
+    for inst in &catalog.instruments {
+        if inst.mode != "dual" {
+            notes.push(format!("{}: mode {} has only one side, skipped", inst.name, inst.mode));
+            continue;
+        }
+        let key = inst.statsd_name.clone().unwrap_or_else(|| {
+            dualmetrics_model::naming::statsd_name(&catalog.statsd_prefix, &inst.name)
+        });
+        let otel = inst.otel_name.clone().unwrap_or_else(|| inst.name.clone());
+        let gen =
+            Gen { opts, tagged: !inst.tag_keys.is_empty() || !catalog.global_tags.is_empty() };
+        let group_by = inst.tag_keys.clone();
+        let new_group_by: Vec<String> = inst.tag_keys.iter().map(|k| otel_label(k, prom)).collect();
+        let base = otel_series_base(&otel, &inst.unit, inst.kind, prom);
+        let mk =
+            |suffix: &str, kind: PairKind, legacy: String, new: String, scale: f64, unit: &str| {
+                Pair {
+                    name: format!("{}{suffix}", inst.name),
+                    kind,
+                    legacy,
+                    new,
+                    legacy_form: kind.default_forms().0,
+                    new_form: kind.default_forms().1,
+                    new_scale: scale,
+                    unit: unit.to_owned(),
+                    tolerance: kind.default_tolerance(),
+                    buckets: inst.buckets.clone().unwrap_or_else(|| DEFAULT_BUCKETS.to_vec()),
+                    group_by: group_by.clone(),
+                    new_group_by: new_group_by.clone(),
+                }
+            };
+        let by = by_clause(&new_group_by, &[]);
+        match (inst.kind, inst.statsd_type.as_str()) {
+            (MetricKind::Counter, _) => pairs.push(mk(
+                "",
+                PairKind::Counter,
+                gen.legacy(&opts.graphite.counter_count(&key), "sum_over_time"),
+                promql_selector(&base),
+                1.0,
+                &inst.unit,
+            )),
+            (MetricKind::UpDownCounter | MetricKind::Gauge, _) => pairs.push(mk(
+                "",
+                PairKind::Gauge,
+                gen.legacy(&opts.graphite.gauge(&key), "last_over_time"),
+                format!("sum{by} ({})", promql_selector(&base)),
+                1.0,
+                &inst.unit,
+            )),
+            (MetricKind::Histogram, "ms") => {
+                // StatsD timers are always milliseconds; the SDK converts other time units.
+                let scale = Unit::new(inst.unit.as_str()).millis_factor().unwrap_or(1.0);
+                let part = |p| promql_selector(&histogram_series(&base, p));
+                let timer = |stat: &str| opts.graphite.timer(&key, stat);
+                pairs.push(mk(
+                    ".count",
+                    PairKind::Counter,
+                    gen.legacy(&timer("count"), "sum_over_time"),
+                    part(HistogramPart::Count),
+                    1.0,
+                    "1",
+                ));
+                pairs.push(mk(
+                    ".sum",
+                    PairKind::Counter,
+                    gen.legacy(&timer("sum"), "sum_over_time"),
+                    part(HistogramPart::Sum),
+                    scale,
+                    "ms",
+                ));
+                pairs.push(mk(
+                    ".mean",
+                    PairKind::Mean,
+                    gen.legacy(&timer("mean"), "last_over_time"),
+                    format!(
+                        "sum{by} (increase({}[$window])) / sum{by} (increase({}[$window]))",
+                        part(HistogramPart::Sum),
+                        part(HistogramPart::Count)
+                    ),
+                    scale,
+                    "ms",
+                ));
+                let bucket_by = by_clause(&new_group_by, &["le"]);
+                let quantile = |q: f64| {
+                    format!(
+                        "histogram_quantile({q}, sum{bucket_by} (increase({}[$window])))",
+                        part(HistogramPart::Bucket)
+                    )
+                };
+                pairs.push(mk(
+                    ".upper",
+                    PairKind::Quantile,
+                    gen.legacy(&timer("upper"), "max_over_time"),
+                    quantile(1.0),
+                    scale,
+                    "ms",
+                ));
+                for p in &opts.percentiles {
+                    let stat = timer_percentile_stat(*p);
+                    pairs.push(mk(
+                        &format!(".{stat}"),
+                        PairKind::Quantile,
+                        gen.legacy(&timer(&stat), "max_over_time"),
+                        quantile(p / 100.0),
+                        scale,
+                        "ms",
+                    ));
+                }
+            }
+            (MetricKind::Histogram, _) => {
+                // The reference daemon counts `h`/`d` values as a counter: per flush, the sum.
+                pairs.push(mk(
+                    ".sum",
+                    PairKind::Counter,
+                    gen.legacy(&opts.graphite.counter_count(&key), "sum_over_time"),
+                    promql_selector(&histogram_series(&base, HistogramPart::Sum)),
+                    1.0,
+                    &inst.unit,
+                ));
+                notes.push(format!(
+                    "{}: statsd type {} is counted as a counter by the reference daemon; only its sum is compared",
+                    inst.name, inst.statsd_type
+                ));
+            }
+        }
+    }
+    (pairs, notes)
+}
+
+/// Replaces `$step` and `$window` in a query.
+pub fn expand(query: &str, step_secs: i64, window_secs: i64) -> String {
+    query.replace("$window", &format!("{window_secs}s")).replace("$step", &format!("{step_secs}s"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CATALOG: &str = r#"{"version":1,"service":"checkout","statsd_prefix":"svc",
+      "global_tags":{"service":"checkout","env":"prod"},
+      "instruments":[
+       {"name":"http.requests","kind":"counter","unit":"1","description":"d","statsd_name":"svc.http.requests","statsd_type":"c","otel_name":"http.requests","tag_keys":["code","route"],"mode":"dual","temporality":"cumulative","rule":null},
+       {"name":"http.latency","kind":"histogram","unit":"s","statsd_name":"svc.http.latency","statsd_type":"ms","otel_name":"http.latency","tag_keys":[],"mode":"dual"},
+       {"name":"queue.depth","kind":"up_down_counter","unit":"1","statsd_type":"g","tag_keys":[],"mode":"dual"},
+       {"name":"cpu.temp","kind":"gauge","unit":"Cel","statsd_type":"g","mode":"otlp"}]}"#;
+
+    fn generated() -> (Vec<Pair>, Vec<String>) {
+        let c = parse_catalog(CATALOG, "c.json").unwrap();
+        generate_from_catalog(&c, &GenerateOptions::default())
+    }
+
+    #[test]
+    fn counter_pair_uses_series_by_tag_and_total() {
+        let (pairs, _) = generated();
+        let p = &pairs[0];
+        assert_eq!(p.legacy, "seriesByTag('name=stats.counters.svc.http.requests.count')");
+        assert_eq!(p.new, "http_requests_total");
+        assert_eq!(p.group_by, ["code", "route"]);
+        assert_eq!((p.legacy_form, p.new_form), (Form::Delta, Form::Cumulative));
+    }
+
+    #[test]
+    fn timer_in_seconds_is_scaled_to_milliseconds() {
+        let (pairs, _) = generated();
+        let sum = pairs.iter().find(|p| p.name == "http.latency.sum").unwrap();
+        assert_eq!(sum.new, "http_latency_seconds_sum");
+        assert_eq!(sum.new_scale, 1000.0);
+        let q = pairs.iter().find(|p| p.name == "http.latency.upper_90").unwrap();
+        assert_eq!(
+            q.new,
+            "histogram_quantile(0.9, sum by (le) (increase(http_latency_seconds_bucket[$window])))"
+        );
+        assert_eq!(q.legacy, "seriesByTag('name=stats.timers.svc.http.latency.upper_90')");
+    }
+
+    #[test]
+    fn up_down_counter_defaults_statsd_name_and_sums() {
+        let (pairs, _) = generated();
+        let g = pairs.iter().find(|p| p.name == "queue.depth").unwrap();
+        assert_eq!(g.legacy, "seriesByTag('name=stats.gauges.svc.queue.depth')");
+        assert_eq!(g.new, "sum (queue_depth)");
+    }
+
+    #[test]
+    fn otlp_only_instruments_are_skipped_with_a_note() {
+        let (pairs, notes) = generated();
+        assert!(pairs.iter().all(|p| !p.name.starts_with("cpu.temp")));
+        assert!(notes[0].contains("cpu.temp"));
+    }
+
+    #[test]
+    fn dotted_names_and_promql_legacy_api() {
+        let c = parse_catalog(CATALOG, "c.json").unwrap();
+        let opts = GenerateOptions {
+            legacy_api: LegacyApi::Prometheus,
+            prometheus_naming: false,
+            graphite: GraphiteNaming::legacy(),
+            ..GenerateOptions::default()
+        };
+        let (pairs, _) = generate_from_catalog(&c, &opts);
+        assert_eq!(
+            pairs[0].legacy,
+            r#"sum_over_time({__name__="stats_counts.svc.http.requests"}[$step])"#
+        );
+        assert_eq!(pairs[0].new, r#"{__name__="http.requests"}"#);
+    }
+
+    #[test]
+    fn catalog_version_is_checked() {
+        assert!(parse_catalog(r#"{"version":2,"instruments":[]}"#, "x").is_err());
+    }
+
+    #[test]
+    fn pair_file_units_give_scale_and_defaults() {
+        let toml = r#"
+            [[pair]]
+            name = "lat"
+            kind = "quantile"
+            legacy = "a"
+            new = "b"
+            legacy_unit = "ms"
+            new_unit = "s"
+        "#;
+        let p = &parse_pairs(toml, "p.toml").unwrap()[0];
+        assert_eq!(p.new_scale, 1000.0);
+        assert_eq!(p.buckets, DEFAULT_BUCKETS);
+        assert_eq!(p.tolerance, PairKind::Quantile.default_tolerance());
+    }
+
+    #[test]
+    fn pair_file_with_unknown_field_is_rejected() {
+        let toml = "[[pair]]\nname='a'\nkind='gauge'\nlegacy='a'\nnew='b'\nlegcy_unit='ms'\n";
+        let err = parse_pairs(toml, "p.toml").unwrap_err().to_string();
+        assert!(err.contains("p.toml"), "{err}");
+    }
+
+    #[test]
+    fn placeholders_expand() {
+        assert_eq!(expand("increase(x[$window]) $step", 10, 60), "increase(x[60s]) 10s");
+    }
+}

@@ -1,0 +1,181 @@
+//! Graphite render API: `GET /render?format=json&target=…&from=…&until=…`.
+//!
+//! Works against genuine graphite-web and against VictoriaMetrics' Graphite subset. For
+//! VictoriaMetrics set [`GraphiteAdapter::with_storage_step`] to the StatsD flush interval:
+//! VictoriaMetrics first normalises raw samples to `-search.graphiteStorageStep` (10 s by
+//! default) **by averaging**, so per-flush counts summed afterwards come out too small
+//! (LAB.md §3: 1.333 instead of 12). The `storage_step` parameter overrides it per request;
+//! graphite-web ignores it.
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+use super::http::{excerpt, HttpClient};
+use super::{HttpConfig, QueryAdapter, Series, TimeRange};
+use crate::error::QueryError;
+
+/// How far back an instant query looks for the last non-null point.
+pub const INSTANT_LOOKBACK_SECS: i64 = 300;
+
+/// A Graphite render API client.
+pub struct GraphiteAdapter {
+    http: HttpClient,
+    storage_step: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct RenderSeries {
+    target: String,
+    #[serde(default)]
+    tags: BTreeMap<String, serde_json::Value>,
+    datapoints: Vec<(Option<f64>, Option<f64>)>,
+}
+
+impl GraphiteAdapter {
+    /// A client for the render API under `config.base_url`.
+    ///
+    /// # Errors
+    /// If the HTTP client cannot be built.
+    pub fn new(config: HttpConfig) -> Result<Self, QueryError> {
+        Ok(GraphiteAdapter { http: HttpClient::new(config)?, storage_step: None })
+    }
+
+    /// Sends `storage_step=<step>` (e.g. `1s`) with every request (VictoriaMetrics). Defaults to
+    /// not sending it.
+    pub fn with_storage_step(mut self, step: Option<String>) -> Self {
+        self.storage_step = step;
+        self
+    }
+
+    fn render(&self, target: &str, from: i64, until: i64) -> Result<Vec<Series>, QueryError> {
+        let mut params = vec![
+            ("target", target.to_owned()),
+            ("from", from.to_string()),
+            ("until", until.to_string()),
+            ("format", "json".to_owned()),
+        ];
+        if let Some(step) = &self.storage_step {
+            params.push(("storage_step", step.clone()));
+        }
+        let url = self.http.url("/render", &params);
+        let (status, body) = self.http.get(&url)?;
+        if !status.is_success() {
+            return Err(QueryError::Http {
+                url: url.to_string(),
+                status: status.as_u16(),
+                message: backend_message(&body),
+            });
+        }
+        parse_render(&body).map_err(|message| QueryError::NotJson { url: url.to_string(), message })
+    }
+}
+
+/// Parses a render API JSON body into series (tags without `name` become labels).
+pub(crate) fn parse_render(body: &str) -> Result<Vec<Series>, String> {
+    let raw: Vec<RenderSeries> = serde_json::from_str(body)
+        .map_err(|e| format!("{e}; body starts with: {}", excerpt(body)))?;
+    Ok(raw
+        .into_iter()
+        .map(|r| {
+            let mut labels: BTreeMap<String, String> = r
+                .tags
+                .into_iter()
+                .filter(|(k, _)| k != "name")
+                .map(|(k, v)| {
+                    let v = match v {
+                        serde_json::Value::String(s) => s,
+                        other => other.to_string(),
+                    };
+                    (k, v)
+                })
+                .collect();
+            if labels.is_empty() {
+                // No `tags` object: take them from a tagged target `name;k=v;…`.
+                for kv in r.target.split(';').skip(1) {
+                    if let Some((k, v)) = kv.split_once('=') {
+                        labels.insert(k.to_owned(), v.to_owned());
+                    }
+                }
+            }
+            let points = r
+                .datapoints
+                .into_iter()
+                .filter_map(|(v, ts)| Some((ts? as i64, v.unwrap_or(f64::NAN))))
+                .collect();
+            Series { labels, points }
+        })
+        .collect())
+}
+
+/// The useful part of an error body: a JSON `error`/`msg`/`message` field, an HTML `<title>`,
+/// or the start of the text.
+pub(crate) fn backend_message(body: &str) -> String {
+    if let Ok(v) = serde_json::from_str::<serde_json::Value>(body) {
+        for key in ["error", "msg", "message"] {
+            if let Some(s) = v.get(key).and_then(|m| m.as_str()) {
+                return excerpt(s);
+            }
+        }
+    }
+    let lower = body.to_ascii_lowercase();
+    if let (Some(a), Some(b)) = (lower.find("<title>"), lower.find("</title>")) {
+        if a + 7 <= b {
+            return excerpt(&body[a + 7..b]);
+        }
+    }
+    if body.trim().is_empty() {
+        return "(empty body)".to_owned();
+    }
+    excerpt(body)
+}
+
+impl QueryAdapter for GraphiteAdapter {
+    fn describe(&self) -> String {
+        format!("graphite {}", self.http.base())
+    }
+
+    fn range(&self, query: &str, range: &TimeRange) -> Result<Vec<Series>, QueryError> {
+        // One step before `start`, so the first grid bucket (start-step, start] is filled.
+        self.render(query, range.start - range.step.max(1), range.end)
+    }
+
+    fn instant(&self, query: &str, at: i64) -> Result<Vec<Series>, QueryError> {
+        let series = self.render(query, at - INSTANT_LOOKBACK_SECS, at)?;
+        Ok(series
+            .into_iter()
+            .map(|s| {
+                let last = s.points.iter().rev().find(|(_, v)| !v.is_nan()).copied();
+                Series { labels: s.labels, points: last.into_iter().collect() }
+            })
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn render_json_with_tags_and_nulls() {
+        let body = r#"[{"target":"stats.counters.a.count;env=prod","tags":{"name":"stats.counters.a.count","env":"prod"},"datapoints":[[1.0,100],[null,101]]}]"#;
+        let s = parse_render(body).unwrap();
+        assert_eq!(s[0].labels.get("env").map(String::as_str), Some("prod"));
+        assert!(!s[0].labels.contains_key("name"));
+        assert_eq!(s[0].points[0], (100, 1.0));
+        assert!(s[0].points[1].1.is_nan());
+    }
+
+    #[test]
+    fn tags_parsed_from_target_when_absent() {
+        let body = r#"[{"target":"a.count;code=200","datapoints":[]}]"#;
+        assert_eq!(parse_render(body).unwrap()[0].labels["code"], "200");
+    }
+
+    #[test]
+    fn html_error_body_gives_its_title() {
+        assert_eq!(
+            backend_message("<html><title>502 Bad Gateway</title></html>"),
+            "502 Bad Gateway"
+        );
+    }
+}

@@ -1,0 +1,192 @@
+//! The HTTP client both adapters share: timeouts, retries with backoff, auth, error mapping.
+use std::time::Duration;
+
+use reqwest::blocking::Client;
+use reqwest::StatusCode;
+use url::Url;
+
+use super::{DEFAULT_BACKOFF, DEFAULT_RETRIES, DEFAULT_TIMEOUT};
+use crate::error::QueryError;
+
+/// How requests authenticate. Credentials are sent in the `Authorization` header only.
+#[derive(Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Auth {
+    /// No `Authorization` header.
+    #[default]
+    None,
+    /// `Authorization: Bearer <token>`.
+    Bearer(String),
+    /// HTTP basic auth.
+    Basic {
+        /// User name.
+        user: String,
+        /// Password (may be empty).
+        password: String,
+    },
+}
+
+impl std::fmt::Debug for Auth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Auth::None => f.write_str("None"),
+            Auth::Bearer(_) => f.write_str("Bearer(***)"),
+            Auth::Basic { user, .. } => write!(f, "Basic({user}, ***)"),
+        }
+    }
+}
+
+impl Auth {
+    /// Reads `<PREFIX>_TOKEN` (bearer) or `<PREFIX>_USER` + `<PREFIX>_PASSWORD` (basic), e.g.
+    /// `DUALMETRICS_LEGACY_TOKEN`. A token wins over a user.
+    pub fn from_env(prefix: &str) -> Auth {
+        let var = |suffix: &str| std::env::var(format!("{prefix}_{suffix}")).ok();
+        if let Some(token) = var("TOKEN").filter(|t| !t.is_empty()) {
+            return Auth::Bearer(token);
+        }
+        match var("USER").filter(|u| !u.is_empty()) {
+            Some(user) => Auth::Basic { user, password: var("PASSWORD").unwrap_or_default() },
+            None => Auth::None,
+        }
+    }
+}
+
+/// Where and how to reach one backend.
+#[derive(Debug, Clone)]
+pub struct HttpConfig {
+    /// Base URL, e.g. `http://127.0.0.1:8428`. User info in it is moved into basic auth.
+    pub base_url: Url,
+    /// Per-request timeout. Defaults to 10 seconds.
+    pub timeout: Duration,
+    /// Retries after a failed attempt (transport error, 5xx, 429). Defaults to 2.
+    pub retries: u32,
+    /// Delay before the first retry, doubled each time. Defaults to 200 ms.
+    pub backoff: Duration,
+    /// Credentials. Defaults to none.
+    pub auth: Auth,
+}
+
+impl HttpConfig {
+    /// A configuration with the defaults above. User info in `base_url` becomes basic auth and
+    /// is removed from the URL, so it never shows in messages.
+    pub fn new(mut base_url: Url) -> Self {
+        let mut auth = Auth::None;
+        if !base_url.username().is_empty() {
+            auth = Auth::Basic {
+                user: base_url.username().to_owned(),
+                password: base_url.password().unwrap_or("").to_owned(),
+            };
+            let _ = base_url.set_username("");
+            let _ = base_url.set_password(None);
+        }
+        HttpConfig {
+            base_url,
+            timeout: DEFAULT_TIMEOUT,
+            retries: DEFAULT_RETRIES,
+            backoff: DEFAULT_BACKOFF,
+            auth,
+        }
+    }
+}
+
+pub(crate) struct HttpClient {
+    config: HttpConfig,
+    client: Client,
+}
+
+/// Longest backend message kept in an error.
+const MAX_MESSAGE: usize = 300;
+
+pub(crate) fn excerpt(body: &str) -> String {
+    let trimmed = body.trim();
+    let mut s: String = trimmed.chars().take(MAX_MESSAGE).collect();
+    if trimmed.chars().count() > MAX_MESSAGE {
+        s.push('…');
+    }
+    s.replace(['\n', '\r'], " ")
+}
+
+impl HttpClient {
+    pub(crate) fn new(config: HttpConfig) -> Result<Self, QueryError> {
+        let client = Client::builder()
+            .timeout(config.timeout)
+            .connect_timeout(config.timeout)
+            .build()
+            .map_err(|e| QueryError::Unreachable {
+                url: config.base_url.to_string(),
+                message: format!("cannot build HTTP client: {e}"),
+            })?;
+        Ok(HttpClient { config, client })
+    }
+
+    pub(crate) fn base(&self) -> &Url {
+        &self.config.base_url
+    }
+
+    /// The full URL of `path` with `params`; safe to print (no credentials).
+    pub(crate) fn url(&self, path: &str, params: &[(&str, String)]) -> Url {
+        let mut url = self.config.base_url.clone();
+        let base_path = url.path().trim_end_matches('/').to_owned();
+        url.set_path(&format!("{base_path}{path}"));
+        {
+            let mut q = url.query_pairs_mut();
+            for (k, v) in params {
+                q.append_pair(k, v);
+            }
+        }
+        url
+    }
+
+    /// GETs `url` and returns the status and body, retrying transport errors, 5xx and 429.
+    pub(crate) fn get(&self, url: &Url) -> Result<(StatusCode, String), QueryError> {
+        let mut delay = self.config.backoff;
+        let mut attempt = 0;
+        loop {
+            let mut req = self.client.get(url.clone()).header("Accept", "application/json");
+            req = match &self.config.auth {
+                Auth::None => req,
+                Auth::Bearer(token) => req.bearer_auth(token),
+                Auth::Basic { user, password } => req.basic_auth(user, Some(password)),
+            };
+            let result = req.send().and_then(|resp| {
+                let status = resp.status();
+                resp.text().map(|body| (status, body))
+            });
+            let retryable = match &result {
+                Ok((status, _)) => {
+                    status.is_server_error() || *status == StatusCode::TOO_MANY_REQUESTS
+                }
+                Err(_) => true,
+            };
+            if !retryable || attempt >= self.config.retries {
+                return result.map_err(|e| QueryError::Unreachable {
+                    url: url.to_string(),
+                    message: transport_message(&e),
+                });
+            }
+            attempt += 1;
+            std::thread::sleep(delay);
+            delay = delay.saturating_mul(2);
+        }
+    }
+}
+
+fn transport_message(e: &reqwest::Error) -> String {
+    // reqwest's Display includes the URL; ours carries it already, so keep only the causes.
+    let mut msg = String::new();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        if !msg.is_empty() {
+            msg.push_str(": ");
+        }
+        msg.push_str(&s.to_string());
+        source = s.source();
+    }
+    if e.is_timeout() {
+        msg = format!("timed out ({msg})");
+    }
+    if msg.is_empty() {
+        msg = "request failed".to_owned();
+    }
+    msg
+}

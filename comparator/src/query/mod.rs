@@ -1,0 +1,68 @@
+//! Asking a backend: one small trait, [`QueryAdapter`], and one file per API.
+//!
+//! Both adapters speak plain HTTP through [`HttpConfig`] (timeouts, retries with exponential
+//! backoff, bearer or basic auth from the environment) and return the same [`Series`] shape, so
+//! the stages after them do not know which API answered.
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use crate::error::QueryError;
+
+pub mod graphite;
+mod http;
+pub mod prometheus;
+
+pub use http::{Auth, HttpConfig};
+
+/// One time series as a backend returned it: its labels and its points in time order.
+///
+/// Timestamps are Unix seconds. A point the backend returned as `null` or `NaN` is kept as
+/// `f64::NAN`, so a missing value stays visible to the alignment stage.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Series {
+    /// Labels (Prometheus) or tags (Graphite), without the metric name (`__name__` / `name`).
+    pub labels: BTreeMap<String, String>,
+    /// `(unix seconds, value)` in time order.
+    pub points: Vec<(i64, f64)>,
+}
+
+/// A range of time on a step grid: `start`, `start + step`, … up to and including `end`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimeRange {
+    /// First grid point, Unix seconds.
+    pub start: i64,
+    /// Last instant, Unix seconds (the last grid point is the largest `start + k*step <= end`).
+    pub end: i64,
+    /// Grid step, seconds (at least 1).
+    pub step: i64,
+}
+
+impl TimeRange {
+    /// The grid points.
+    pub fn grid(&self) -> Vec<i64> {
+        let step = self.step.max(1);
+        (0..).map(|i| self.start + i * step).take_while(|t| *t <= self.end).collect()
+    }
+}
+
+/// A backend API that answers range and instant queries.
+///
+/// Implementations hold their HTTP client and do their own retries; a returned error is final.
+pub trait QueryAdapter: Send + Sync {
+    /// What this adapter asks (`graphite http://host:port`), for reports. Never contains secrets.
+    fn describe(&self) -> String;
+
+    /// Evaluates `query` over `range`. The series come back at the backend's resolution (a
+    /// Graphite store returns its storage step, a Prometheus API the grid points).
+    fn range(&self, query: &str, range: &TimeRange) -> Result<Vec<Series>, QueryError>;
+
+    /// Evaluates `query` at one instant (Unix seconds); each series has at most one point.
+    fn instant(&self, query: &str, at: i64) -> Result<Vec<Series>, QueryError>;
+}
+
+/// Default per-request timeout.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default number of retries after a failed attempt (transport errors, 5xx, 429).
+pub const DEFAULT_RETRIES: u32 = 2;
+/// Default delay before the first retry; it doubles on each further retry.
+pub const DEFAULT_BACKOFF: Duration = Duration::from_millis(200);

@@ -1,0 +1,197 @@
+//! Self-contained HTML report: inline CSS and one inline SVG chart per pair (legacy and new
+//! series on the same axes). No JavaScript, no external fonts, styles or images.
+use std::fmt::Write;
+
+use super::{num, Chart, Report};
+
+/// Colour of the legacy series.
+pub const LEGACY_COLOUR: &str = "#1f77b4";
+/// Colour of the new series.
+pub const NEW_COLOUR: &str = "#ff7f0e";
+
+const W: f64 = 640.0;
+const H: f64 = 200.0;
+const PAD_L: f64 = 56.0;
+const PAD_R: f64 = 8.0;
+const PAD_T: f64 = 8.0;
+const PAD_B: f64 = 22.0;
+
+/// Escapes text for HTML.
+pub fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// An SVG path through the finite values; a gap (NaN) starts a new sub-path.
+fn path(t: &[i64], v: &[f64], x: &dyn Fn(i64) -> f64, y: &dyn Fn(f64) -> f64) -> String {
+    let mut d = String::new();
+    let mut pen_down = false;
+    for (ti, vi) in t.iter().zip(v) {
+        if !vi.is_finite() {
+            pen_down = false;
+            continue;
+        }
+        let _ = write!(d, "{}{:.1},{:.1} ", if pen_down { "L" } else { "M" }, x(*ti), y(*vi));
+        pen_down = true;
+    }
+    d.trim_end().to_owned()
+}
+
+/// One chart as an SVG element.
+pub fn chart_svg(chart: &Chart, title: &str) -> String {
+    let finite = chart.legacy.iter().chain(&chart.new).copied().filter(|v| v.is_finite());
+    let (mut lo, mut hi) =
+        finite.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| (a.min(v), b.max(v)));
+    if lo > hi {
+        (lo, hi) = (0.0, 1.0);
+    }
+    if (hi - lo).abs() < f64::EPSILON {
+        lo -= 1.0;
+        hi += 1.0;
+    }
+    let (t0, t1) = (chart.t.first().copied().unwrap_or(0), chart.t.last().copied().unwrap_or(1));
+    let span = ((t1 - t0) as f64).max(1.0);
+    let x = move |t: i64| PAD_L + (t - t0) as f64 / span * (W - PAD_L - PAD_R);
+    let y = move |v: f64| PAD_T + (hi - v) / (hi - lo) * (H - PAD_T - PAD_B);
+    let mut s = String::new();
+    let _ = write!(
+        s,
+        r#"<svg class="chart" xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" viewBox="0 0 {W} {H}" role="img" aria-label="{}">"#,
+        escape(title)
+    );
+    let _ = write!(
+        s,
+        r##"<rect x="{PAD_L}" y="{PAD_T}" width="{}" height="{}" fill="#fafafa" stroke="#ccc"/>"##,
+        W - PAD_L - PAD_R,
+        H - PAD_T - PAD_B
+    );
+    let _ = write!(
+        s,
+        r##"<text x="{}" y="{}" class="axis" text-anchor="end">{}</text><text x="{}" y="{}" class="axis" text-anchor="end">{}</text>"##,
+        PAD_L - 4.0,
+        PAD_T + 10.0,
+        escape(&num(hi)),
+        PAD_L - 4.0,
+        H - PAD_B,
+        escape(&num(lo))
+    );
+    let _ = write!(
+        s,
+        r##"<text x="{PAD_L}" y="{}" class="axis">{t0}</text><text x="{}" y="{}" class="axis" text-anchor="end">{t1}</text>"##,
+        H - 6.0,
+        W - PAD_R,
+        H - 6.0
+    );
+    let _ = write!(
+        s,
+        r#"<path class="legacy" d="{}" fill="none" stroke="{LEGACY_COLOUR}" stroke-width="4" stroke-linejoin="round"/>"#,
+        path(&chart.t, &chart.legacy, &x, &y)
+    );
+    let _ = write!(
+        s,
+        r#"<path class="new" d="{}" fill="none" stroke="{NEW_COLOUR}" stroke-width="2" stroke-linejoin="round"/>"#,
+        path(&chart.t, &chart.new, &x, &y)
+    );
+    s.push_str("</svg>");
+    s
+}
+
+const STYLE: &str = "body{font:14px/1.4 system-ui,sans-serif;margin:1.5em;color:#222}\
+table{border-collapse:collapse}td,th{border:1px solid #ddd;padding:3px 8px;text-align:left}\
+.pair{margin:1.5em 0;padding-top:.5em;border-top:1px solid #eee}.axis{font:10px sans-serif;fill:#555}\
+.v-equivalent{color:#2a7d2a}.v-divergent,.v-error{color:#b00020}.v-missing-legacy,.v-missing-new,.v-no-data{color:#b26b00}\
+code{background:#f4f4f4;padding:0 3px}.key span{display:inline-block;width:2em;height:4px;vertical-align:middle;margin:0 4px}";
+
+/// Renders the whole report as one HTML page.
+pub fn render(report: &Report) -> String {
+    let s = report.summary();
+    let mut out = String::new();
+    let _ = write!(
+        out,
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>dualmetrics equivalence report</title><style>{STYLE}</style></head><body>"
+    );
+    let _ = write!(
+        out,
+        "<h1>dualmetrics equivalence report</h1><p>Legacy: <code>{}</code> · New: <code>{}</code> · range {}–{}, step {} s</p>",
+        escape(&report.legacy_backend),
+        escape(&report.new_backend),
+        report.start,
+        report.end,
+        report.step
+    );
+    let _ = write!(
+        out,
+        "<p id=\"summary\">{} equivalent, {} divergent, {} missing, {} error</p>\
+         <p class=\"key\">legacy<span style=\"background:{LEGACY_COLOUR}\"></span> new<span style=\"background:{NEW_COLOUR}\"></span></p>",
+        s.equivalent, s.divergent, s.missing, s.error
+    );
+    out.push_str("<table><tr><th>pair</th><th>kind</th><th>verdict</th><th>within</th><th>max abs</th><th>max rel</th><th>explanation</th></tr>");
+    for p in &report.pairs {
+        let o = &p.outcome;
+        let _ = write!(
+            out,
+            "<tr><td>{}</td><td>{}</td><td class=\"v-{v}\">{v}</td><td>{:.1}%</td><td>{}</td><td>{:.2}%</td><td>{}</td></tr>",
+            escape(&p.name),
+            p.kind.as_str(),
+            o.share_within * 100.0,
+            escape(&num(o.max_abs_err)),
+            o.max_rel_err * 100.0,
+            escape(&o.explanation),
+            v = o.verdict.as_str()
+        );
+    }
+    out.push_str("</table>");
+    for p in &report.pairs {
+        let o = &p.outcome;
+        let _ = write!(
+            out,
+            "<section class=\"pair\"><h2>{} <small class=\"v-{v}\">{v}</small></h2><p>{}</p><p>legacy: <code>{}</code><br>new: <code>{}</code></p>",
+            escape(&p.name),
+            escape(&o.explanation),
+            escape(&p.legacy_query),
+            escape(&p.new_query),
+            v = o.verdict.as_str()
+        );
+        if !p.chart.t.is_empty() {
+            out.push_str(&chart_svg(&p.chart, &p.name));
+        }
+        out.push_str("</section>");
+    }
+    for n in &report.notes {
+        let _ = write!(out, "<p>note: {}</p>", escape(n));
+    }
+    out.push_str("</body></html>\n");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gaps_split_the_path() {
+        let chart = Chart {
+            t: vec![0, 10, 20],
+            legacy: vec![1.0, f64::NAN, 2.0],
+            new: vec![1.0, 1.5, 2.0],
+        };
+        let svg = chart_svg(&chart, "x<y");
+        assert!(svg.contains("aria-label=\"x&lt;y\""));
+        let d = |class: &str| {
+            let rest = svg.split(&format!("class=\"{class}\" d=\"")).nth(1).unwrap();
+            rest.split('"').next().unwrap().to_owned()
+        };
+        assert_eq!(d("legacy").matches('M').count(), 2);
+        assert_eq!(d("new").matches('M').count(), 1);
+    }
+}
