@@ -16,6 +16,8 @@ enum Command {
         #[arg(long, env = "DUALMETRICS_CONFIG")]
         config: Option<std::path::PathBuf>,
     },
+    /// Compare legacy (Graphite/StatsD) and new (Prometheus API) backends; exit 0/1/2.
+    Compare(dualmetrics_compare::CompareArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -25,6 +27,7 @@ fn main() -> anyhow::Result<()> {
             let _ = config;
             println!("dualmetrics {}", env!("CARGO_PKG_VERSION"));
         }
+        Command::Compare(args) => std::process::exit(i32::from(dualmetrics_compare::run_code(&args))),
     }
     Ok(())
 }
