@@ -1,1 +1,214 @@
-//! dualmetrics (work in progress)
+//! # dualmetrics
+//!
+//! One metrics facade that records every measurement into **StatsD** (the legacy pipeline, over
+//! cadence) and **OpenTelemetry** (the strategic one, OTLP over gRPC or HTTP) at once, so a fleet
+//! can migrate from one to the other with a configuration flag instead of a rewrite, and roll
+//! back the same way.
+//!
+//! ## Quick start
+//! ```no_run
+//! use dualmetrics::{DualMetrics, Mode};
+//!
+//! # fn main() -> Result<(), dualmetrics::BuildError> {
+//! let metrics = DualMetrics::builder()
+//!     .with_service_name("checkout")
+//!     .with_statsd_address("127.0.0.1:8125")
+//!     .with_otlp_endpoint("http://127.0.0.1:4317")
+//!     .with_mode(Mode::Dual)
+//!     .build()?;
+//!
+//! let requests = metrics.counter("http.requests").with_unit("1").build()?;
+//! requests.add(1, &[("route", "/cart"), ("code", "200")]);
+//!
+//! let latency = metrics.histogram("http.latency").with_unit("ms").build()?;
+//! latency.record(12.5, &[("route", "/cart")]);
+//!
+//! // Hot paths bind their tags once: recording is then a few atomics.
+//! let cart_ok = requests.bind(&[("route", "/cart"), ("code", "200")])?;
+//! cart_ok.increment();
+//!
+//! metrics.shutdown(std::time::Duration::from_secs(5)).ok();
+//! # Ok(()) }
+//! ```
+//!
+//! ## Instruments and how each pipeline sees them
+//! | facade | StatsD | OTLP |
+//! |---|---|---|
+//! | [`Counter`] (`u64`) | `name:v\|c`, summed per flush | monotonic Sum |
+//! | [`UpDownCounter`] (`i64`) | `name:v\|g`, the absolute value | non-monotonic Sum |
+//! | [`Gauge`] (`f64`) | `name:v\|g`, the last value | Gauge |
+//! | [`Histogram`] (`f64`) | every sample, `\|ms` in milliseconds for time units, else `\|h`/`\|d` | Histogram (explicit buckets; exponential opt-in) |
+//!
+//! Tags are DogStatsD tags (`|#k:v`) on StatsD and data-point attributes on OTLP; global tags
+//! (`service`, `env`, and the configured `tags`) are added to both.
+//!
+//! ## Modes
+//! [`Mode::Legacy`] sends to StatsD only, [`Mode::Dual`] to both, [`Mode::Otlp`] to OTLP only.
+//! The mode comes from configuration ([`DualMetricsBuilder`] documents the precedence) and can be
+//! switched at runtime with [`DualMetrics::set_mode`]; each emit reads it with one relaxed load.
+//!
+//! ## Cost model
+//! Registration resolves names, units and backend handles; the first use of a tag set resolves
+//! its series (both pipelines). After that an unbound emit is a hash of the borrowed tags and a
+//! read-locked lookup, and a bound emit is a mode load plus atomics. The StatsD pipeline
+//! aggregates counters and gauges in process and formats lines on its own thread once per flush
+//! interval, so the caller never formats a line nor wakes a thread.
+//!
+//! ## Failure behaviour
+//! Emitting never blocks, never panics and never returns an error. Invalid values (NaN,
+//! infinities, negative histogram samples), invalid tag keys, socket refusals, failed exports and
+//! emits after shutdown are counted in [`DualMetrics::telemetry`].
+//!
+//! # Features
+//! - StatsD over UDP or Unix datagram sockets, DogStatsD tags, a metric prefix.
+//! - OTLP over tonic gRPC or HTTP/protobuf, headers, TLS, cumulative or delta temporality.
+//! - TOML configuration with per-environment sections, `DUALMETRICS_*` and `OTEL_*` variables.
+//!
+//! # Missing
+//! - Per-metric rules (mode, names, temporality) and configuration reload.
+//! - The JSON catalog for the comparator.
+#![deny(missing_docs)]
+
+mod backend;
+mod builder;
+pub mod config;
+mod error;
+mod instrument;
+mod mode;
+mod registry;
+mod telemetry;
+
+pub use builder::DualMetricsBuilder;
+pub use config::{Config, Protocol, Temporality};
+pub use error::{BuildError, ConfigError, NameError, ShutdownError, Source};
+pub use instrument::tags::Tags;
+pub use instrument::{
+    BoundCounter, BoundGauge, BoundHistogram, BoundUpDownCounter, Counter, Gauge, Histogram,
+    HistogramTimer, InstrumentBuilder, UpDownCounter, OVERFLOW_TAG,
+};
+pub use mode::Mode;
+pub use telemetry::{OtlpSnapshot, StatsdSnapshot, TelemetrySnapshot};
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use registry::Registry;
+
+/// The entry point: owns both pipelines, registers instruments, switches modes, shuts down.
+///
+/// Dropping it shuts down with [`config::DEFAULT_SHUTDOWN_TIMEOUT`], flushing what is buffered.
+pub struct DualMetrics {
+    registry: Arc<Registry>,
+    shut_down: AtomicBool,
+}
+
+impl std::fmt::Debug for DualMetrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DualMetrics").field("mode", &self.mode()).finish()
+    }
+}
+
+impl DualMetrics {
+    /// A builder; see [`DualMetricsBuilder`].
+    pub fn builder() -> DualMetricsBuilder {
+        DualMetricsBuilder::new()
+    }
+
+    pub(crate) fn from_registry(registry: Arc<Registry>) -> Self {
+        DualMetrics { registry, shut_down: AtomicBool::new(false) }
+    }
+
+    /// Starts building a [`Counter`].
+    pub fn counter(&self, name: &str) -> InstrumentBuilder<'_, Counter> {
+        InstrumentBuilder::new(&self.registry, name)
+    }
+
+    /// Starts building an [`UpDownCounter`].
+    pub fn up_down_counter(&self, name: &str) -> InstrumentBuilder<'_, UpDownCounter> {
+        InstrumentBuilder::new(&self.registry, name)
+    }
+
+    /// Starts building a [`Gauge`].
+    pub fn gauge(&self, name: &str) -> InstrumentBuilder<'_, Gauge> {
+        InstrumentBuilder::new(&self.registry, name)
+    }
+
+    /// Starts building a [`Histogram`].
+    pub fn histogram(&self, name: &str) -> InstrumentBuilder<'_, Histogram> {
+        InstrumentBuilder::new(&self.registry, name)
+    }
+
+    /// The global mode.
+    pub fn mode(&self) -> Mode {
+        self.registry.config.read().mode
+    }
+
+    /// Switches every instrument to `mode` at once, without restart. Measurements recorded
+    /// before the switch still reach the pipelines that were active when they were recorded.
+    pub fn set_mode(&self, mode: Mode) {
+        self.registry.set_mode(mode);
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> Config {
+        self.registry.config.read().clone()
+    }
+
+    /// The SDK's own counters: what was sent, and what was dropped and why.
+    pub fn telemetry(&self) -> TelemetrySnapshot {
+        self.registry.ctx.telemetry.snapshot()
+    }
+
+    /// Sends what is buffered now: a StatsD flush and an OTLP collect-and-export.
+    ///
+    /// # Errors
+    /// The OTLP export failed (the StatsD side counts its own socket failures).
+    pub fn flush(&self) -> Result<(), ShutdownError> {
+        self.registry.ctx.statsd.flush();
+        self.registry
+            .ctx
+            .otel
+            .force_flush()
+            .map_err(|reason| ShutdownError::Internal { backend: "otlp", reason })
+    }
+
+    /// Flushes both pipelines and stops them, within `deadline` (both run in parallel).
+    /// Measurements recorded afterwards are dropped and counted.
+    ///
+    /// # Errors
+    /// [`ShutdownError::AlreadyShutdown`], or a pipeline that failed or missed the deadline.
+    pub fn shutdown(&self, deadline: Duration) -> Result<(), ShutdownError> {
+        if self.shut_down.swap(true, Ordering::SeqCst) {
+            return Err(ShutdownError::AlreadyShutdown);
+        }
+        self.registry.close_all();
+        let start = Instant::now();
+        let ctx = Arc::clone(&self.registry.ctx);
+        let otel = std::thread::spawn(move || ctx.otel.shutdown(deadline));
+        let statsd_ok = self.registry.ctx.statsd.shutdown(deadline);
+        let remaining = deadline.saturating_sub(start.elapsed());
+        let until = Instant::now() + remaining;
+        while !otel.is_finished() && Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        if !otel.is_finished() {
+            return Err(ShutdownError::Timeout { backend: "otlp", deadline });
+        }
+        let otel_result = otel.join().unwrap_or_else(|_| Err("shutdown panicked".into()));
+        if !statsd_ok {
+            return Err(ShutdownError::Timeout { backend: "statsd", deadline });
+        }
+        otel_result.map_err(|reason| ShutdownError::Internal { backend: "otlp", reason })
+    }
+}
+
+impl Drop for DualMetrics {
+    fn drop(&mut self) {
+        if !self.shut_down.load(Ordering::SeqCst) {
+            if let Err(e) = self.shutdown(config::DEFAULT_SHUTDOWN_TIMEOUT) {
+                tracing::warn!(error = %e, "dualmetrics shutdown on drop");
+            }
+        }
+    }
+}

@@ -1,0 +1,305 @@
+//! The StatsD pipeline: in-process aggregation per flush interval, then lines packed into
+//! datagrams on a cadence sink.
+//!
+//! Semantics kept intact at the daemon:
+//! - counters: the sum of the adds since the last flush, one `c` line per series;
+//! - gauges and up-down counters: the last value, one `g` line per series that changed;
+//! - histograms: every sample, one line each (`ms` for time units, converted to milliseconds).
+//!
+//! The caller only touches atomics (and, for histograms, an uncontended mutex around a
+//! pre-grown buffer); formatting and socket writes happen on the flusher thread. A datagram the
+//! socket refuses is counted line by line as `lines_dropped_socket`.
+use std::io;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use cadence::MetricSink;
+use dualmetrics_model::statsd_line::{write_line, LineValue, StatsdType};
+use parking_lot::{Condvar, Mutex};
+
+use crate::config::{StatsdAddress, StatsdConfig};
+use crate::error::BuildError;
+use crate::telemetry::Telemetry;
+
+/// What one series accumulates between two flushes.
+pub(crate) enum Cell {
+    Counter(AtomicU64),
+    Gauge { bits: AtomicU64, dirty: AtomicBool },
+    UpDown { value: AtomicI64, dirty: AtomicBool },
+    Histogram { samples: Mutex<Vec<f64>>, max: usize },
+}
+
+/// One series as StatsD sees it: the line prefix and tag suffix, built once.
+pub(crate) struct StatsdSeries {
+    line_prefix: Box<str>,
+    tags: Box<str>,
+    ty: StatsdType,
+    cell: Cell,
+}
+
+impl StatsdSeries {
+    pub(crate) fn new(line_prefix: &str, tags: String, ty: StatsdType, cell: Cell) -> Self {
+        StatsdSeries { line_prefix: line_prefix.into(), tags: tags.into(), ty, cell }
+    }
+
+    #[inline]
+    pub(crate) fn add_u64(&self, v: u64) {
+        if let Cell::Counter(c) = &self.cell {
+            c.fetch_add(v, Relaxed);
+        }
+    }
+
+    #[inline]
+    pub(crate) fn add_i64(&self, v: i64) {
+        if let Cell::UpDown { value, dirty } = &self.cell {
+            value.fetch_add(v, Relaxed);
+            dirty.store(true, Relaxed);
+        }
+    }
+
+    #[inline]
+    pub(crate) fn set_f64(&self, v: f64) {
+        if let Cell::Gauge { bits, dirty } = &self.cell {
+            bits.store(v.to_bits(), Relaxed);
+            dirty.store(true, Relaxed);
+        }
+    }
+
+    /// Buffers one sample (already in the unit StatsD gets); `false` if the buffer was full.
+    #[inline]
+    pub(crate) fn push_sample(&self, v: f64) -> bool {
+        if let Cell::Histogram { samples, max } = &self.cell {
+            let mut s = samples.lock();
+            if s.len() >= *max {
+                return false;
+            }
+            s.push(v);
+        }
+        true
+    }
+
+    /// Appends this series' lines for the interval to `out` through `emit`; `spare` is a
+    /// reusable buffer swapped with the histogram's so the caller never waits on formatting.
+    fn drain(&self, scratch: &mut String, spare: &mut Vec<f64>, emit: &mut impl FnMut(&str)) {
+        match &self.cell {
+            Cell::Counter(c) => {
+                let v = c.swap(0, Relaxed);
+                if v != 0 {
+                    self.line(scratch, LineValue::Uint(v), emit);
+                }
+            }
+            Cell::Gauge { bits, dirty } => {
+                if dirty.swap(false, Relaxed) {
+                    self.line(scratch, LineValue::Float(f64::from_bits(bits.load(Relaxed))), emit);
+                }
+            }
+            Cell::UpDown { value, dirty } => {
+                if dirty.swap(false, Relaxed) {
+                    self.line(scratch, LineValue::Int(value.load(Relaxed)), emit);
+                }
+            }
+            Cell::Histogram { samples, .. } => {
+                {
+                    let mut s = samples.lock();
+                    if s.is_empty() {
+                        return;
+                    }
+                    spare.clear();
+                    std::mem::swap(&mut *s, spare);
+                }
+                for v in spare.iter() {
+                    self.line(scratch, LineValue::Float(*v), emit);
+                }
+            }
+        }
+    }
+
+    fn line(&self, scratch: &mut String, value: LineValue, emit: &mut impl FnMut(&str)) {
+        scratch.clear();
+        write_line(scratch, &self.line_prefix, value, self.ty, None, &self.tags);
+        emit(scratch);
+    }
+}
+
+/// Packs lines into datagrams of at most `max` bytes and sends them on the sink, counting what
+/// the socket accepted and what it refused.
+struct Packer<'a> {
+    sink: &'a dyn MetricSink,
+    telemetry: &'a Telemetry,
+    buf: String,
+    lines: u64,
+    max: usize,
+}
+
+impl Packer<'_> {
+    fn push(&mut self, line: &str) {
+        if !self.buf.is_empty() && self.buf.len() + 1 + line.len() > self.max {
+            self.send();
+        }
+        if !self.buf.is_empty() {
+            self.buf.push('\n');
+        }
+        self.buf.push_str(line);
+        self.lines += 1 + line.matches('\n').count() as u64;
+    }
+
+    fn send(&mut self) {
+        if self.buf.is_empty() {
+            return;
+        }
+        let stats = &self.telemetry.statsd;
+        match self.sink.emit(&self.buf) {
+            Ok(n) => {
+                stats.packets_sent.fetch_add(1, Relaxed);
+                stats.bytes_sent.fetch_add(n as u64, Relaxed);
+                stats.lines_sent.fetch_add(self.lines, Relaxed);
+            }
+            Err(e) => {
+                stats.lines_dropped_socket.fetch_add(self.lines, Relaxed);
+                *stats.last_error.lock() = Some(e.to_string());
+            }
+        }
+        self.buf.clear();
+        self.lines = 0;
+    }
+}
+
+/// Opens the sink a configuration names: a non-blocking UDP or Unix datagram socket.
+pub(crate) fn open_sink(
+    config: &StatsdConfig,
+) -> Result<Box<dyn MetricSink + Send + Sync>, BuildError> {
+    let err = |e: io::Error| BuildError::Backend { backend: "statsd", reason: e.to_string() };
+    match &config.address {
+        StatsdAddress::Udp(addr) => {
+            let bind = if addr.starts_with('[') { "[::]:0" } else { "0.0.0.0:0" };
+            let socket = std::net::UdpSocket::bind(bind).map_err(err)?;
+            socket.set_nonblocking(true).map_err(err)?;
+            let sink = cadence::UdpMetricSink::from(addr.as_str(), socket).map_err(|e| {
+                BuildError::Backend { backend: "statsd", reason: format!("address {addr:?}: {e}") }
+            })?;
+            Ok(Box::new(sink))
+        }
+        StatsdAddress::Unix(path) => {
+            let socket = std::os::unix::net::UnixDatagram::unbound().map_err(err)?;
+            socket.set_nonblocking(true).map_err(err)?;
+            Ok(Box::new(cadence::UnixMetricSink::from(path, socket)))
+        }
+    }
+}
+
+struct Shared {
+    series: Mutex<Vec<Arc<StatsdSeries>>>,
+    sink: Box<dyn MetricSink + Send + Sync>,
+    telemetry: Arc<Telemetry>,
+    max_packet: usize,
+    /// Serialises flushes (the timer and explicit `flush()` calls).
+    flush_lock: Mutex<FlushScratch>,
+    stop: Mutex<bool>,
+    wake: Condvar,
+}
+
+#[derive(Default)]
+struct FlushScratch {
+    snapshot: Vec<Arc<StatsdSeries>>,
+    line: String,
+    spare: Vec<f64>,
+}
+
+/// The StatsD pipeline: owns the series list, the sink and the flusher thread.
+pub(crate) struct StatsdBackend {
+    shared: Arc<Shared>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl StatsdBackend {
+    pub(crate) fn start(
+        sink: Box<dyn MetricSink + Send + Sync>,
+        config: &StatsdConfig,
+        telemetry: Arc<Telemetry>,
+    ) -> Result<Self, BuildError> {
+        let shared = Arc::new(Shared {
+            series: Mutex::new(Vec::new()),
+            sink,
+            telemetry,
+            max_packet: config.max_packet_bytes,
+            flush_lock: Mutex::new(FlushScratch::default()),
+            stop: Mutex::new(false),
+            wake: Condvar::new(),
+        });
+        let interval = config.flush_interval;
+        let worker = Arc::clone(&shared);
+        let thread = std::thread::Builder::new()
+            .name("dualmetrics-statsd".into())
+            .spawn(move || {
+                let mut next = Instant::now() + interval;
+                loop {
+                    {
+                        let mut stop = worker.stop.lock();
+                        while !*stop && Instant::now() < next {
+                            worker.wake.wait_until(&mut stop, next);
+                        }
+                        if *stop {
+                            break;
+                        }
+                    }
+                    flush(&worker);
+                    next += interval;
+                    let now = Instant::now();
+                    if next < now {
+                        next = now + interval;
+                    }
+                }
+                flush(&worker);
+            })
+            .map_err(|e| BuildError::Backend { backend: "statsd", reason: e.to_string() })?;
+        Ok(StatsdBackend { shared, thread: Mutex::new(Some(thread)) })
+    }
+
+    /// Adds a series to the flush list.
+    pub(crate) fn register(&self, series: Arc<StatsdSeries>) {
+        self.shared.series.lock().push(series);
+    }
+
+    /// Drains every series now and sends the lines.
+    pub(crate) fn flush(&self) {
+        flush(&self.shared);
+    }
+
+    /// Stops the flusher after a final flush; `false` if that did not finish within `deadline`.
+    pub(crate) fn shutdown(&self, deadline: Duration) -> bool {
+        *self.shared.stop.lock() = true;
+        self.shared.wake.notify_all();
+        let Some(handle) = self.thread.lock().take() else { return true };
+        let until = Instant::now() + deadline;
+        while !handle.is_finished() {
+            if Instant::now() >= until {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        handle.join().is_ok()
+    }
+}
+
+fn flush(shared: &Shared) {
+    let mut guard = shared.flush_lock.lock();
+    let FlushScratch { snapshot, line, spare } = &mut *guard;
+    snapshot.clear();
+    snapshot.extend(shared.series.lock().iter().cloned());
+    let mut packer = Packer {
+        sink: &*shared.sink,
+        telemetry: &shared.telemetry,
+        buf: String::with_capacity(shared.max_packet),
+        lines: 0,
+        max: shared.max_packet,
+    };
+    for series in snapshot.iter() {
+        series.drain(line, spare, &mut |l| packer.push(l));
+    }
+    packer.send();
+    let _ = shared.sink.flush();
+    shared.telemetry.statsd.flushes.fetch_add(1, Relaxed);
+    snapshot.clear();
+}

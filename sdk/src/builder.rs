@@ -1,0 +1,320 @@
+//! [`DualMetricsBuilder`]: configuration layers in, running pipelines out.
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use cadence::MetricSink;
+
+use crate::backend::otel::OtelBackend;
+use crate::backend::statsd::{open_sink, StatsdBackend};
+use crate::config::{self, HistogramAggregation, Layer, Protocol, Temporality, Value};
+use crate::error::{BuildError, Source};
+use crate::instrument::Context;
+use crate::registry::Registry;
+use crate::telemetry::Telemetry;
+use crate::{DualMetrics, Mode};
+
+enum ConfigDoc {
+    Path(PathBuf),
+    Inline { name: String, text: String },
+}
+
+/// Builds a [`DualMetrics`].
+///
+/// Precedence, later wins: built-in defaults < config file `[default]` < `[env.<name>]`
+/// (`name` from [`with_environment_name`](Self::with_environment_name) or `DUALMETRICS_ENV`) <
+/// environment variables (`OTEL_*`, then `DUALMETRICS_*`) < the `with_*` calls here.
+#[must_use = "a builder does nothing until build() is called"]
+pub struct DualMetricsBuilder {
+    doc: Option<ConfigDoc>,
+    vars: Option<BTreeMap<String, String>>,
+    env_name: Option<String>,
+    code: Layer,
+    code_errors: Vec<crate::error::ConfigError>,
+    statsd_sink: Option<Box<dyn MetricSink + Send + Sync>>,
+}
+
+impl Default for DualMetricsBuilder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl DualMetricsBuilder {
+    /// A builder with no file; environment variables are read at [`build`](Self::build).
+    pub fn new() -> Self {
+        DualMetricsBuilder {
+            doc: None,
+            vars: None,
+            env_name: None,
+            code: Layer::default(),
+            code_errors: Vec::new(),
+            statsd_sink: None,
+        }
+    }
+
+    /// Reads this TOML file. Defaults to the `DUALMETRICS_CONFIG` variable, else no file.
+    pub fn with_config_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.doc = Some(ConfigDoc::Path(path.into()));
+        self
+    }
+
+    /// Uses this TOML text as the configuration file; `name` stands for its path in errors.
+    pub fn with_config_toml(mut self, name: impl Into<String>, text: impl Into<String>) -> Self {
+        self.doc = Some(ConfigDoc::Inline { name: name.into(), text: text.into() });
+        self
+    }
+
+    /// Selects the `[env.<name>]` section. Defaults to the `DUALMETRICS_ENV` variable.
+    pub fn with_environment_name(mut self, name: impl Into<String>) -> Self {
+        self.env_name = Some(name.into());
+        self
+    }
+
+    /// Reads configuration variables from this set instead of the process environment.
+    pub fn with_env_vars<K: Into<String>, V: Into<String>>(
+        mut self,
+        vars: impl IntoIterator<Item = (K, V)>,
+    ) -> Self {
+        self.vars = Some(vars.into_iter().map(|(k, v)| (k.into(), v.into())).collect());
+        self
+    }
+
+    fn set(mut self, key: &str, value: Value) -> Self {
+        self.code.set(key, value, Source::Code);
+        self
+    }
+
+    fn set_str(self, key: &str, value: &str) -> Self {
+        self.set(key, Value::Str(value.to_owned()))
+    }
+
+    fn set_millis(self, key: &str, d: Duration) -> Self {
+        self.set(key, Value::Int(d.as_millis().min(i64::MAX as u128) as i64))
+    }
+
+    fn set_parsed(mut self, key: &str, raw: &str) -> Self {
+        if let Err(e) = self.code.set_parsed(key, raw, Source::Code) {
+            self.code_errors.push(e);
+        }
+        self
+    }
+
+    /// Mode: legacy, dual or otlp. Defaults to dual.
+    pub fn with_mode(self, mode: Mode) -> Self {
+        self.set_str("mode", mode.as_str())
+    }
+
+    /// `service.name` and the `service` tag. Defaults to `unknown_service`.
+    pub fn with_service_name(self, name: &str) -> Self {
+        self.set_str("service", name)
+    }
+
+    /// The `env` tag and `deployment.environment.name`. Defaults to the selected section name.
+    pub fn with_environment(self, env: &str) -> Self {
+        self.set_str("environment", env)
+    }
+
+    /// A global tag on every measurement, both pipelines.
+    pub fn with_global_tag(mut self, key: &str, value: &str) -> Self {
+        self.code.set_entry("tags", key, value, Source::Code);
+        self
+    }
+
+    /// Series per metric before the overflow series. Defaults to 10 000.
+    pub fn with_cardinality_limit(self, limit: usize) -> Self {
+        self.set("cardinality_limit", Value::Int(limit as i64))
+    }
+
+    /// StatsD target: `host:port` (UDP) or `unix:///path`. Defaults to `127.0.0.1:8125`.
+    pub fn with_statsd_address(self, address: &str) -> Self {
+        self.set_str("statsd.address", address)
+    }
+
+    /// Prefix of every StatsD name. Defaults to none.
+    pub fn with_statsd_prefix(self, prefix: &str) -> Self {
+        self.set_str("statsd.prefix", prefix)
+    }
+
+    /// StatsD aggregation interval. Defaults to 1 s.
+    pub fn with_statsd_flush_interval(self, interval: Duration) -> Self {
+        self.set_millis("statsd.flush_interval_ms", interval)
+    }
+
+    /// Largest StatsD datagram. Defaults to 1432 (UDP) or 8192 (Unix) bytes.
+    pub fn with_statsd_max_packet_bytes(self, bytes: usize) -> Self {
+        self.set("statsd.max_packet_bytes", Value::Int(bytes as i64))
+    }
+
+    /// Sends StatsD datagrams through this cadence sink instead of opening `statsd.address`.
+    pub fn with_statsd_sink(mut self, sink: impl MetricSink + Send + Sync + 'static) -> Self {
+        self.statsd_sink = Some(Box::new(sink));
+        self
+    }
+
+    /// OTLP endpoint URL. Defaults to `http://127.0.0.1:4317` (gRPC) or
+    /// `http://127.0.0.1:4318/v1/metrics` (HTTP).
+    pub fn with_otlp_endpoint(self, url: &str) -> Self {
+        self.set_str("otlp.endpoint", url)
+    }
+
+    /// OTLP transport. Defaults to gRPC.
+    pub fn with_otlp_protocol(self, protocol: Protocol) -> Self {
+        self.set_str(
+            "otlp.protocol",
+            if protocol == Protocol::Grpc { "grpc" } else { "http/protobuf" },
+        )
+    }
+
+    /// An OTLP request header (gRPC metadata).
+    pub fn with_otlp_header(mut self, key: &str, value: &str) -> Self {
+        self.code.set_entry("otlp.headers", key, value, Source::Code);
+        self
+    }
+
+    /// OTLP export timeout. Defaults to 10 s.
+    pub fn with_otlp_timeout(self, timeout: Duration) -> Self {
+        self.set_millis("otlp.timeout_ms", timeout)
+    }
+
+    /// OTLP export interval. Defaults to 10 s.
+    pub fn with_otlp_export_interval(self, interval: Duration) -> Self {
+        self.set_millis("otlp.export_interval_ms", interval)
+    }
+
+    /// Global OTLP temporality. Defaults to cumulative.
+    pub fn with_temporality(self, temporality: Temporality) -> Self {
+        self.set_str(
+            "otlp.temporality",
+            if temporality == Temporality::Delta { "delta" } else { "cumulative" },
+        )
+    }
+
+    /// OTLP histogram aggregation. Defaults to explicit buckets.
+    pub fn with_histogram_aggregation(self, aggregation: HistogramAggregation) -> Self {
+        let s = if aggregation == HistogramAggregation::Exponential {
+            "exponential"
+        } else {
+            "explicit"
+        };
+        self.set_str("otlp.histogram", s)
+    }
+
+    /// Explicit boundaries for every histogram (in each histogram's unit).
+    pub fn with_histogram_boundaries(self, boundaries: Vec<f64>) -> Self {
+        self.set("otlp.histogram_boundaries", Value::Floats(boundaries))
+    }
+
+    /// PEM CA file for a TLS collector. Defaults to the system roots.
+    pub fn with_otlp_ca_file(self, path: &str) -> Self {
+        self.set_str("otlp.ca_file", path)
+    }
+
+    /// An OTel resource attribute.
+    pub fn with_resource_attribute(mut self, key: &str, value: &str) -> Self {
+        self.code.set_entry("otlp.resource", key, value, Source::Code);
+        self
+    }
+
+    /// Sets any key from a string, as an environment variable would (`"otlp.timeout_ms"`,
+    /// `"500"`); errors surface at [`build`](Self::build).
+    pub fn with_setting(self, key: &str, value: &str) -> Self {
+        self.set_parsed(key, value)
+    }
+
+    /// Resolves the configuration without starting anything.
+    ///
+    /// # Errors
+    /// As [`build`](Self::build), for configuration.
+    pub fn resolve_config(&self) -> Result<config::Config, BuildError> {
+        let vars: BTreeMap<String, String> = match &self.vars {
+            Some(v) => v.clone(),
+            None => std::env::vars().collect(),
+        };
+        if let Some(e) = self.code_errors.first() {
+            return Err(e.clone().into());
+        }
+        let env_name = self
+            .env_name
+            .clone()
+            .or_else(|| vars.get("DUALMETRICS_ENV").cloned())
+            .filter(|s| !s.is_empty());
+        let mut merged = BTreeMap::new();
+        let doc = match &self.doc {
+            Some(ConfigDoc::Path(p)) => Some(read_doc(p)?),
+            Some(ConfigDoc::Inline { name, text }) => Some((name.clone(), text.clone())),
+            None => match vars.get("DUALMETRICS_CONFIG") {
+                Some(p) if !p.is_empty() => Some(read_doc(&PathBuf::from(p))?),
+                _ => None,
+            },
+        };
+        if let Some((path, text)) = doc {
+            let file_err = |reason: String| BuildError::File { path: path.clone(), reason };
+            let table: toml::Table =
+                text.parse().map_err(|e: toml::de::Error| file_err(e.to_string()))?;
+            for (section, value) in &table {
+                match (section.as_str(), value) {
+                    ("default", toml::Value::Table(t)) => {
+                        Layer::from_toml_section(t, &path, "default")?.merge_into(&mut merged)
+                    }
+                    ("env", toml::Value::Table(_)) => {}
+                    _ => {
+                        return Err(file_err(format!(
+                            "unknown section [{section}]: expected [default] or [env.<name>]"
+                        )))
+                    }
+                }
+            }
+            if let Some(name) = &env_name {
+                let envs = table.get("env").and_then(|e| e.as_table());
+                match envs.and_then(|e| e.get(name)) {
+                    Some(toml::Value::Table(t)) => {
+                        Layer::from_toml_section(t, &path, &format!("env.{name}"))?.merge_into(&mut merged)
+                    }
+                    Some(_) => return Err(file_err(format!("[env.{name}] must be a table"))),
+                    None => {
+                        return Err(file_err(format!(
+                            "no [env.{name}] section for environment {name:?} (selected by DUALMETRICS_ENV or with_environment_name)"
+                        )))
+                    }
+                }
+            }
+        }
+        config::layer_from_env(&vars)?.merge_into(&mut merged);
+        self.code.merge_into(&mut merged);
+        Ok(config::resolve(&merged, env_name.as_deref())?)
+    }
+
+    /// Validates the configuration and starts both pipelines.
+    ///
+    /// # Errors
+    /// [`BuildError::Config`] naming the key, value and source of an invalid setting;
+    /// [`BuildError::File`] for an unreadable or malformed file; [`BuildError::Backend`] when a
+    /// socket or exporter cannot be set up.
+    pub fn build(self) -> Result<DualMetrics, BuildError> {
+        let config = self.resolve_config()?;
+        let telemetry = Arc::new(Telemetry::default());
+        let sink = match self.statsd_sink {
+            Some(sink) => sink,
+            None => open_sink(&config.statsd)?,
+        };
+        let statsd = StatsdBackend::start(sink, &config.statsd, Arc::clone(&telemetry))?;
+        let otel = OtelBackend::start(&config, Arc::clone(&telemetry))?;
+        let ctx = Arc::new(Context {
+            statsd,
+            otel,
+            telemetry,
+            global_tags: config.tags.clone(),
+            max_samples_per_flush: config.statsd.max_samples_per_flush,
+        });
+        Ok(DualMetrics::from_registry(Arc::new(Registry::new(ctx, config))))
+    }
+}
+
+fn read_doc(path: &std::path::Path) -> Result<(String, String), BuildError> {
+    let shown = path.display().to_string();
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| BuildError::File { path: shown.clone(), reason: e.to_string() })?;
+    Ok((shown, text))
+}

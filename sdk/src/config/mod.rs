@@ -1,0 +1,79 @@
+//! Configuration: built-in defaults < TOML `[default]` < TOML `[env.<name>]` < environment
+//! variables < builder calls. Later layers win key by key; tables (`tags`, `otlp.headers`,
+//! `otlp.resource`) merge entry by entry.
+//!
+//! This module is the only place the SDK reads environment variables. Every value is validated
+//! once, in [`resolve`], and an invalid one fails with a [`ConfigError`] naming the key, the value
+//! and its [`Source`].
+//!
+//! # TOML
+//! ```toml
+//! [default]
+//! mode = "dual"                      # legacy | dual | otlp
+//! service = "checkout"
+//! tags = { region = "eu" }           # global tags, on every measurement, both pipelines
+//! cardinality_limit = 10000          # series per metric
+//!
+//! [default.statsd]
+//! address = "127.0.0.1:8125"         # host:port (UDP) or unix:///path/to/socket
+//! prefix = "checkout"
+//! flush_interval_ms = 1000
+//!
+//! [default.otlp]
+//! endpoint = "http://127.0.0.1:4317"
+//! protocol = "grpc"                  # grpc | http/protobuf
+//! temporality = "cumulative"         # cumulative | delta
+//! export_interval_ms = 10000
+//!
+//! [env.staging]                      # selected by DUALMETRICS_ENV=staging
+//! mode = "legacy"
+//! ```
+//! See the README for every key with its environment variable and default.
+mod layer;
+mod resolve;
+
+pub use resolve::{
+    Config, HistogramAggregation, OtlpConfig, Protocol, StatsdAddress, StatsdConfig, Temporality,
+};
+
+pub(crate) use layer::{from_env as layer_from_env, Layer, Value};
+pub(crate) use resolve::resolve;
+
+use std::time::Duration;
+
+/// Default mode: both pipelines.
+pub const DEFAULT_MODE: crate::Mode = crate::Mode::Dual;
+/// Default service name, as OpenTelemetry names an unknown service.
+pub const DEFAULT_SERVICE: &str = "unknown_service";
+/// Default StatsD address: the local agent.
+pub const DEFAULT_STATSD_ADDRESS: &str = "127.0.0.1:8125";
+/// Default StatsD flush interval: counters and gauges are aggregated in process and sent once a
+/// second (one line per series per flush).
+pub const DEFAULT_STATSD_FLUSH_INTERVAL: Duration = Duration::from_secs(1);
+/// Default largest UDP datagram: fits a 1500-byte Ethernet MTU with IP and UDP headers.
+pub const DEFAULT_STATSD_MAX_PACKET_BYTES: usize = 1432;
+/// Default largest Unix datagram.
+pub const DEFAULT_STATSD_MAX_UNIX_PACKET_BYTES: usize = 8192;
+/// Default number of histogram samples buffered per series between two flushes; samples beyond
+/// are dropped and counted (`queue_full`).
+pub const DEFAULT_STATSD_MAX_SAMPLES_PER_FLUSH: usize = 65_536;
+/// Default OTLP/gRPC endpoint.
+pub const DEFAULT_OTLP_GRPC_ENDPOINT: &str = "http://127.0.0.1:4317";
+/// Default OTLP/HTTP endpoint.
+pub const DEFAULT_OTLP_HTTP_ENDPOINT: &str = "http://127.0.0.1:4318/v1/metrics";
+/// Default OTLP export timeout.
+pub const DEFAULT_OTLP_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default OTLP export interval.
+pub const DEFAULT_OTLP_EXPORT_INTERVAL: Duration = Duration::from_secs(10);
+/// Default series per metric before new tag sets go to the overflow series. Five times
+/// OpenTelemetry's 2000, which folds real traffic of a busy HTTP service into overflow; see the
+/// README's cardinality section.
+pub const DEFAULT_CARDINALITY_LIMIT: usize = 10_000;
+/// Default explicit histogram boundaries for millisecond histograms (OpenTelemetry's defaults);
+/// histograms in other time units get these scaled to their unit.
+pub const DEFAULT_HISTOGRAM_BOUNDARIES_MS: [f64; 15] = [
+    0.0, 5.0, 10.0, 25.0, 50.0, 75.0, 100.0, 250.0, 500.0, 750.0, 1000.0, 2500.0, 5000.0, 7500.0,
+    10000.0,
+];
+/// Default deadline for [`crate::DualMetrics::shutdown`] when called from `Drop`.
+pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);

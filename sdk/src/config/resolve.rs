@@ -1,0 +1,357 @@
+//! Turning merged layers into a validated [`Config`].
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::layer::{Entry, Merged, Value, BASE_ENDPOINT};
+use super::*;
+use crate::error::{ConfigError, Source};
+use crate::Mode;
+
+/// Where StatsD lines go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StatsdAddress {
+    /// A UDP `host:port`.
+    Udp(String),
+    /// A Unix datagram socket path.
+    Unix(PathBuf),
+}
+
+/// OTLP transport.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    /// OTLP/gRPC (tonic).
+    Grpc,
+    /// OTLP/HTTP with protobuf bodies.
+    HttpProtobuf,
+}
+
+/// OTLP aggregation temporality.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Temporality {
+    /// Running totals since start (the default; what Prometheus-compatible stores accept).
+    Cumulative,
+    /// Changes since the last export; series untouched in an interval are forgotten.
+    Delta,
+}
+
+/// OTLP histogram aggregation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HistogramAggregation {
+    /// Explicit bucket boundaries (the default; Prometheus reads them as `le` buckets).
+    Explicit,
+    /// Base-2 exponential buckets (opt-in).
+    Exponential,
+}
+
+/// The StatsD pipeline's settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StatsdConfig {
+    /// Where lines go. Defaults to [`DEFAULT_STATSD_ADDRESS`].
+    pub address: StatsdAddress,
+    /// Prefix of every metric name (`prefix.name`). Defaults to none.
+    pub prefix: String,
+    /// In-process aggregation interval. Defaults to [`DEFAULT_STATSD_FLUSH_INTERVAL`].
+    pub flush_interval: Duration,
+    /// Largest datagram. Defaults to [`DEFAULT_STATSD_MAX_PACKET_BYTES`] (UDP) or
+    /// [`DEFAULT_STATSD_MAX_UNIX_PACKET_BYTES`] (Unix).
+    pub max_packet_bytes: usize,
+    /// Type code for histograms without a time unit: `h` (default) or `d`.
+    pub histogram_type: dualmetrics_model::statsd_line::StatsdType,
+    /// Histogram samples buffered per series per flush.
+    /// Defaults to [`DEFAULT_STATSD_MAX_SAMPLES_PER_FLUSH`].
+    pub max_samples_per_flush: usize,
+}
+
+/// The OTLP pipeline's settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OtlpConfig {
+    /// Full metrics endpoint URL. Defaults to [`DEFAULT_OTLP_GRPC_ENDPOINT`] or
+    /// [`DEFAULT_OTLP_HTTP_ENDPOINT`].
+    pub endpoint: String,
+    /// Transport. Defaults to gRPC.
+    pub protocol: Protocol,
+    /// Extra request headers (gRPC metadata).
+    pub headers: Vec<(String, String)>,
+    /// Export timeout. Defaults to [`DEFAULT_OTLP_TIMEOUT`].
+    pub timeout: Duration,
+    /// Export interval. Defaults to [`DEFAULT_OTLP_EXPORT_INTERVAL`].
+    pub export_interval: Duration,
+    /// Global temporality. Defaults to cumulative.
+    pub temporality: Temporality,
+    /// Histogram aggregation. Defaults to explicit buckets.
+    pub histogram: HistogramAggregation,
+    /// Explicit boundaries for every histogram, in the histogram's own unit. `None` means
+    /// [`DEFAULT_HISTOGRAM_BOUNDARIES_MS`] scaled to the unit.
+    pub histogram_boundaries: Option<Vec<f64>>,
+    /// PEM file with the CA that signs the collector's certificate; `None` uses system roots.
+    pub ca_file: Option<PathBuf>,
+    /// Resource attributes besides `service.name` (from `otlp.resource` and
+    /// `OTEL_RESOURCE_ATTRIBUTES`).
+    pub resource: Vec<(String, String)>,
+}
+
+/// A validated configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// The global mode. Defaults to [`DEFAULT_MODE`].
+    pub mode: Mode,
+    /// `service.name`, and the `service` tag. Defaults to [`DEFAULT_SERVICE`].
+    pub service: String,
+    /// The `env` tag and `deployment.environment.name`. Defaults to the `DUALMETRICS_ENV` section
+    /// name, if any.
+    pub environment: Option<String>,
+    /// Global tags on every measurement, in both pipelines (includes `service` and `env`).
+    pub tags: Vec<(String, String)>,
+    /// Series per metric. Defaults to [`DEFAULT_CARDINALITY_LIMIT`].
+    pub cardinality_limit: usize,
+    /// StatsD settings.
+    pub statsd: StatsdConfig,
+    /// OTLP settings.
+    pub otlp: OtlpConfig,
+}
+
+struct Reader<'a> {
+    merged: &'a Merged,
+}
+
+impl Reader<'_> {
+    fn get(&self, key: &str) -> Option<&Entry> {
+        self.merged.get(&(key.to_owned(), String::new()))
+    }
+
+    fn err(&self, key: &str, entry: &Entry, reason: impl Into<String>) -> ConfigError {
+        ConfigError {
+            key: key.to_owned(),
+            value: entry.value.display(),
+            origin: entry.source.clone(),
+            reason: reason.into(),
+        }
+    }
+
+    fn str(&self, key: &str) -> Option<(&str, &Entry)> {
+        self.get(key).and_then(|e| match &e.value {
+            Value::Str(s) => Some((s.as_str(), e)),
+            _ => None,
+        })
+    }
+
+    fn positive(&self, key: &str, default: u64) -> Result<u64, ConfigError> {
+        match self.get(key) {
+            None => Ok(default),
+            Some(e) => match e.value {
+                Value::Int(i) if i > 0 => Ok(i as u64),
+                _ => Err(self.err(key, e, "must be a positive integer")),
+            },
+        }
+    }
+
+    fn millis(&self, key: &str, default: Duration) -> Result<Duration, ConfigError> {
+        Ok(Duration::from_millis(self.positive(key, default.as_millis() as u64)?))
+    }
+
+    fn table(&self, key: &str) -> Vec<(String, String)> {
+        self.merged
+            .range((key.to_owned(), String::new())..)
+            .take_while(|((k, _), _)| k == key)
+            .filter(|((_, entry), _)| !entry.is_empty())
+            .map(|((_, entry), e)| (entry.clone(), e.value.display()))
+            .collect()
+    }
+
+    fn rank_of(&self, key: &str) -> Option<u8> {
+        self.get(key).map(|e| match e.source {
+            Source::Default => 0,
+            Source::File { ref section, .. } if section == "default" => 1,
+            Source::File { .. } => 2,
+            Source::Env(ref v) if v.starts_with("OTEL_") => 3,
+            Source::Env(_) => 4,
+            Source::Code => 5,
+        })
+    }
+}
+
+/// Validates the merged layers. `env_name` is the `DUALMETRICS_ENV` section, if any.
+pub(crate) fn resolve(merged: &Merged, env_name: Option<&str>) -> Result<Config, ConfigError> {
+    let r = Reader { merged };
+
+    let mode = match r.get("mode") {
+        None => DEFAULT_MODE,
+        Some(e) => Mode::parse(&e.value.display())
+            .ok_or_else(|| r.err("mode", e, "expected one of legacy, dual, otlp"))?,
+    };
+    let service = match r.str("service") {
+        Some(("", e)) => return Err(r.err("service", e, "must not be empty")),
+        Some((s, _)) => s.to_owned(),
+        None => DEFAULT_SERVICE.to_owned(),
+    };
+    let environment =
+        r.str("environment").map(|(s, _)| s.to_owned()).or(env_name.map(str::to_owned));
+
+    let mut tags = vec![("service".to_owned(), service.clone())];
+    if let Some(env) = &environment {
+        tags.push(("env".to_owned(), env.clone()));
+    }
+    for (k, v) in r.table("tags") {
+        dualmetrics_model::naming::validate_tag_key("<global tags>", &k).map_err(|e| {
+            ConfigError {
+                key: format!("tags.{k}"),
+                value: v.clone(),
+                origin: r.merged[&("tags".to_owned(), k.clone())].source.clone(),
+                reason: e.to_string(),
+            }
+        })?;
+        tags.retain(|(existing, _)| *existing != k);
+        tags.push((k, v));
+    }
+
+    let cardinality_limit =
+        r.positive("cardinality_limit", DEFAULT_CARDINALITY_LIMIT as u64)? as usize;
+
+    // StatsD.
+    let address = match r.str("statsd.address") {
+        None => StatsdAddress::Udp(DEFAULT_STATSD_ADDRESS.to_owned()),
+        Some((s, e)) => {
+            parse_statsd_address(s).map_err(|reason| r.err("statsd.address", e, reason))?
+        }
+    };
+    let default_packet = match address {
+        StatsdAddress::Udp(_) => DEFAULT_STATSD_MAX_PACKET_BYTES,
+        StatsdAddress::Unix(_) => DEFAULT_STATSD_MAX_UNIX_PACKET_BYTES,
+    };
+    let max_packet_bytes = r.positive("statsd.max_packet_bytes", default_packet as u64)? as usize;
+    if let Some(e) = r.get("statsd.max_packet_bytes") {
+        if !(64..=65_000).contains(&max_packet_bytes) {
+            return Err(r.err("statsd.max_packet_bytes", e, "must be between 64 and 65000"));
+        }
+    }
+    use dualmetrics_model::statsd_line::StatsdType;
+    let histogram_type = match r.str("statsd.histogram_type") {
+        None | Some(("h", _)) => StatsdType::Histogram,
+        Some(("d", _)) => StatsdType::Distribution,
+        Some((_, e)) => return Err(r.err("statsd.histogram_type", e, "expected h or d")),
+    };
+    let statsd = StatsdConfig {
+        prefix: r.str("statsd.prefix").map(|(s, _)| s.to_owned()).unwrap_or_default(),
+        flush_interval: r.millis("statsd.flush_interval_ms", DEFAULT_STATSD_FLUSH_INTERVAL)?,
+        max_packet_bytes,
+        histogram_type,
+        max_samples_per_flush: r
+            .positive("statsd.max_samples_per_flush", DEFAULT_STATSD_MAX_SAMPLES_PER_FLUSH as u64)?
+            as usize,
+        address,
+    };
+
+    // OTLP.
+    let protocol = match r.str("otlp.protocol") {
+        None | Some(("grpc", _)) => Protocol::Grpc,
+        Some(("http/protobuf" | "http", _)) => Protocol::HttpProtobuf,
+        Some((_, e)) => return Err(r.err("otlp.protocol", e, "expected grpc or http/protobuf")),
+    };
+    let endpoint_rank = r.rank_of("otlp.endpoint");
+    let base_rank = r.rank_of(BASE_ENDPOINT);
+    let (endpoint_key, endpoint) = match (endpoint_rank, base_rank) {
+        (Some(a), Some(b)) if b > a => (BASE_ENDPOINT, r.str(BASE_ENDPOINT)),
+        (None, Some(_)) => (BASE_ENDPOINT, r.str(BASE_ENDPOINT)),
+        _ => ("otlp.endpoint", r.str("otlp.endpoint")),
+    };
+    let endpoint = match endpoint {
+        None => match protocol {
+            Protocol::Grpc => DEFAULT_OTLP_GRPC_ENDPOINT.to_owned(),
+            Protocol::HttpProtobuf => DEFAULT_OTLP_HTTP_ENDPOINT.to_owned(),
+        },
+        Some((s, e)) => {
+            let shown_key =
+                if endpoint_key == BASE_ENDPOINT { "otlp.endpoint" } else { endpoint_key };
+            let url = url::Url::parse(s)
+                .map_err(|err| r.err(shown_key, e, format!("not a URL: {err}")))?;
+            if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+                return Err(r.err(shown_key, e, "expected an http:// or https:// URL with a host"));
+            }
+            let is_base = endpoint_key == BASE_ENDPOINT;
+            match protocol {
+                Protocol::HttpProtobuf if is_base || url.path() == "/" || url.path().is_empty() => {
+                    format!("{}/v1/metrics", s.trim_end_matches('/'))
+                }
+                _ => s.to_owned(),
+            }
+        }
+    };
+    let temporality = match r.str("otlp.temporality") {
+        None => Temporality::Cumulative,
+        Some((s, e)) => match s.to_ascii_lowercase().as_str() {
+            "cumulative" => Temporality::Cumulative,
+            "delta" | "lowmemory" => Temporality::Delta,
+            _ => return Err(r.err("otlp.temporality", e, "expected cumulative or delta")),
+        },
+    };
+    let histogram = match r.str("otlp.histogram") {
+        None | Some(("explicit", _)) => HistogramAggregation::Explicit,
+        Some(("exponential", _)) => HistogramAggregation::Exponential,
+        Some((_, e)) => return Err(r.err("otlp.histogram", e, "expected explicit or exponential")),
+    };
+    let histogram_boundaries = match r.get("otlp.histogram_boundaries") {
+        None => None,
+        Some(e) => match &e.value {
+            Value::Floats(v)
+                if !v.is_empty()
+                    && v.iter().all(|x| x.is_finite())
+                    && v.windows(2).all(|w| w[0] < w[1]) =>
+            {
+                Some(v.clone())
+            }
+            _ => {
+                return Err(r.err(
+                    "otlp.histogram_boundaries",
+                    e,
+                    "expected a non-empty, strictly increasing list of finite numbers",
+                ))
+            }
+        },
+    };
+    let ca_file = match r.str("otlp.ca_file") {
+        None => None,
+        Some((s, e)) => {
+            let p = PathBuf::from(s);
+            if !p.is_file() {
+                return Err(r.err("otlp.ca_file", e, "no such file"));
+            }
+            Some(p)
+        }
+    };
+    let mut resource = r.table("otlp.resource");
+    if let Some(env) = &environment {
+        if !resource.iter().any(|(k, _)| k == "deployment.environment.name") {
+            resource.push(("deployment.environment.name".to_owned(), env.clone()));
+        }
+    }
+    let otlp = OtlpConfig {
+        endpoint,
+        protocol,
+        headers: r.table("otlp.headers"),
+        timeout: r.millis("otlp.timeout_ms", DEFAULT_OTLP_TIMEOUT)?,
+        export_interval: r.millis("otlp.export_interval_ms", DEFAULT_OTLP_EXPORT_INTERVAL)?,
+        temporality,
+        histogram,
+        histogram_boundaries,
+        ca_file,
+        resource,
+    };
+
+    Ok(Config { mode, service, environment, tags, cardinality_limit, statsd, otlp })
+}
+
+fn parse_statsd_address(s: &str) -> Result<StatsdAddress, String> {
+    if let Some(path) = s.strip_prefix("unix://") {
+        if path.is_empty() {
+            return Err("unix:// needs a socket path".into());
+        }
+        return Ok(StatsdAddress::Unix(PathBuf::from(path)));
+    }
+    let hostport = s.strip_prefix("udp://").unwrap_or(s);
+    let (host, port) = hostport.rsplit_once(':').ok_or("expected host:port or unix:///path")?;
+    if host.is_empty() || port.parse::<u16>().map_or(true, |p| p == 0) {
+        return Err("expected host:port with a port from 1 to 65535".into());
+    }
+    Ok(StatsdAddress::Udp(hostport.to_owned()))
+}

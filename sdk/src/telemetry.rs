@@ -1,0 +1,124 @@
+//! Self-telemetry: every point that does not leave the process is counted here, by reason.
+//!
+//! Counters are plain relaxed atomics updated off the hot path (by the flusher and the exporter)
+//! or on its rare failure branches (an invalid value, a new series past the cardinality limit),
+//! so recording a valid point touches none of them. [`crate::DualMetrics::telemetry`] returns a
+//! [`TelemetrySnapshot`].
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+use parking_lot::Mutex;
+use serde::Serialize;
+
+#[derive(Debug, Default)]
+pub(crate) struct Telemetry {
+    pub invalid_value: AtomicU64,
+    pub invalid_tags: AtomicU64,
+    pub after_shutdown: AtomicU64,
+    pub cardinality_overflow: AtomicU64,
+    pub statsd: StatsdStats,
+    pub otlp: OtlpStats,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct StatsdStats {
+    pub flushes: AtomicU64,
+    pub lines_sent: AtomicU64,
+    pub packets_sent: AtomicU64,
+    pub bytes_sent: AtomicU64,
+    pub lines_dropped_socket: AtomicU64,
+    pub samples_dropped_queue_full: AtomicU64,
+    pub last_error: Mutex<Option<String>>,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct OtlpStats {
+    pub exports_ok: AtomicU64,
+    pub exports_failed: AtomicU64,
+    pub points_exported: AtomicU64,
+    pub points_failed: AtomicU64,
+    pub last_export_micros: AtomicU64,
+    pub last_error: Mutex<Option<String>>,
+}
+
+/// A copy of the SDK's own counters at one moment.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct TelemetrySnapshot {
+    /// Values dropped at the facade: NaN, infinite, or negative for a histogram.
+    pub dropped_invalid_value: u64,
+    /// Unbound emits dropped because a tag key is invalid.
+    pub dropped_invalid_tags: u64,
+    /// Emits after shutdown (dropped).
+    pub dropped_after_shutdown: u64,
+    /// Emits for a new tag set past the cardinality limit, recorded into the overflow series.
+    pub cardinality_overflow: u64,
+    /// StatsD pipeline.
+    pub statsd: StatsdSnapshot,
+    /// OTLP pipeline.
+    pub otlp: OtlpSnapshot,
+}
+
+/// StatsD pipeline counters.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct StatsdSnapshot {
+    /// Completed flushes.
+    pub flushes: u64,
+    /// Lines the socket accepted.
+    pub lines_sent: u64,
+    /// Datagrams the socket accepted.
+    pub packets_sent: u64,
+    /// Bytes the socket accepted.
+    pub bytes_sent: u64,
+    /// Lines lost because the socket refused their datagram.
+    pub lines_dropped_socket: u64,
+    /// Histogram samples dropped because a series' buffer was full.
+    pub samples_dropped_queue_full: u64,
+    /// The last socket error, if any.
+    pub last_error: Option<String>,
+}
+
+/// OTLP pipeline counters.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct OtlpSnapshot {
+    /// Exports the collector accepted.
+    pub exports_ok: u64,
+    /// Exports that failed or timed out.
+    pub exports_failed: u64,
+    /// Data points in accepted exports.
+    pub points_exported: u64,
+    /// Data points in failed exports (lost for delta; resent in the next export for cumulative).
+    pub points_failed: u64,
+    /// Duration of the last export, in microseconds.
+    pub last_export_micros: u64,
+    /// The last export error, if any.
+    pub last_error: Option<String>,
+}
+
+impl Telemetry {
+    pub(crate) fn snapshot(&self) -> TelemetrySnapshot {
+        let s = &self.statsd;
+        let o = &self.otlp;
+        TelemetrySnapshot {
+            dropped_invalid_value: self.invalid_value.load(Relaxed),
+            dropped_invalid_tags: self.invalid_tags.load(Relaxed),
+            dropped_after_shutdown: self.after_shutdown.load(Relaxed),
+            cardinality_overflow: self.cardinality_overflow.load(Relaxed),
+            statsd: StatsdSnapshot {
+                flushes: s.flushes.load(Relaxed),
+                lines_sent: s.lines_sent.load(Relaxed),
+                packets_sent: s.packets_sent.load(Relaxed),
+                bytes_sent: s.bytes_sent.load(Relaxed),
+                lines_dropped_socket: s.lines_dropped_socket.load(Relaxed),
+                samples_dropped_queue_full: s.samples_dropped_queue_full.load(Relaxed),
+                last_error: s.last_error.lock().clone(),
+            },
+            otlp: OtlpSnapshot {
+                exports_ok: o.exports_ok.load(Relaxed),
+                exports_failed: o.exports_failed.load(Relaxed),
+                points_exported: o.points_exported.load(Relaxed),
+                points_failed: o.points_failed.load(Relaxed),
+                last_export_micros: o.last_export_micros.load(Relaxed),
+                last_error: o.last_error.lock().clone(),
+            },
+        }
+    }
+}
