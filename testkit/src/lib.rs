@@ -72,6 +72,7 @@
 #![warn(missing_docs)]
 
 pub mod alloc;
+pub mod lab;
 pub mod otlp;
 pub mod statsd;
 
