@@ -626,10 +626,7 @@ pub struct PromClient {
 impl PromClient {
     /// A client for the API at `base_url` (e.g. `http://127.0.0.1:8428`), 10 s per request.
     pub fn new(base_url: impl Into<String>) -> PromClient {
-        let http = reqwest::blocking::Client::builder()
-            .timeout(HTTP_TIMEOUT)
-            .build()
-            .expect("reqwest blocking client");
+        let http = http_client();
         PromClient { base: base_url.into().trim_end_matches('/').to_string(), http }
     }
 
@@ -892,10 +889,7 @@ pub struct GraphiteClient {
 impl GraphiteClient {
     /// A client for the render API at `base_url`, 10 s per request.
     pub fn new(base_url: impl Into<String>) -> GraphiteClient {
-        let http = reqwest::blocking::Client::builder()
-            .timeout(HTTP_TIMEOUT)
-            .build()
-            .expect("reqwest blocking client");
+        let http = http_client();
         GraphiteClient { base: base_url.into().trim_end_matches('/').to_string(), http }
     }
 
@@ -936,10 +930,7 @@ impl GraphiteClient {
 /// # Errors
 /// Transport errors and any non-2xx answer (with its body).
 pub fn post_otlp_protobuf(url: &str, body: Vec<u8>) -> Result<(), QueryError> {
-    let http = reqwest::blocking::Client::builder()
-        .timeout(HTTP_TIMEOUT)
-        .build()
-        .expect("reqwest blocking client");
+    let http = http_client();
     let resp = http
         .post(url)
         .header("content-type", "application/x-protobuf")
@@ -952,6 +943,20 @@ pub fn post_otlp_protobuf(url: &str, body: Vec<u8>) -> Result<(), QueryError> {
     }
     let body = resp.text().unwrap_or_default();
     Err(QueryError::Status { url: url.into(), status: status.as_u16(), body: truncate(&body) })
+}
+
+/// A blocking client with [`HTTP_TIMEOUT`]. Installs the `ring` rustls provider first (once per
+/// process; a provider installed earlier wins): a workspace build unifies reqwest's features, and
+/// with `rustls-no-provider` on, building any client without a provider panics.
+fn http_client() -> reqwest::blocking::Client {
+    static PROVIDER: std::sync::Once = std::sync::Once::new();
+    PROVIDER.call_once(|| {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+    reqwest::blocking::Client::builder()
+        .timeout(HTTP_TIMEOUT)
+        .build()
+        .expect("reqwest blocking client")
 }
 
 fn http_get(
