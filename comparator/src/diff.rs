@@ -383,7 +383,7 @@ mod tests {
     #[test]
     fn identical_sides_are_equivalent() {
         let a = side(&[], &[0.0, 1.0, 3.0]);
-        let o = diff(&COUNTER, &[a.clone()], &[a], &opts(3));
+        let o = diff(&COUNTER, std::slice::from_ref(&a), std::slice::from_ref(&a), &opts(3));
         assert_eq!(o.verdict, Verdict::Equivalent, "{}", o.explanation);
         assert_eq!(o.share_within, 1.0);
     }
@@ -402,7 +402,10 @@ mod tests {
         let l = side(&[], &[0.0, 10.0, 20.0, 20.0]);
         let n = side(&[], &[0.0, 0.0, 10.0, 20.0]);
         let mut o = opts(4);
-        assert_eq!(diff(&COUNTER, &[l.clone()], &[n.clone()], &o).verdict, Verdict::Divergent);
+        assert_eq!(
+            diff(&COUNTER, std::slice::from_ref(&l), std::slice::from_ref(&n), &o).verdict,
+            Verdict::Divergent
+        );
         o.lag = 1;
         assert_eq!(diff(&COUNTER, &[l], &[n], &o).verdict, Verdict::Equivalent);
     }
@@ -463,7 +466,10 @@ mod tests {
     #[test]
     fn empty_side_is_missing() {
         let a = side(&[], &[0.0, 1.0]);
-        assert_eq!(diff(&COUNTER, &[], &[a.clone()], &opts(2)).verdict, Verdict::MissingLegacy);
+        assert_eq!(
+            diff(&COUNTER, &[], std::slice::from_ref(&a), &opts(2)).verdict,
+            Verdict::MissingLegacy
+        );
         assert_eq!(diff(&COUNTER, &[a], &[], &opts(2)).verdict, Verdict::MissingNew);
         assert_eq!(diff(&COUNTER, &[], &[], &opts(2)).verdict, Verdict::NoData);
     }
