@@ -9,6 +9,7 @@
 //!   (time units convert to the milliseconds StatsD timers always use).
 //! - [`naming`]: validation and the one sanitising rule for names and tags.
 //! - [`statsd_line`]: encoding a StatsD/DogStatsD line (pure, no I/O).
+//! - [`statsd_parse`]: parsing StatsD/DogStatsD lines, zero-copy, errors by reason.
 //!
 //! Nothing here does I/O, allocates per measurement, or depends on OpenTelemetry or cadence.
 #![deny(missing_docs)]
@@ -18,6 +19,7 @@ mod kind;
 pub mod naming;
 pub mod naming_map;
 pub mod statsd_line;
+pub mod statsd_parse;
 mod unit;
 
 pub use kind::MetricKind;
