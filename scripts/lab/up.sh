@@ -157,7 +157,7 @@ install_trixie() { # prometheus + victoria-metrics (+vmagent) from Debian trixie
     echo "$ver" >"$LAB_PREFIX/versions/$pkg"
   done
   rm -rf "$LAB_PREFIX/root" && mv "$LAB_PREFIX/.staging" "$LAB_PREFIX/root" || return 1
-  rm -rf "$st/debs"
+  rm -rf "$st"   # ~100 MB of trixie package lists, not needed once the binaries are extracted
   [[ -x $BIN/prometheus && -x $BIN/victoria-metrics && -x $BIN/vmagent ]] || { echo "binaries missing after extraction" >>"$lg"; return 1; }
 }
 
