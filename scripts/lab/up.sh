@@ -29,7 +29,8 @@
 #
 # Other knobs: LAB_DIR [/tmp/dualmetrics-lab] (data, configs, logs, pids/), LAB_PREFIX [/opt/dualmetrics-lab]
 #   (installed software), LAB_VENV [$LAB_PREFIX/venv] (rotel + OpenTelemetry Python SDK for smoke.sh),
-#   LAB_SKIP_INSTALL [0], LAB_INSTALL_ONLY [0], LAB_START_TIMEOUT_S [60],
+#   LAB_SKIP_INSTALL [0], LAB_INSTALL_ONLY [0], LAB_WITH_VENV [1] (0: no venv unless rotel is wanted),
+#   LAB_START_TIMEOUT_S [60],
 #   STATSD_FLUSH_MS [1000], STATSD_LEGACY_NAMESPACE [false], STATSD_DELETE_IDLE [false] (see below),
 #   VM_PROM_NAMING [0], VMAGENT_AGGR_INTERVAL [10s], ROTEL_TARGET [vm], PROM_OOO_WINDOW [0s],
 #   LAB_RETENTION [1d] (VictoriaMetrics and Prometheus).
