@@ -108,6 +108,9 @@ pub(crate) fn excerpt(body: &str) -> String {
 
 impl HttpClient {
     pub(crate) fn new(config: HttpConfig) -> Result<Self, QueryError> {
+        // reqwest is built with `rustls-no-provider`: install ring once (an error only means a
+        // provider is already installed).
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let client = Client::builder()
             .timeout(config.timeout)
             .connect_timeout(config.timeout)
