@@ -2,7 +2,9 @@
 use std::time::Duration;
 
 use dualmetrics::{DualMetrics, Mode, Protocol, Temporality};
-use dualmetrics_testkit::{latest, OtlpGrpcReceiver, OtlpHttpReceiver, Point, PointKind, PointValue};
+use dualmetrics_testkit::{
+    latest, OtlpGrpcReceiver, OtlpHttpReceiver, Point, PointKind, PointValue,
+};
 
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -21,7 +23,12 @@ fn otlp_only(endpoint: &str, protocol: Protocol) -> dualmetrics::DualMetricsBuil
 }
 
 fn record_every_kind(metrics: &DualMetrics) {
-    let requests = metrics.counter("http.requests").with_description("requests served").with_unit("1").build().unwrap();
+    let requests = metrics
+        .counter("http.requests")
+        .with_description("requests served")
+        .with_unit("1")
+        .build()
+        .unwrap();
     requests.add(2, &[("route", "/a")]);
     requests.add(3, &[("route", "/a")]);
     let depth = metrics.up_down_counter("queue.depth").build().unwrap();
@@ -61,7 +68,9 @@ fn assert_every_kind(points: &[Point]) {
     let p = latest(points, "http.latency", &[("route", "/a")]).expect("histogram point");
     assert_eq!(p.kind, PointKind::Histogram);
     assert_eq!(p.unit, "ms");
-    let PointValue::Histogram { count, sum, bounds, bucket_counts, .. } = &p.value else { panic!("{p:?}") };
+    let PointValue::Histogram { count, sum, bounds, bucket_counts, .. } = &p.value else {
+        panic!("{p:?}")
+    };
     assert_eq!(*count, 3);
     assert_eq!(*sum, Some(333.0));
     assert_eq!(bounds, &dualmetrics::config::DEFAULT_HISTOGRAM_BOUNDARIES_MS.to_vec());
@@ -115,7 +124,10 @@ fn http_base_endpoint_from_otel_variable_gets_the_metrics_path() {
 #[test]
 fn delta_temporality_exports_changes_since_last_export() {
     let otlp = OtlpGrpcReceiver::start();
-    let metrics = otlp_only(&otlp.endpoint(), Protocol::Grpc).with_temporality(Temporality::Delta).build().unwrap();
+    let metrics = otlp_only(&otlp.endpoint(), Protocol::Grpc)
+        .with_temporality(Temporality::Delta)
+        .build()
+        .unwrap();
     let c = metrics.counter("jobs").build().unwrap().bind(&[]).unwrap();
     c.add(4);
     metrics.flush().unwrap();
@@ -136,7 +148,9 @@ fn seconds_histograms_get_default_boundaries_scaled_to_seconds() {
     h.record_duration(Duration::from_millis(30), &[]);
     metrics.flush().unwrap();
     let points = otlp.wait_for(WAIT, |p| latest(p, "rpc.duration", &[]).is_some());
-    let PointValue::Histogram { bounds, sum, .. } = &latest(&points, "rpc.duration", &[]).unwrap().value else {
+    let PointValue::Histogram { bounds, sum, .. } =
+        &latest(&points, "rpc.duration", &[]).unwrap().value
+    else {
         panic!()
     };
     assert_eq!(bounds[1], 0.005);
@@ -152,7 +166,9 @@ fn custom_and_exponential_histograms() {
     h.record(5.0, &[]);
     metrics.flush().unwrap();
     let points = otlp.wait_for(WAIT, |p| latest(p, "sized", &[]).is_some());
-    let PointValue::Histogram { bounds, bucket_counts, .. } = &latest(&points, "sized", &[]).unwrap().value else {
+    let PointValue::Histogram { bounds, bucket_counts, .. } =
+        &latest(&points, "sized", &[]).unwrap().value
+    else {
         panic!()
     };
     assert_eq!((bounds.clone(), bucket_counts.clone()), (vec![1.0, 10.0], vec![0, 1, 0]));

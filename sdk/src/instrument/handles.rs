@@ -94,7 +94,7 @@ macro_rules! handle {
                 if !check(value) {
                     return core.invalid();
                 }
-                core.with_series(tags, |s| <$spec>::record(s, &core.spec, &core.ctx, mode, value));
+                core.with_series(tags, |s| <$spec>::record(s, core, mode, value));
             }
 
             /// Resolves `tags` once (global tags merged, both pipelines' series created) and
@@ -139,7 +139,7 @@ macro_rules! handle {
                 if !check(value) {
                     return core.invalid();
                 }
-                <$spec>::record(&self.series, &core.spec, &core.ctx, mode, value);
+                <$spec>::record(&self.series, core, mode, value);
             }
         }
 

@@ -7,7 +7,7 @@ use opentelemetry::metrics::Meter;
 use opentelemetry::KeyValue;
 use parking_lot::Mutex;
 
-use super::{Context, Series, Spec};
+use super::{Context, Core, Series, Spec};
 use crate::backend::statsd::Cell;
 use crate::mode::{LEGACY_BIT, OTLP_BIT};
 
@@ -21,7 +21,7 @@ pub(crate) trait KindSpec: Sized + Send + Sync + 'static {
     fn bind(otel: &Self::Otel, attrs: &[KeyValue]) -> Self::OtelBound;
     fn statsd_cell(ctx: &Context) -> Cell;
     /// Records a value already known to be valid into the pipelines `mode` names.
-    fn record(series: &Series<Self>, spec: &Spec, ctx: &Context, mode: u8, value: Self::Value);
+    fn record(series: &Series<Self>, core: &Core<Self>, mode: u8, value: Self::Value);
 }
 
 fn desc_unit<B>(
@@ -55,12 +55,12 @@ impl KindSpec for CounterSpec {
         Cell::Counter(AtomicU64::new(0))
     }
     #[inline]
-    fn record(series: &Series<Self>, _: &Spec, _: &Context, mode: u8, value: u64) {
+    fn record(series: &Series<Self>, core: &Core<Self>, mode: u8, value: u64) {
         if mode & LEGACY_BIT != 0 {
             series.statsd.add_u64(value);
         }
         if mode & OTLP_BIT != 0 {
-            series.otel.add(value);
+            series.otel(&core.otel).add(value);
         }
     }
 }
@@ -82,12 +82,12 @@ impl KindSpec for UpDownSpec {
         Cell::UpDown { value: AtomicI64::new(0), dirty: AtomicBool::new(false) }
     }
     #[inline]
-    fn record(series: &Series<Self>, _: &Spec, _: &Context, mode: u8, value: i64) {
+    fn record(series: &Series<Self>, core: &Core<Self>, mode: u8, value: i64) {
         if mode & LEGACY_BIT != 0 {
             series.statsd.add_i64(value);
         }
         if mode & OTLP_BIT != 0 {
-            series.otel.add(value);
+            series.otel(&core.otel).add(value);
         }
     }
 }
@@ -109,12 +109,12 @@ impl KindSpec for GaugeSpec {
         Cell::Gauge { bits: AtomicU64::new(0), dirty: AtomicBool::new(false) }
     }
     #[inline]
-    fn record(series: &Series<Self>, _: &Spec, _: &Context, mode: u8, value: f64) {
+    fn record(series: &Series<Self>, core: &Core<Self>, mode: u8, value: f64) {
         if mode & LEGACY_BIT != 0 {
             series.statsd.set_f64(value);
         }
         if mode & OTLP_BIT != 0 {
-            series.otel.record(value);
+            series.otel(&core.otel).record(value);
         }
     }
 }
@@ -136,18 +136,19 @@ impl KindSpec for HistogramSpec {
         Cell::Histogram { samples: Mutex::new(Vec::new()), max: ctx.max_samples_per_flush }
     }
     #[inline]
-    fn record(series: &Series<Self>, spec: &Spec, ctx: &Context, mode: u8, value: f64) {
+    fn record(series: &Series<Self>, core: &Core<Self>, mode: u8, value: f64) {
         if mode & LEGACY_BIT != 0 {
-            let statsd_value = value * spec.millis_factor.unwrap_or(1.0);
+            let statsd_value = value * core.spec.millis_factor.unwrap_or(1.0);
             if !series.statsd.push_sample(statsd_value) {
-                ctx.telemetry
+                core.ctx
+                    .telemetry
                     .statsd
                     .samples_dropped_queue_full
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             }
         }
         if mode & OTLP_BIT != 0 {
-            series.otel.record(value);
+            series.otel(&core.otel).record(value);
         }
     }
 }

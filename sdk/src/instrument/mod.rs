@@ -22,7 +22,7 @@ use dualmetrics_model::naming::validate_tag_key;
 use dualmetrics_model::statsd_line::{tags_suffix, StatsdType};
 use dualmetrics_model::MetricKind;
 use opentelemetry::KeyValue;
-use parking_lot::RwLock;
+use parking_lot::{Mutex, RwLock};
 
 use crate::backend::statsd::{StatsdBackend, StatsdSeries};
 use crate::mode::CLOSED;
@@ -57,9 +57,33 @@ pub(crate) struct Spec {
 }
 
 /// One tag set of one instrument, resolved for both pipelines.
+///
+/// The OpenTelemetry side is bound on the first OTLP record, not at creation: a bound instrument
+/// that never recorded still exports a zero point, which would put series into the new backend
+/// that the service never sent there (in `legacy` mode, for instance).
 pub(crate) struct Series<K: KindSpec> {
     pub statsd: Arc<StatsdSeries>,
-    pub otel: K::OtelBound,
+    otel: OnceLock<K::OtelBound>,
+    attrs: Mutex<Option<Box<[KeyValue]>>>,
+}
+
+impl<K: KindSpec> Series<K> {
+    /// The bound OpenTelemetry instrument, bound now if this is the first OTLP record.
+    #[inline]
+    pub(crate) fn otel(&self, instrument: &K::Otel) -> &K::OtelBound {
+        if let Some(bound) = self.otel.get() {
+            return bound;
+        }
+        self.bind_otel(instrument)
+    }
+
+    #[cold]
+    fn bind_otel(&self, instrument: &K::Otel) -> &K::OtelBound {
+        self.otel.get_or_init(|| {
+            let attrs = self.attrs.lock().take().unwrap_or_default();
+            K::bind(instrument, &attrs)
+        })
+    }
 }
 
 type SeriesMap<K> = hashbrown::HashMap<TagKey, Arc<Series<K>>, foldhash::fast::RandomState>;
@@ -70,7 +94,7 @@ pub(crate) struct Core<K: KindSpec> {
     pub mode: AtomicU8,
     pub spec: Spec,
     statsd_line_prefix: String,
-    otel: K::Otel,
+    pub otel: K::Otel,
     series: RwLock<SeriesMap<K>>,
     overflow: OnceLock<Arc<Series<K>>>,
     warned_invalid_tags: AtomicBool,
@@ -168,7 +192,7 @@ impl<K: KindSpec> Core<K> {
             K::statsd_cell(&self.ctx),
         ));
         self.ctx.statsd.register(Arc::clone(&statsd));
-        Series { statsd, otel: K::bind(&self.otel, &attrs) }
+        Series { statsd, otel: OnceLock::new(), attrs: Mutex::new(Some(attrs.into_boxed_slice())) }
     }
 
     /// Counts an emit that arrived after shutdown.

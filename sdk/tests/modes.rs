@@ -1,0 +1,214 @@
+//! Each mode reaches exactly the pipelines it names; shutdown flushes both; bad values are counted.
+use std::time::Duration;
+
+use dualmetrics::{DualMetrics, Mode};
+use dualmetrics_testkit::{latest, OtlpGrpcReceiver, PointValue, StatsdReceiver};
+
+const WAIT: Duration = Duration::from_secs(10);
+const QUIET: Duration = Duration::from_millis(300);
+
+struct Peers {
+    statsd: StatsdReceiver,
+    otlp: OtlpGrpcReceiver,
+}
+
+impl Peers {
+    fn start() -> Self {
+        Peers { statsd: StatsdReceiver::bind_udp(), otlp: OtlpGrpcReceiver::start() }
+    }
+
+    fn metrics(&self, mode: Mode) -> DualMetrics {
+        DualMetrics::builder()
+            .with_env_vars(Vec::<(String, String)>::new())
+            .with_mode(mode)
+            .with_statsd_address(&self.statsd.local_addr().to_string())
+            .with_statsd_flush_interval(Duration::from_secs(3600))
+            .with_otlp_endpoint(&self.otlp.endpoint())
+            .with_otlp_export_interval(Duration::from_secs(3600))
+            .build()
+            .unwrap()
+    }
+}
+
+fn emit(metrics: &DualMetrics) {
+    metrics.counter("orders").build().unwrap().add(3, &[("shop", "eu")]);
+    metrics.histogram("order.latency").with_unit("ms").build().unwrap().record(42.0, &[]);
+}
+
+#[test]
+fn legacy_mode_sends_statsd_only() {
+    let peers = Peers::start();
+    let metrics = peers.metrics(Mode::Legacy);
+    emit(&metrics);
+    metrics.flush().unwrap();
+    assert_eq!(peers.statsd.wait_for_lines(2, WAIT).len(), 2);
+    assert!(peers.otlp.points().is_empty(), "OTLP got {:?}", peers.otlp.points());
+}
+
+#[test]
+fn otlp_mode_sends_otlp_only() {
+    let peers = Peers::start();
+    let metrics = peers.metrics(Mode::Otlp);
+    emit(&metrics);
+    metrics.flush().unwrap();
+    peers.otlp.wait_for(WAIT, |p| {
+        latest(p, "orders", &[]).is_some() && latest(p, "order.latency", &[]).is_some()
+    });
+    assert!(peers.statsd.quiet(QUIET).is_empty());
+}
+
+#[test]
+fn dual_mode_sends_both() {
+    let peers = Peers::start();
+    let metrics = peers.metrics(Mode::Dual);
+    emit(&metrics);
+    metrics.flush().unwrap();
+    let lines = peers.statsd.wait_for_lines(2, WAIT);
+    assert!(lines.contains(&"orders:3|c|#service:unknown_service,shop:eu".to_owned()), "{lines:?}");
+    assert!(
+        lines.contains(&"order.latency:42|ms|#service:unknown_service".to_owned()),
+        "{lines:?}"
+    );
+    let points = peers.otlp.wait_for(WAIT, |p| latest(p, "orders", &[]).is_some());
+    assert_eq!(latest(&points, "orders", &[("shop", "eu")]).unwrap().value, PointValue::Int(3));
+}
+
+#[test]
+fn runtime_switch_sends_each_measurement_to_the_pipelines_active_when_recorded() {
+    let peers = Peers::start();
+    let metrics = peers.metrics(Mode::Legacy);
+    let c = metrics.counter("switched").build().unwrap().bind(&[]).unwrap();
+    c.add(1); // legacy
+    metrics.set_mode(Mode::Dual);
+    c.add(10); // both
+    metrics.set_mode(Mode::Otlp);
+    c.add(100); // otlp
+    metrics.set_mode(Mode::Legacy);
+    c.add(1000); // legacy (rollback)
+    metrics.flush().unwrap();
+    let lines = peers.statsd.wait_for_lines(1, WAIT);
+    assert_eq!(lines, vec!["switched:1011|c|#service:unknown_service"]);
+    let points = peers.otlp.wait_for(WAIT, |p| latest(p, "switched", &[]).is_some());
+    assert_eq!(latest(&points, "switched", &[]).unwrap().value, PointValue::Int(110));
+}
+
+#[test]
+fn shutdown_flushes_both_pipelines_and_later_emits_are_counted_as_dropped() {
+    let peers = Peers::start();
+    let metrics = peers.metrics(Mode::Dual);
+    let c = metrics.counter("last.words").build().unwrap();
+    c.add(9, &[]);
+    metrics.shutdown(Duration::from_secs(5)).unwrap();
+    assert_eq!(
+        peers.statsd.wait_for_lines(1, WAIT),
+        vec!["last.words:9|c|#service:unknown_service"]
+    );
+    let points = peers.otlp.wait_for(WAIT, |p| latest(p, "last.words", &[]).is_some());
+    assert_eq!(latest(&points, "last.words", &[]).unwrap().value, PointValue::Int(9));
+    c.add(1, &[]);
+    assert_eq!(metrics.telemetry().dropped_after_shutdown, 1);
+    assert!(matches!(
+        metrics.shutdown(Duration::from_secs(1)),
+        Err(dualmetrics::ShutdownError::AlreadyShutdown)
+    ));
+}
+
+#[test]
+fn drop_flushes_buffered_points() {
+    let peers = Peers::start();
+    let metrics = peers.metrics(Mode::Dual);
+    metrics.gauge("on.drop").build().unwrap().record(7.5, &[]);
+    drop(metrics);
+    assert_eq!(
+        peers.statsd.wait_for_lines(1, WAIT),
+        vec!["on.drop:7.5|g|#service:unknown_service"]
+    );
+    peers.otlp.wait_for(WAIT, |p| latest(p, "on.drop", &[]).is_some());
+}
+
+#[test]
+fn shutdown_respects_its_deadline_when_the_collector_hangs() {
+    let statsd = StatsdReceiver::bind_udp();
+    let otlp = OtlpGrpcReceiver::builder().with_delay(Duration::from_secs(30)).start();
+    let metrics = DualMetrics::builder()
+        .with_env_vars(Vec::<(String, String)>::new())
+        .with_statsd_address(&statsd.local_addr().to_string())
+        .with_otlp_endpoint(&otlp.endpoint())
+        .build()
+        .unwrap();
+    metrics.counter("slow").build().unwrap().add(1, &[]);
+    let start = std::time::Instant::now();
+    let result = metrics.shutdown(Duration::from_millis(500));
+    assert!(start.elapsed() < Duration::from_secs(3), "took {:?}", start.elapsed());
+    assert!(result.is_err());
+    assert_eq!(statsd.wait_for_lines(1, WAIT).len(), 1, "StatsD still flushed");
+}
+
+#[test]
+fn nan_infinite_and_negative_histogram_values_are_dropped_and_counted() {
+    let peers = Peers::start();
+    let metrics = peers.metrics(Mode::Dual);
+    let g = metrics.gauge("g").build().unwrap();
+    let h = metrics.histogram("h").build().unwrap();
+    g.record(f64::NAN, &[]);
+    g.record(f64::INFINITY, &[]);
+    h.record(-1.0, &[]);
+    h.bind(&[]).unwrap().record(f64::NEG_INFINITY);
+    g.record(-3.5, &[]); // a negative gauge is valid
+    metrics.flush().unwrap();
+    assert_eq!(metrics.telemetry().dropped_invalid_value, 4);
+    assert_eq!(
+        peers.statsd.wait_for_lines(2, WAIT),
+        vec!["g:0|g|#service:unknown_service", "g:-3.5|g|#service:unknown_service"]
+    );
+    let points = peers.otlp.wait_for(WAIT, |p| latest(p, "g", &[]).is_some());
+    assert!(latest(&points, "h", &[]).is_none(), "no histogram point was recorded");
+}
+
+#[test]
+fn invalid_names_and_tag_keys_are_rejected_at_registration() {
+    let peers = Peers::start();
+    let metrics = peers.metrics(Mode::Dual);
+    for bad in ["", "9lives", "has space", "a|b"] {
+        let err = metrics.counter(bad).build().unwrap_err();
+        assert!(err.to_string().contains("metric name"), "{bad:?}: {err}");
+    }
+    let c = metrics.counter("ok").build().unwrap();
+    let err = c.bind(&[("bad key", "v")]).unwrap_err();
+    assert!(err.to_string().contains("\"bad key\""), "{err}");
+    // Unbound emits cannot fail: they are dropped and counted.
+    c.add(1, &[("", "v")]);
+    assert_eq!(metrics.telemetry().dropped_invalid_tags, 1);
+    // Same name, other kind: a conflict, not a second instrument.
+    let err = metrics.gauge("ok").build().unwrap_err();
+    assert!(err.to_string().contains("already registered as a counter"), "{err}");
+}
+
+#[test]
+fn tag_sets_past_the_cardinality_limit_go_to_the_overflow_series_on_both_sides() {
+    let peers = Peers::start();
+    let metrics = peers.metrics(Mode::Dual);
+    let c = metrics.counter("users").with_cardinality_limit(2).build().unwrap();
+    for id in ["a", "b", "c", "d"] {
+        c.add(1, &[("id", id)]);
+    }
+    metrics.flush().unwrap();
+    assert_eq!(metrics.telemetry().cardinality_overflow, 2);
+    let mut lines = peers.statsd.wait_for_lines(3, WAIT);
+    lines.sort();
+    assert_eq!(
+        lines,
+        vec![
+            "users:1|c|#service:unknown_service,id:a",
+            "users:1|c|#service:unknown_service,id:b",
+            "users:2|c|#service:unknown_service,otel.metric.overflow:true",
+        ]
+    );
+    let points = peers
+        .otlp
+        .wait_for(WAIT, |p| latest(p, "users", &[("otel.metric.overflow", "true")]).is_some());
+    assert_eq!(
+        latest(&points, "users", &[("otel.metric.overflow", "true")]).unwrap().value,
+        PointValue::Int(2)
+    );
+}
