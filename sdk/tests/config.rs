@@ -1,0 +1,195 @@
+//! Configuration: precedence of every layer and the errors for bad input.
+use std::time::Duration;
+
+use dualmetrics::config::{StatsdAddress, DEFAULT_OTLP_EXPORT_INTERVAL};
+use dualmetrics::{BuildError, DualMetrics, Mode, Protocol, Source, Temporality};
+
+const FILE: &str = r#"
+[default]
+mode = "legacy"
+service = "from-file"
+tags = { region = "eu", team = "core" }
+
+[default.statsd]
+address = "10.0.0.1:8125"
+prefix = "file"
+
+[default.otlp]
+endpoint = "http://collector:4317"
+export_interval_ms = 30000
+
+[env.staging]
+mode = "dual"
+
+[env.staging.statsd]
+prefix = "staging"
+
+[env.prod]
+mode = "otlp"
+"#;
+
+fn builder(vars: &[(&str, &str)]) -> dualmetrics::DualMetricsBuilder {
+    DualMetrics::builder().with_config_toml("dualmetrics.toml", FILE).with_env_vars(vars.iter().copied())
+}
+
+#[test]
+fn defaults_apply_when_nothing_is_configured() {
+    let c = DualMetrics::builder().with_env_vars(Vec::<(String, String)>::new()).resolve_config().unwrap();
+    assert_eq!(c.mode, Mode::Dual);
+    assert_eq!(c.service, "unknown_service");
+    assert_eq!(c.statsd.address, StatsdAddress::Udp("127.0.0.1:8125".into()));
+    assert_eq!(c.otlp.endpoint, "http://127.0.0.1:4317");
+    assert_eq!(c.otlp.protocol, Protocol::Grpc);
+    assert_eq!(c.otlp.temporality, Temporality::Cumulative);
+    assert_eq!(c.otlp.export_interval, DEFAULT_OTLP_EXPORT_INTERVAL);
+}
+
+#[test]
+fn file_default_section_overrides_defaults() {
+    let c = builder(&[]).resolve_config().unwrap();
+    assert_eq!(c.mode, Mode::Legacy);
+    assert_eq!(c.service, "from-file");
+    assert_eq!(c.statsd.prefix, "file");
+    assert_eq!(c.otlp.export_interval, Duration::from_secs(30));
+    assert!(c.tags.contains(&("region".into(), "eu".into())));
+}
+
+#[test]
+fn env_section_selected_by_dualmetrics_env_overrides_the_default_section() {
+    let c = builder(&[("DUALMETRICS_ENV", "staging")]).resolve_config().unwrap();
+    assert_eq!(c.mode, Mode::Dual);
+    assert_eq!(c.statsd.prefix, "staging");
+    assert_eq!(c.service, "from-file", "keys the section does not set come from [default]");
+    assert_eq!(c.environment.as_deref(), Some("staging"));
+    assert!(c.tags.contains(&("env".into(), "staging".into())));
+}
+
+#[test]
+fn environment_variables_override_the_file_and_dualmetrics_wins_over_otel() {
+    let c = builder(&[
+        ("DUALMETRICS_ENV", "staging"),
+        ("DUALMETRICS_MODE", "otlp"),
+        ("DUALMETRICS_STATSD_PREFIX", "envprefix"),
+        ("DUALMETRICS_TAGS", "team=platform"),
+        ("OTEL_SERVICE_NAME", "otel-name"),
+        ("OTEL_RESOURCE_ATTRIBUTES", "k8s.pod.name=pod%201,service.version=2"),
+        ("OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE", "delta"),
+        ("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", "http://otel-var:4317"),
+        ("DUALMETRICS_OTLP_ENDPOINT", "http://dm-var:4317"),
+        ("OTEL_EXPORTER_OTLP_HEADERS", "authorization=Bearer%20x"),
+    ])
+    .resolve_config()
+    .unwrap();
+    assert_eq!(c.mode, Mode::Otlp);
+    assert_eq!(c.statsd.prefix, "envprefix");
+    assert_eq!(c.service, "otel-name");
+    assert_eq!(c.otlp.endpoint, "http://dm-var:4317");
+    assert_eq!(c.otlp.temporality, Temporality::Delta);
+    assert!(c.otlp.resource.contains(&("k8s.pod.name".into(), "pod 1".into())));
+    assert!(c.otlp.headers.contains(&("authorization".into(), "Bearer x".into())));
+    assert!(c.tags.contains(&("team".into(), "platform".into())), "env tag entry overrides the file's");
+    assert!(c.tags.contains(&("region".into(), "eu".into())), "tables merge entry by entry");
+}
+
+#[test]
+fn code_overrides_everything() {
+    let c = builder(&[("DUALMETRICS_ENV", "prod"), ("DUALMETRICS_MODE", "dual")])
+        .with_mode(Mode::Legacy)
+        .with_statsd_address("unix:///run/statsd.sock")
+        .resolve_config()
+        .unwrap();
+    assert_eq!(c.mode, Mode::Legacy);
+    assert_eq!(c.statsd.address, StatsdAddress::Unix("/run/statsd.sock".into()));
+}
+
+fn config_error(result: Result<dualmetrics::Config, BuildError>) -> dualmetrics::ConfigError {
+    match result {
+        Err(BuildError::Config(e)) => e,
+        other => panic!("expected a config error, got {other:?}"),
+    }
+}
+
+#[test]
+fn unknown_mode_names_key_value_and_variable() {
+    let e = config_error(builder(&[("DUALMETRICS_MODE", "both")]).resolve_config());
+    assert_eq!((e.key.as_str(), e.value.as_str()), ("mode", "both"));
+    assert_eq!(e.origin, Source::Env("DUALMETRICS_MODE".into()));
+    assert!(e.to_string().contains("environment variable DUALMETRICS_MODE"), "{e}");
+}
+
+#[test]
+fn bad_endpoint_url_names_the_file_section() {
+    let toml = "[default]\n[env.qa.otlp]\nendpoint = \"collector:4317\"\n";
+    let e = config_error(
+        DualMetrics::builder()
+            .with_config_toml("qa.toml", toml)
+            .with_env_vars([("DUALMETRICS_ENV", "qa")])
+            .resolve_config(),
+    );
+    assert_eq!(e.key, "otlp.endpoint");
+    assert_eq!(e.value, "collector:4317");
+    assert_eq!(e.origin, Source::File { path: "qa.toml".into(), section: "env.qa".into() });
+    assert!(e.to_string().contains("qa.toml [env.qa]"), "{e}");
+}
+
+#[test]
+fn negative_interval_is_rejected() {
+    let e = config_error(builder(&[("OTEL_METRIC_EXPORT_INTERVAL", "-5")]).resolve_config());
+    assert_eq!((e.key.as_str(), e.value.as_str()), ("otlp.export_interval_ms", "-5"));
+    assert_eq!(e.origin, Source::Env("OTEL_METRIC_EXPORT_INTERVAL".into()));
+    let toml = "[default.statsd]\nflush_interval_ms = -1\n";
+    let e = config_error(DualMetrics::builder().with_config_toml("f.toml", toml).with_env_vars([("A", "B")]).resolve_config());
+    assert_eq!(e.key, "statsd.flush_interval_ms");
+}
+
+#[test]
+fn unknown_key_in_the_file_is_rejected_with_its_dotted_name() {
+    let toml = "[default.otlp]\nendpont = \"http://x:4317\"\n";
+    let e = config_error(DualMetrics::builder().with_config_toml("f.toml", toml).with_env_vars([("A", "B")]).resolve_config());
+    assert_eq!(e.key, "otlp.endpont");
+    assert!(e.reason.contains("unknown key"));
+}
+
+#[test]
+fn unknown_section_and_missing_env_section_are_file_errors() {
+    let err = DualMetrics::builder().with_config_toml("f.toml", "[defaults]\n").with_env_vars([("A", "B")]).build().unwrap_err();
+    assert!(err.to_string().contains("unknown section [defaults]"), "{err}");
+    let err = builder(&[("DUALMETRICS_ENV", "qa")]).build().unwrap_err();
+    assert!(err.to_string().contains("no [env.qa] section"), "{err}");
+}
+
+#[test]
+fn malformed_toml_names_the_file_and_line() {
+    let err = DualMetrics::builder().with_config_toml("broken.toml", "[default\nmode=").with_env_vars([("A", "B")]).build().unwrap_err();
+    let msg = err.to_string();
+    assert!(msg.starts_with("configuration file broken.toml"), "{msg}");
+    assert!(msg.contains("line 1"), "{msg}");
+}
+
+#[test]
+fn config_file_path_comes_from_dualmetrics_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("m.toml");
+    std::fs::write(&path, "[default]\nmode = \"otlp\"\n").unwrap();
+    let c = DualMetrics::builder()
+        .with_env_vars([("DUALMETRICS_CONFIG", path.to_str().unwrap())])
+        .resolve_config()
+        .unwrap();
+    assert_eq!(c.mode, Mode::Otlp);
+}
+
+#[test]
+fn wrong_types_and_values_are_rejected() {
+    for (toml, key) in [
+        ("[default]\nmode = 3\n", "mode"),
+        ("[default.otlp]\nprotocol = \"udp\"\n", "otlp.protocol"),
+        ("[default.otlp]\ntemporality = \"sometimes\"\n", "otlp.temporality"),
+        ("[default.otlp]\nhistogram_boundaries = [10, 5]\n", "otlp.histogram_boundaries"),
+        ("[default.statsd]\naddress = \"localhost\"\n", "statsd.address"),
+        ("[default]\ncardinality_limit = 0\n", "cardinality_limit"),
+        ("[default.otlp]\nca_file = \"/nonexistent/ca.pem\"\n", "otlp.ca_file"),
+    ] {
+        let e = config_error(DualMetrics::builder().with_config_toml("t.toml", toml).with_env_vars([("A", "B")]).resolve_config());
+        assert_eq!(e.key, key, "{toml}");
+    }
+}
