@@ -66,11 +66,11 @@
 //!
 //! # Missing
 //! - Per-metric rules (mode, names, temporality) and configuration reload.
-//! - The JSON catalog for the comparator.
 #![deny(missing_docs)]
 
 mod backend;
 mod builder;
+pub mod catalog;
 pub mod config;
 mod error;
 mod instrument;
@@ -153,6 +153,21 @@ impl DualMetrics {
     /// The configuration in force.
     pub fn config(&self) -> Config {
         self.registry.config.read().clone()
+    }
+
+    /// Every registered instrument with its StatsD and OTel names, kind, unit, tag keys and
+    /// mode: the comparator's input.
+    pub fn catalog(&self) -> catalog::Catalog {
+        self.registry.catalog()
+    }
+
+    /// Writes [`catalog`](Self::catalog) as pretty JSON to `path`.
+    ///
+    /// # Errors
+    /// The file cannot be written.
+    pub fn write_catalog(&self, path: impl AsRef<std::path::Path>) -> std::io::Result<()> {
+        let json = serde_json::to_string_pretty(&self.catalog()).map_err(std::io::Error::other)?;
+        std::fs::write(path, json + "\n")
     }
 
     /// The SDK's own counters: what was sent, and what was dropped and why.

@@ -115,9 +115,13 @@ impl Registry {
             });
         // Our series map bounds the tag sets (plus one overflow series); the SDK's own limit sits
         // above it so that OpenTelemetry never folds series on its own.
-        self.ctx
-            .otel
-            .plan(&reg.name, StreamPlan { boundaries, cardinality_limit: cardinality_limit + 16 });
+        self.ctx.otel.plan(
+            &reg.name,
+            StreamPlan {
+                boundaries: boundaries.clone(),
+                cardinality_limit: cardinality_limit + 16,
+            },
+        );
         let spec = Spec {
             statsd_name: statsd_name(&config.statsd.prefix, &reg.name),
             name: reg.name,
@@ -127,6 +131,7 @@ impl Registry {
             statsd_type,
             millis_factor,
             cardinality_limit,
+            boundaries: (K::KIND == MetricKind::Histogram).then_some(boundaries),
         };
         let bits = config.mode.bits();
         drop(config);
@@ -150,7 +155,39 @@ impl Registry {
         }
     }
 
-    pub(crate) fn cores(&self) -> Vec<Arc<dyn AnyCore>> {
-        self.instruments.lock().values().cloned().collect()
+    /// The catalog of every registered instrument.
+    pub(crate) fn catalog(&self) -> crate::catalog::Catalog {
+        let config = self.config.read();
+        let mut instruments: Vec<_> = self
+            .instruments
+            .lock()
+            .values()
+            .map(|core| {
+                let spec = core.spec();
+                crate::catalog::CatalogEntry {
+                    name: spec.name.clone(),
+                    kind: spec.kind,
+                    unit: spec.unit.clone(),
+                    description: spec.description.clone(),
+                    statsd_name: spec.statsd_name.clone(),
+                    statsd_type: spec.statsd_type.code(),
+                    otel_name: spec.name.clone(),
+                    tag_keys: core.tag_keys(),
+                    mode: crate::catalog::mode_name(core.mode_bits()),
+                    temporality: config.otlp.temporality,
+                    rule: None,
+                    buckets: spec.boundaries.clone(),
+                    series: core.series_count(),
+                }
+            })
+            .collect();
+        instruments.sort_by(|a, b| a.name.cmp(&b.name));
+        crate::catalog::Catalog {
+            version: 1,
+            service: config.service.clone(),
+            statsd_prefix: config.statsd.prefix.clone(),
+            global_tags: config.tags.iter().cloned().collect(),
+            instruments,
+        }
     }
 }

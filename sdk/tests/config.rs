@@ -29,12 +29,17 @@ mode = "otlp"
 "#;
 
 fn builder(vars: &[(&str, &str)]) -> dualmetrics::DualMetricsBuilder {
-    DualMetrics::builder().with_config_toml("dualmetrics.toml", FILE).with_env_vars(vars.iter().copied())
+    DualMetrics::builder()
+        .with_config_toml("dualmetrics.toml", FILE)
+        .with_env_vars(vars.iter().copied())
 }
 
 #[test]
 fn defaults_apply_when_nothing_is_configured() {
-    let c = DualMetrics::builder().with_env_vars(Vec::<(String, String)>::new()).resolve_config().unwrap();
+    let c = DualMetrics::builder()
+        .with_env_vars(Vec::<(String, String)>::new())
+        .resolve_config()
+        .unwrap();
     assert_eq!(c.mode, Mode::Dual);
     assert_eq!(c.service, "unknown_service");
     assert_eq!(c.statsd.address, StatsdAddress::Udp("127.0.0.1:8125".into()));
@@ -87,7 +92,10 @@ fn environment_variables_override_the_file_and_dualmetrics_wins_over_otel() {
     assert_eq!(c.otlp.temporality, Temporality::Delta);
     assert!(c.otlp.resource.contains(&("k8s.pod.name".into(), "pod 1".into())));
     assert!(c.otlp.headers.contains(&("authorization".into(), "Bearer x".into())));
-    assert!(c.tags.contains(&("team".into(), "platform".into())), "env tag entry overrides the file's");
+    assert!(
+        c.tags.contains(&("team".into(), "platform".into())),
+        "env tag entry overrides the file's"
+    );
     assert!(c.tags.contains(&("region".into(), "eu".into())), "tables merge entry by entry");
 }
 
@@ -138,21 +146,35 @@ fn negative_interval_is_rejected() {
     assert_eq!((e.key.as_str(), e.value.as_str()), ("otlp.export_interval_ms", "-5"));
     assert_eq!(e.origin, Source::Env("OTEL_METRIC_EXPORT_INTERVAL".into()));
     let toml = "[default.statsd]\nflush_interval_ms = -1\n";
-    let e = config_error(DualMetrics::builder().with_config_toml("f.toml", toml).with_env_vars([("A", "B")]).resolve_config());
+    let e = config_error(
+        DualMetrics::builder()
+            .with_config_toml("f.toml", toml)
+            .with_env_vars([("A", "B")])
+            .resolve_config(),
+    );
     assert_eq!(e.key, "statsd.flush_interval_ms");
 }
 
 #[test]
 fn unknown_key_in_the_file_is_rejected_with_its_dotted_name() {
     let toml = "[default.otlp]\nendpont = \"http://x:4317\"\n";
-    let e = config_error(DualMetrics::builder().with_config_toml("f.toml", toml).with_env_vars([("A", "B")]).resolve_config());
+    let e = config_error(
+        DualMetrics::builder()
+            .with_config_toml("f.toml", toml)
+            .with_env_vars([("A", "B")])
+            .resolve_config(),
+    );
     assert_eq!(e.key, "otlp.endpont");
     assert!(e.reason.contains("unknown key"));
 }
 
 #[test]
 fn unknown_section_and_missing_env_section_are_file_errors() {
-    let err = DualMetrics::builder().with_config_toml("f.toml", "[defaults]\n").with_env_vars([("A", "B")]).build().unwrap_err();
+    let err = DualMetrics::builder()
+        .with_config_toml("f.toml", "[defaults]\n")
+        .with_env_vars([("A", "B")])
+        .build()
+        .unwrap_err();
     assert!(err.to_string().contains("unknown section [defaults]"), "{err}");
     let err = builder(&[("DUALMETRICS_ENV", "qa")]).build().unwrap_err();
     assert!(err.to_string().contains("no [env.qa] section"), "{err}");
@@ -160,7 +182,11 @@ fn unknown_section_and_missing_env_section_are_file_errors() {
 
 #[test]
 fn malformed_toml_names_the_file_and_line() {
-    let err = DualMetrics::builder().with_config_toml("broken.toml", "[default\nmode=").with_env_vars([("A", "B")]).build().unwrap_err();
+    let err = DualMetrics::builder()
+        .with_config_toml("broken.toml", "[default\nmode=")
+        .with_env_vars([("A", "B")])
+        .build()
+        .unwrap_err();
     let msg = err.to_string();
     assert!(msg.starts_with("configuration file broken.toml"), "{msg}");
     assert!(msg.contains("line 1"), "{msg}");
@@ -189,7 +215,12 @@ fn wrong_types_and_values_are_rejected() {
         ("[default]\ncardinality_limit = 0\n", "cardinality_limit"),
         ("[default.otlp]\nca_file = \"/nonexistent/ca.pem\"\n", "otlp.ca_file"),
     ] {
-        let e = config_error(DualMetrics::builder().with_config_toml("t.toml", toml).with_env_vars([("A", "B")]).resolve_config());
+        let e = config_error(
+            DualMetrics::builder()
+                .with_config_toml("t.toml", toml)
+                .with_env_vars([("A", "B")])
+                .resolve_config(),
+        );
         assert_eq!(e.key, key, "{toml}");
     }
 }

@@ -54,6 +54,8 @@ pub(crate) struct Spec {
     /// For histograms in a time unit: the factor to milliseconds.
     pub millis_factor: Option<f64>,
     pub cardinality_limit: usize,
+    /// Explicit OTLP bucket boundaries (histograms only).
+    pub boundaries: Option<Vec<f64>>,
 }
 
 /// One tag set of one instrument, resolved for both pipelines.
@@ -219,6 +221,7 @@ pub(crate) trait AnyCore: Send + Sync {
     fn set_mode_bits(&self, bits: u8);
     fn mode_bits(&self) -> u8;
     fn series_count(&self) -> usize;
+    fn tag_keys(&self) -> Vec<String>;
     fn close(&self);
     fn as_any(self: Arc<Self>) -> Arc<dyn std::any::Any + Send + Sync>;
 }
@@ -236,6 +239,10 @@ impl<K: KindSpec> AnyCore for Core<K> {
     }
     fn series_count(&self) -> usize {
         Core::series_count(self)
+    }
+    fn tag_keys(&self) -> Vec<String> {
+        let map = self.series.read();
+        crate::catalog::tag_keys(map.keys().flat_map(|k| k.0.iter().map(|(k, _)| &**k)))
     }
     fn close(&self) {
         self.mode.store(CLOSED, Relaxed);
