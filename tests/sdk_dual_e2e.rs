@@ -1,0 +1,150 @@
+//! End to end through the real servers: the SDK in `dual` mode emits a known workload, which
+//! travels SDK → StatsD daemon (statsd 0.9.0) → VictoriaMetrics and SDK → OTLP → rotel →
+//! VictoriaMetrics, or SDK → OTLP/HTTP → vmagent → Prometheus. Each backend is read back.
+//!
+//! Runs only with `DUALMETRICS_E2E=1` (the README's test command sets it and starts the lab).
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use dualmetrics::{DualMetrics, Mode, Protocol};
+use dualmetrics_testkit::lab::{
+    e2e_lab, poll_eq, poll_until, Lab, PromClient, INGEST_TIMEOUT, POLL_INTERVAL,
+};
+
+/// Width of the default bucket holding 300 ms: (250, 500].
+const P90_BUCKET_WIDTH: f64 = 250.0;
+
+fn run_id() -> String {
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos();
+    format!("e2e{}x{}", std::process::id(), nanos % 1_000_000_000)
+}
+
+fn sdk(lab: &Lab, mode: Mode, otlp_endpoint: &str, protocol: Protocol) -> DualMetrics {
+    DualMetrics::builder()
+        .with_env_vars(Vec::<(String, String)>::new())
+        .with_mode(mode)
+        .with_service_name("e2e")
+        .with_statsd_address(&lab.statsd_addr().to_string())
+        .with_otlp_endpoint(otlp_endpoint)
+        .with_otlp_protocol(protocol)
+        .build()
+        .expect("SDK config")
+}
+
+/// The workload: counters with tags, a gauge, an up-down counter, an ms histogram.
+fn emit(metrics: &DualMetrics, p: &str) {
+    let requests = metrics.counter(&format!("{p}.requests")).build().unwrap();
+    for _ in 0..4 {
+        requests.add(1, &[("route", "a")]);
+    }
+    requests.add(3, &[("route", "a")]);
+    let bound = requests.bind(&[("route", "b")]).unwrap();
+    bound.add(2);
+    bound.increment();
+    metrics.gauge(&format!("{p}.temp")).build().unwrap().record(21.5, &[]);
+    let inflight = metrics.up_down_counter(&format!("{p}.inflight")).build().unwrap();
+    inflight.add(5, &[]);
+    inflight.add(-2, &[]);
+    let latency = metrics.histogram(&format!("{p}.latency")).with_unit("ms").build().unwrap();
+    for v in [100.0, 200.0, 300.0] {
+        latency.record(v, &[]);
+    }
+    metrics.shutdown(Duration::from_secs(10)).expect("both pipelines flushed");
+}
+
+fn eq(client: &PromClient, promql: &str, expected: f64) {
+    poll_eq(INGEST_TIMEOUT, POLL_INTERVAL, Some(expected), || client.query_value(promql))
+        .unwrap_or_else(|e| panic!("{promql} on {}: {e}", client.base_url()));
+}
+
+fn assert_legacy(vm: &PromClient, p: &str) {
+    let c = format!("stats.counters.{p}.requests.count");
+    eq(vm, &format!(r#"sum(sum_over_time({{__name__="{c}",route="a"}}[15m]))"#), 7.0);
+    eq(vm, &format!(r#"sum(sum_over_time({{__name__="{c}",route="b"}}[15m]))"#), 3.0);
+    eq(vm, &format!(r#"last_over_time({{__name__="stats.gauges.{p}.temp"}}[15m])"#), 21.5);
+    eq(vm, &format!(r#"last_over_time({{__name__="stats.gauges.{p}.inflight"}}[15m])"#), 3.0);
+    let t = format!("stats.timers.{p}.latency");
+    eq(vm, &format!(r#"sum_over_time({{__name__="{t}.count"}}[15m])"#), 3.0);
+    eq(vm, &format!(r#"sum_over_time({{__name__="{t}.sum"}}[15m])"#), 600.0);
+    eq(vm, &format!(r#"max_over_time({{__name__="{t}.upper_90"}}[15m])"#), 300.0);
+}
+
+/// `names`: (counter, gauge, up-down, histogram base) as the backend names them.
+fn assert_new(store: &PromClient, names: [&str; 4]) {
+    let [counter, gauge, updown, hist] = names;
+    eq(store, &format!(r#"sum(last_over_time({{__name__="{counter}",route="a"}}[15m]))"#), 7.0);
+    eq(store, &format!(r#"sum(last_over_time({{__name__="{counter}",route="b"}}[15m]))"#), 3.0);
+    eq(store, &format!(r#"sum(last_over_time({{__name__="{gauge}"}}[15m]))"#), 21.5);
+    eq(store, &format!(r#"sum(last_over_time({{__name__="{updown}"}}[15m]))"#), 3.0);
+    eq(store, &format!(r#"sum(last_over_time({{__name__="{hist}_count"}}[15m]))"#), 3.0);
+    eq(store, &format!(r#"sum(last_over_time({{__name__="{hist}_sum"}}[15m]))"#), 600.0);
+    let q = format!(
+        r#"histogram_quantile(0.9, sum by (le) (last_over_time({{__name__="{hist}_bucket"}}[15m])))"#
+    );
+    let p90 = poll_until(INGEST_TIMEOUT, POLL_INTERVAL, || {
+        store
+            .query_value(&q)
+            .map_err(|e| e.to_string())
+            .and_then(|v| v.ok_or("no value".to_string()))
+    })
+    .unwrap_or_else(|e| panic!("{q}: {e}"));
+    // the legacy upper_90 of 100, 200, 300 is 300
+    assert!((p90 - 300.0).abs() <= P90_BUCKET_WIDTH, "p90 {p90} vs upper_90 300");
+}
+
+#[test]
+fn dual_mode_reaches_statsd_and_victoriametrics_through_rotel_with_equal_numbers() {
+    let Some(lab) = e2e_lab() else { return };
+    println!("{}", lab.summary());
+    let p = run_id();
+    emit(&sdk(&lab, Mode::Dual, &lab.rotel_grpc_endpoint(), Protocol::Grpc), &p);
+    let vm = lab.vm();
+    assert_legacy(&vm, &p);
+    // VictoriaMetrics' default OTLP naming keeps dots
+    assert_new(
+        &vm,
+        [
+            &format!("{p}.requests"),
+            &format!("{p}.temp"),
+            &format!("{p}.inflight"),
+            &format!("{p}.latency"),
+        ],
+    );
+}
+
+#[test]
+fn dual_mode_reaches_prometheus_through_vmagent_with_equal_numbers() {
+    let Some(lab) = e2e_lab() else { return };
+    let p = run_id();
+    emit(&sdk(&lab, Mode::Dual, &lab.prometheus_otlp_url(), Protocol::HttpProtobuf), &p);
+    assert_legacy(&lab.vm(), &p);
+    let q = p.replace('.', "_");
+    assert_new(
+        &lab.prometheus(),
+        [
+            &format!("{q}_requests_total"),
+            &format!("{q}_temp"),
+            &format!("{q}_inflight"),
+            &format!("{q}_latency_milliseconds"),
+        ],
+    );
+}
+
+fn series_count(store: &PromClient, selector: &str) -> usize {
+    store.series_names(selector).unwrap_or_else(|e| panic!("{selector}: {e}")).len()
+}
+
+#[test]
+fn legacy_and_otlp_modes_leave_the_other_store_empty() {
+    let Some(lab) = e2e_lab() else { return };
+    let vm = lab.vm();
+    let legacy = run_id();
+    emit(&sdk(&lab, Mode::Legacy, &lab.rotel_grpc_endpoint(), Protocol::Grpc), &legacy);
+    let otlp = format!("{}o", run_id());
+    emit(&sdk(&lab, Mode::Otlp, &lab.rotel_grpc_endpoint(), Protocol::Grpc), &otlp);
+    // both arrive where they were sent...
+    assert_legacy(&vm, &legacy);
+    eq(&vm, &format!(r#"sum(last_over_time({{__name__="{otlp}.requests"}}[15m]))"#), 10.0);
+    // ...and nowhere else: the legacy run's OTLP names and the otlp run's StatsD names are absent
+    assert_eq!(series_count(&vm, &format!(r#"{{__name__=~"{legacy}[.].*"}}"#)), 0);
+    assert_eq!(series_count(&vm, &format!(r#"{{__name__=~"stats[.].*[.]{otlp}[.].*"}}"#)), 0);
+}
