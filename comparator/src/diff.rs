@@ -60,7 +60,10 @@ pub struct DiffOptions {
     pub back: usize,
     /// Share of compared points that must be within tolerance. Defaults to 1.0.
     pub min_share: f64,
-    /// Cells compared (the grid minus the skipped most recent cells).
+    /// First cell compared: the cells before it only widen the band (they are fetched so that
+    /// the band is not clipped at the start of the range).
+    pub first: usize,
+    /// End of the compared cells (the grid minus the skipped most recent cells).
     pub len: usize,
 }
 
@@ -81,6 +84,12 @@ pub struct Outcome {
     pub missing_legacy: usize,
     /// Points with legacy data but no new data.
     pub missing_new: usize,
+    /// Grid index of the largest error (the report turns it into a timestamp).
+    #[serde(skip)]
+    pub worst_index: Option<usize>,
+    /// Unix time of the largest error.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub worst_at: Option<i64>,
     /// One line saying what differs.
     pub explanation: String,
 }
@@ -147,6 +156,7 @@ struct Tally {
     missing_new: usize,
     max_abs: f64,
     max_rel: f64,
+    worst: Option<usize>,
     ratios: Vec<f64>,
 }
 
@@ -158,10 +168,13 @@ fn compare_group(
     t: &mut Tally,
 ) {
     let len = o.len.min(legacy.len()).min(new.len());
-    for i in 0..len {
+    // The band may reach into the skipped most recent cells: they are not compared, but they
+    // hold the legacy values the new side lags behind at the end of the range.
+    let last = legacy.len().min(new.len()).saturating_sub(1);
+    for i in o.first..len {
         let n = new[i];
         let from = i.saturating_sub(o.back + o.lag);
-        let to = (i + o.lag).min(len - 1);
+        let to = (i + o.lag).min(last);
         let band = legacy[from..=to].iter().filter(|c| !c.is_missing());
         let (lo, hi) = band
             .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), c| (lo.min(c.lo), hi.max(c.hi)));
@@ -197,6 +210,9 @@ fn compare_group(
         }
         let mag = nearest.abs().max(v.abs());
         let rel = if mag > 0.0 { err / mag } else { 0.0 };
+        if err > t.max_abs {
+            t.worst = Some(i);
+        }
         t.max_abs = t.max_abs.max(err);
         t.max_rel = t.max_rel.max(rel);
         let l = legacy[i];
@@ -271,6 +287,8 @@ pub fn diff(
         points_compared: 0,
         missing_legacy: 0,
         missing_new: 0,
+        worst_index: None,
+        worst_at: None,
         explanation: String::new(),
     };
     let (l_data, n_data) = (has_data(legacy, o.len), has_data(new, o.len));
@@ -318,6 +336,7 @@ pub fn diff(
     out.missing_new = t.missing_new;
     out.max_abs_err = t.max_abs;
     out.max_rel_err = t.max_rel;
+    out.worst_index = t.worst;
     out.share_within = if t.compared == 0 { 0.0 } else { t.within as f64 / t.compared as f64 };
 
     let mut reasons: Vec<String> = Vec::new();
@@ -377,7 +396,7 @@ mod tests {
     };
 
     fn opts(len: usize) -> DiffOptions {
-        DiffOptions { lag: 0, back: 0, min_share: 1.0, len }
+        DiffOptions { lag: 0, back: 0, min_share: 1.0, first: 0, len }
     }
 
     #[test]

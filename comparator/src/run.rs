@@ -71,6 +71,17 @@ pub fn compare_pair(
     let legacy_q = expand(&pair.legacy, step, s.window_secs);
     let new_q = expand(&pair.new, step, s.window_secs);
     let mut row = PairReport::new(pair, &legacy_q, &new_q);
+    // Fetch `lag + back` extra steps before the start, so the band of the first compared
+    // points is as wide as everywhere else; only points from `start` on are compared.
+    let lag = usize::try_from((s.max_lag_secs.max(0) + step - 1) / step).unwrap_or(0);
+    let back = match pair.kind {
+        PairKind::Quantile | PairKind::Mean => {
+            usize::try_from((s.window_secs.max(step) + step - 1) / step - 1).unwrap_or(0)
+        }
+        _ => 0,
+    };
+    let first = lag + back;
+    let range = TimeRange { start: range.start - first as i64 * step, ..range };
     let (l_res, n_res) = (legacy.range(&legacy_q, &range), new.range(&new_q, &range));
     let mut errors = Vec::new();
     if let Err(e) = &l_res {
@@ -109,16 +120,10 @@ pub fn compare_pair(
     let nw = normalize(&n_series, &nspec, &range, n);
     let buckets: Vec<f64> = pair.buckets.iter().map(|b| b * pair.new_scale).collect();
     let sem = PairSemantics { kind: pair.kind, tolerance: pair.tolerance, buckets: &buckets };
-    let lag = usize::try_from((s.max_lag_secs.max(0) + step - 1) / step).unwrap_or(0);
-    let back = match pair.kind {
-        PairKind::Quantile | PairKind::Mean => {
-            usize::try_from((s.window_secs.max(step) + step - 1) / step - 1).unwrap_or(0)
-        }
-        _ => 0,
-    };
     let len = compared_len(n, s.skip_recent);
-    let opts = DiffOptions { lag, back, min_share: s.min_share, len };
+    let opts = DiffOptions { lag, back, min_share: s.min_share, first: first.min(len), len };
     row.outcome = diff(&sem, &l, &nw, &opts);
+    row.outcome.worst_at = row.outcome.worst_index.map(|i| grid[i]);
     row.chart =
         Chart { t: grid[..len].to_vec(), legacy: chart_line(&l, len), new: chart_line(&nw, len) };
     row
@@ -158,6 +163,8 @@ impl Outcome {
             points_compared: 0,
             missing_legacy: 0,
             missing_new: 0,
+            worst_index: None,
+            worst_at: None,
             explanation: String::new(),
         }
     }

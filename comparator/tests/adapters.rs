@@ -37,7 +37,7 @@ fn graphite_render_is_asked_with_storage_step_and_parsed() {
     assert_eq!(req.params["format"], "json");
     assert_eq!(req.params["storage_step"], "1s");
     assert_eq!(req.params["from"], "1699999990");
-    assert_eq!(req.params["until"], "1700000020");
+    assert_eq!(req.params["until"], "1700000030");
 }
 
 #[test]

@@ -64,6 +64,8 @@ fn report() -> Report {
             points_compared: 120,
             missing_legacy: 0,
             missing_new: 1,
+            worst_index: None,
+            worst_at: None,
             explanation: "new side is 2.0% above <legacy>".to_owned(),
         },
         error: None,

@@ -135,8 +135,11 @@ impl QueryAdapter for GraphiteAdapter {
     }
 
     fn range(&self, query: &str, range: &TimeRange) -> Result<Vec<Series>, QueryError> {
-        // One step before `start`, so the first grid bucket (start-step, start] is filled.
-        self.render(query, range.start - range.step.max(1), range.end)
+        // One step before `start`, so the first grid bucket (start-step, start] is filled, and
+        // one step after `end`: VictoriaMetrics' render leaves out points at the `until` edge.
+        // Alignment drops points outside the grid.
+        let step = range.step.max(1);
+        self.render(query, range.start - step, range.end + step)
     }
 
     fn instant(&self, query: &str, at: i64) -> Result<Vec<Series>, QueryError> {

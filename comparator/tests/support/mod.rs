@@ -2,6 +2,8 @@
 //! answers GET requests through a handler closure and records every request.
 #![allow(dead_code)]
 
+pub mod vm_load;
+
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
