@@ -18,6 +18,8 @@ enum Command {
     },
     /// Compare legacy (Graphite/StatsD) and new (Prometheus API) backends; exit 0/1/2.
     Compare(dualmetrics_compare::CompareArgs),
+    /// StatsD sidecar: tee raw StatsD to the legacy daemon, export cumulative OTLP.
+    Shim(dualmetrics_shim::ShimArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -28,6 +30,7 @@ fn main() -> anyhow::Result<()> {
             println!("dualmetrics {}", env!("CARGO_PKG_VERSION"));
         }
         Command::Compare(args) => std::process::exit(i32::from(dualmetrics_compare::run_code(&args))),
+        Command::Shim(args) => dualmetrics_shim::run_cli(&args).map_err(|e| anyhow::anyhow!(e))?,
     }
     Ok(())
 }

@@ -1,0 +1,370 @@
+//! Configuration: a serde TOML document with one table per stage, and every default as a
+//! `DEFAULT_*` const. Every listener binds 127.0.0.1 unless configured otherwise.
+//!
+//! ```toml
+//! [ingest]
+//! udp = "127.0.0.1:8125"          # "" turns it off
+//! udp_recv_buffer = 8388608
+//! tcp = "127.0.0.1:8125"          # off by default
+//! unix = "/run/shim/statsd.sock"  # off by default
+//!
+//! [tee]
+//! target = "127.0.0.1:8135"       # the legacy daemon; off by default
+//!
+//! [aggregate]
+//! flush_interval_ms = 10000
+//! temporality = "cumulative"      # or "delta"
+//! buckets = [0, 5, 10, 25, 50, 75, 100, 250, 500, 750, 1000, 2500, 5000, 7500, 10000]
+//!
+//! [export]
+//! endpoint = "http://127.0.0.1:4317"
+//! protocol = "grpc"               # or "http" (endpoint is then the full /v1/metrics URL)
+//! resource = { "service.name" = "legacy-app" }
+//!
+//! [otlp_in]
+//! listen = "127.0.0.1:4319"       # off by default
+//! ```
+use crate::error::BuildError;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Default UDP listen address.
+pub const DEFAULT_UDP_ADDR: &str = "127.0.0.1:8125";
+/// Default UDP `SO_RCVBUF` (8 MiB; the kernel may cap it at `net.core.rmem_max`).
+pub const DEFAULT_UDP_RECV_BUFFER: usize = 8 * 1024 * 1024;
+/// Largest packet accepted (bytes); larger ones are counted as `oversized_packet` and dropped.
+pub const DEFAULT_MAX_PACKET_SIZE: usize = 65_507;
+/// Packets queued between the sockets and the aggregator; beyond it, packets are dropped.
+pub const DEFAULT_QUEUE_CAPACITY: usize = 16_384;
+/// Concurrent TCP connections.
+pub const DEFAULT_MAX_TCP_CONNECTIONS: usize = 256;
+/// Flush (aggregation and export) interval.
+pub const DEFAULT_FLUSH_INTERVAL: Duration = Duration::from_secs(10);
+/// Explicit histogram bounds for timers, in milliseconds (the OTel SDK's defaults).
+pub const DEFAULT_BUCKETS: [f64; 15] = [
+    0.0, 5.0, 10.0, 25.0, 50.0, 75.0, 100.0, 250.0, 500.0, 750.0, 1000.0, 2500.0, 5000.0, 7500.0,
+    10000.0,
+];
+/// Most live series (all metrics).
+pub const DEFAULT_MAX_SERIES: usize = 100_000;
+/// Most series per metric name before the overflow series takes over (above the OTel SDK's 2000).
+pub const DEFAULT_MAX_SERIES_PER_METRIC: usize = 4_096;
+/// Most distinct members of one set per interval.
+pub const DEFAULT_MAX_SET_SIZE: usize = 100_000;
+/// Series not touched for this many intervals are forgotten (0 = never).
+pub const DEFAULT_SERIES_TTL_INTERVALS: u64 = 0;
+/// Default export endpoint (OTLP gRPC).
+pub const DEFAULT_EXPORT_ENDPOINT: &str = "http://127.0.0.1:4317";
+/// Timeout of one export attempt.
+pub const DEFAULT_EXPORT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Retries after a failed export attempt.
+pub const DEFAULT_EXPORT_RETRIES: u32 = 3;
+/// First retry backoff (doubles each retry).
+pub const DEFAULT_RETRY_BACKOFF: Duration = Duration::from_millis(200);
+/// Export requests queued while an export is in flight.
+pub const DEFAULT_EXPORT_QUEUE: usize = 64;
+/// `service.name` of the exported resource.
+pub const DEFAULT_SERVICE_NAME: &str = "dualmetrics-shim";
+/// Most delta series the OTLP input converts.
+pub const DEFAULT_OTLP_IN_MAX_SERIES: usize = 50_000;
+/// OTLP input series not updated for this long are forgotten.
+pub const DEFAULT_OTLP_IN_STALENESS: Duration = Duration::from_secs(300);
+/// How long graceful shutdown may take in total.
+pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The whole configuration.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ShimConfig {
+    /// Sockets that receive StatsD.
+    pub ingest: IngestConfig,
+    /// Forwarding raw bytes to the legacy daemon.
+    pub tee: TeeConfig,
+    /// Aggregation and translation.
+    pub aggregate: AggregateConfig,
+    /// OTLP export.
+    pub export: ExportConfig,
+    /// OTLP (delta) input.
+    pub otlp_in: OtlpInConfig,
+    /// Graceful shutdown deadline in ms. Defaults to [`DEFAULT_SHUTDOWN_TIMEOUT`].
+    pub shutdown_timeout_ms: Option<u64>,
+}
+
+/// `[ingest]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IngestConfig {
+    /// UDP address; empty turns UDP off. Defaults to [`DEFAULT_UDP_ADDR`].
+    pub udp: String,
+    /// `SO_RCVBUF` for UDP. Defaults to [`DEFAULT_UDP_RECV_BUFFER`].
+    pub udp_recv_buffer: usize,
+    /// TCP address (newline-framed). Defaults to off.
+    pub tcp: Option<String>,
+    /// Unix datagram socket path. Defaults to off.
+    pub unix: Option<PathBuf>,
+    /// Largest packet (or TCP line) accepted. Defaults to [`DEFAULT_MAX_PACKET_SIZE`].
+    pub max_packet_size: usize,
+    /// Packet queue length. Defaults to [`DEFAULT_QUEUE_CAPACITY`].
+    pub queue_capacity: usize,
+    /// Most tags on one line. Defaults to the parser's `DEFAULT_MAX_TAGS` (64).
+    pub max_tags: usize,
+    /// Longest line. Defaults to the parser's `DEFAULT_MAX_LINE_LEN` (16 KiB).
+    pub max_line_len: usize,
+    /// Concurrent TCP connections. Defaults to [`DEFAULT_MAX_TCP_CONNECTIONS`].
+    pub max_tcp_connections: usize,
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        IngestConfig {
+            udp: DEFAULT_UDP_ADDR.to_owned(),
+            udp_recv_buffer: DEFAULT_UDP_RECV_BUFFER,
+            tcp: None,
+            unix: None,
+            max_packet_size: DEFAULT_MAX_PACKET_SIZE,
+            queue_capacity: DEFAULT_QUEUE_CAPACITY,
+            max_tags: dualmetrics_model::statsd_parse::DEFAULT_MAX_TAGS,
+            max_line_len: dualmetrics_model::statsd_parse::DEFAULT_MAX_LINE_LEN,
+            max_tcp_connections: DEFAULT_MAX_TCP_CONNECTIONS,
+        }
+    }
+}
+
+/// `[tee]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TeeConfig {
+    /// The legacy StatsD daemon (UDP). Defaults to off.
+    pub target: Option<String>,
+}
+
+/// Output temporality of sums and histograms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Temporality {
+    /// Totals since a start time (the default; what Prometheus-compatible stores keep).
+    #[default]
+    Cumulative,
+    /// Per-interval values.
+    Delta,
+}
+
+/// `[aggregate]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AggregateConfig {
+    /// Flush interval in ms. Defaults to [`DEFAULT_FLUSH_INTERVAL`].
+    pub flush_interval_ms: u64,
+    /// Defaults to cumulative.
+    pub temporality: Temporality,
+    /// Histogram bounds for `ms`, `h` and `d`. Defaults to [`DEFAULT_BUCKETS`].
+    pub buckets: Vec<f64>,
+    /// Defaults to [`DEFAULT_MAX_SERIES`].
+    pub max_series: usize,
+    /// Defaults to [`DEFAULT_MAX_SERIES_PER_METRIC`].
+    pub max_series_per_metric: usize,
+    /// Defaults to [`DEFAULT_MAX_SET_SIZE`].
+    pub max_set_size: usize,
+    /// Defaults to [`DEFAULT_SERIES_TTL_INTERVALS`] (never).
+    pub series_ttl_intervals: u64,
+}
+
+impl Default for AggregateConfig {
+    fn default() -> Self {
+        AggregateConfig {
+            flush_interval_ms: DEFAULT_FLUSH_INTERVAL.as_millis() as u64,
+            temporality: Temporality::Cumulative,
+            buckets: DEFAULT_BUCKETS.to_vec(),
+            max_series: DEFAULT_MAX_SERIES,
+            max_series_per_metric: DEFAULT_MAX_SERIES_PER_METRIC,
+            max_set_size: DEFAULT_MAX_SET_SIZE,
+            series_ttl_intervals: DEFAULT_SERIES_TTL_INTERVALS,
+        }
+    }
+}
+
+impl AggregateConfig {
+    /// The flush interval.
+    pub fn flush_interval(&self) -> Duration {
+        Duration::from_millis(self.flush_interval_ms)
+    }
+}
+
+/// OTLP transport.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    /// tonic `MetricsService` (the default).
+    #[default]
+    Grpc,
+    /// `POST` protobuf to the endpoint URL as given.
+    Http,
+}
+
+/// `[export]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ExportConfig {
+    /// Endpoint; empty turns export off (aggregates are counted as dropped). Defaults to
+    /// [`DEFAULT_EXPORT_ENDPOINT`].
+    pub endpoint: String,
+    /// Defaults to gRPC.
+    pub protocol: Protocol,
+    /// One attempt's timeout in ms. Defaults to [`DEFAULT_EXPORT_TIMEOUT`].
+    pub timeout_ms: u64,
+    /// Defaults to [`DEFAULT_EXPORT_RETRIES`].
+    pub max_retries: u32,
+    /// Defaults to [`DEFAULT_RETRY_BACKOFF`].
+    pub retry_backoff_ms: u64,
+    /// Defaults to [`DEFAULT_EXPORT_QUEUE`].
+    pub queue_capacity: usize,
+    /// Resource attributes. Defaults to `service.name` = [`DEFAULT_SERVICE_NAME`].
+    pub resource: BTreeMap<String, String>,
+    /// Also export the shim's own `dualmetrics.shim.*` metrics. Defaults to true.
+    pub self_telemetry: bool,
+}
+
+impl Default for ExportConfig {
+    fn default() -> Self {
+        ExportConfig {
+            endpoint: DEFAULT_EXPORT_ENDPOINT.to_owned(),
+            protocol: Protocol::Grpc,
+            timeout_ms: DEFAULT_EXPORT_TIMEOUT.as_millis() as u64,
+            max_retries: DEFAULT_EXPORT_RETRIES,
+            retry_backoff_ms: DEFAULT_RETRY_BACKOFF.as_millis() as u64,
+            queue_capacity: DEFAULT_EXPORT_QUEUE,
+            resource: BTreeMap::from([(
+                "service.name".to_owned(),
+                DEFAULT_SERVICE_NAME.to_owned(),
+            )]),
+            self_telemetry: true,
+        }
+    }
+}
+
+/// `[otlp_in]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OtlpInConfig {
+    /// gRPC listen address. Defaults to off.
+    pub listen: Option<String>,
+    /// Defaults to [`DEFAULT_OTLP_IN_MAX_SERIES`].
+    pub max_series: usize,
+    /// Defaults to [`DEFAULT_OTLP_IN_STALENESS`].
+    pub staleness_ms: u64,
+}
+
+impl Default for OtlpInConfig {
+    fn default() -> Self {
+        OtlpInConfig {
+            listen: None,
+            max_series: DEFAULT_OTLP_IN_MAX_SERIES,
+            staleness_ms: DEFAULT_OTLP_IN_STALENESS.as_millis() as u64,
+        }
+    }
+}
+
+impl ShimConfig {
+    /// Parses TOML.
+    ///
+    /// # Errors
+    /// [`BuildError::ParseConfig`] for bad TOML or unknown keys.
+    pub fn from_toml(text: &str) -> Result<Self, BuildError> {
+        Ok(toml::from_str(text)?)
+    }
+
+    /// Reads and parses a TOML file.
+    ///
+    /// # Errors
+    /// [`BuildError::ReadConfig`] or [`BuildError::ParseConfig`].
+    pub fn from_file(path: &Path) -> Result<Self, BuildError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| BuildError::ReadConfig { path: path.to_owned(), source })?;
+        Self::from_toml(&text)
+    }
+
+    /// A config for tests: UDP on an ephemeral loopback port, nothing else, 100 ms flushes.
+    pub fn loopback() -> Self {
+        let mut c = ShimConfig::default();
+        c.ingest.udp = "127.0.0.1:0".to_owned();
+        c.aggregate.flush_interval_ms = 100;
+        c
+    }
+
+    /// The shutdown deadline.
+    pub fn shutdown_timeout(&self) -> Duration {
+        self.shutdown_timeout_ms.map(Duration::from_millis).unwrap_or(DEFAULT_SHUTDOWN_TIMEOUT)
+    }
+
+    /// Checks ranges and consistency.
+    ///
+    /// # Errors
+    /// [`BuildError::InvalidConfiguration`] naming the first bad value.
+    pub fn validate(&self) -> Result<(), BuildError> {
+        let a = &self.aggregate;
+        if a.flush_interval_ms == 0 {
+            return Err(BuildError::invalid("aggregate.flush_interval_ms must be > 0"));
+        }
+        if a.buckets.iter().any(|b| !b.is_finite()) || a.buckets.windows(2).any(|w| w[0] >= w[1]) {
+            return Err(BuildError::invalid(format!(
+                "aggregate.buckets must be finite and strictly increasing: {:?}",
+                a.buckets
+            )));
+        }
+        if a.max_series == 0 || a.max_series_per_metric == 0 {
+            return Err(BuildError::invalid(
+                "aggregate.max_series and max_series_per_metric must be > 0",
+            ));
+        }
+        let i = &self.ingest;
+        if i.queue_capacity == 0 || i.max_packet_size == 0 || i.max_line_len == 0 {
+            return Err(BuildError::invalid(
+                "ingest.queue_capacity, max_packet_size and max_line_len must be > 0",
+            ));
+        }
+        if self.export.queue_capacity == 0 || self.export.timeout_ms == 0 {
+            return Err(BuildError::invalid(
+                "export.queue_capacity and export.timeout_ms must be > 0",
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_bind_loopback_and_are_cumulative() {
+        let c = ShimConfig::default();
+        assert_eq!(c.ingest.udp, "127.0.0.1:8125");
+        assert_eq!(c.aggregate.temporality, Temporality::Cumulative);
+        c.validate().unwrap();
+    }
+
+    #[test]
+    fn toml_sections_parse() {
+        let c = ShimConfig::from_toml(
+            "[ingest]\nudp = \"127.0.0.1:0\"\ntcp = \"127.0.0.1:0\"\n[aggregate]\ntemporality = \"delta\"\nbuckets = [1, 2]\n[export]\nprotocol = \"http\"\nendpoint = \"http://127.0.0.1:1/v1/metrics\"\n",
+        )
+        .unwrap();
+        assert_eq!(c.aggregate.temporality, Temporality::Delta);
+        assert_eq!(c.export.protocol, Protocol::Http);
+        assert_eq!(c.aggregate.buckets, [1.0, 2.0]);
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        assert!(ShimConfig::from_toml("[ingest]\nudpp = \"x\"\n").is_err());
+    }
+
+    #[test]
+    fn unsorted_buckets_are_refused() {
+        let mut c = ShimConfig::default();
+        c.aggregate.buckets = vec![5.0, 1.0];
+        assert!(c.validate().unwrap_err().to_string().contains("strictly increasing"));
+    }
+}

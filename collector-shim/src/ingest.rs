@@ -1,0 +1,271 @@
+//! Ingest: sockets → (tee) → a bounded packet queue for the aggregator.
+//!
+//! - **UDP**: one blocking thread, `SO_RCVBUF` set from the config (the kernel may cap it at
+//!   `net.core.rmem_max`; the size actually granted is logged).
+//! - **TCP**: newline-framed; one thread per connection (at most `max_tcp_connections`), lines
+//!   longer than `max_line_len` are discarded up to the next newline (`oversized_packet`).
+//! - **Unix datagram**: one blocking thread.
+//!
+//! Each packet is copied once into the queue. When the queue is full the packet is dropped and
+//! counted (`queue_full`), so a slow aggregator never grows memory. A packet larger than
+//! `max_packet_size` is dropped (`oversized_packet`), after the tee has forwarded it.
+//! On shutdown every thread drains what its socket already holds, then drops its sender.
+use crate::config::IngestConfig;
+use crate::error::BuildError;
+use crate::tee::Tee;
+use crate::telemetry::{DropReason, Telemetry, Transport};
+use std::io::{ErrorKind, Read};
+use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::os::unix::net::UnixDatagram;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc::{SyncSender, TrySendError};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+/// How often blocked reads wake up to check for shutdown.
+const POLL: Duration = Duration::from_millis(100);
+const RECV_BUF: usize = 65_536;
+
+/// The bound ingest sockets.
+#[derive(Debug)]
+pub(crate) struct Listeners {
+    pub udp: Option<UdpSocket>,
+    pub tcp: Option<TcpListener>,
+    pub unix: Option<(UnixDatagram, PathBuf)>,
+}
+
+fn bind_err<'a>(
+    what: &'static str,
+    addr: &'a str,
+) -> impl FnOnce(std::io::Error) -> BuildError + 'a {
+    move |source| BuildError::Bind { what, addr: addr.to_owned(), source }
+}
+
+pub(crate) fn bind(cfg: &IngestConfig) -> Result<Listeners, BuildError> {
+    let udp = if cfg.udp.is_empty() {
+        None
+    } else {
+        let addr: SocketAddr = cfg
+            .udp
+            .parse()
+            .map_err(|e| BuildError::invalid(format!("ingest.udp {:?}: {e}", cfg.udp)))?;
+        let sock = socket2::Socket::new(
+            socket2::Domain::for_address(addr),
+            socket2::Type::DGRAM,
+            Some(socket2::Protocol::UDP),
+        )
+        .map_err(bind_err("udp", &cfg.udp))?;
+        if let Err(e) = sock.set_recv_buffer_size(cfg.udp_recv_buffer) {
+            tracing::warn!(requested = cfg.udp_recv_buffer, error = %e, "cannot set SO_RCVBUF");
+        }
+        sock.bind(&addr.into()).map_err(bind_err("udp", &cfg.udp))?;
+        tracing::info!(
+            addr = %addr,
+            requested = cfg.udp_recv_buffer,
+            granted = sock.recv_buffer_size().unwrap_or(0),
+            "udp receive buffer"
+        );
+        let sock: UdpSocket = sock.into();
+        sock.set_read_timeout(Some(POLL)).map_err(bind_err("udp", &cfg.udp))?;
+        Some(sock)
+    };
+    let tcp = match &cfg.tcp {
+        Some(a) if !a.is_empty() => {
+            Some(TcpListener::bind(a.as_str()).map_err(bind_err("tcp", a))?)
+        }
+        _ => None,
+    };
+    let unix = match &cfg.unix {
+        Some(path) => {
+            let shown = path.display().to_string();
+            if std::fs::symlink_metadata(path).is_ok_and(|m| {
+                use std::os::unix::fs::FileTypeExt;
+                m.file_type().is_socket()
+            }) {
+                let _ = std::fs::remove_file(path);
+            }
+            let sock = UnixDatagram::bind(path).map_err(bind_err("unix", &shown))?;
+            sock.set_read_timeout(Some(POLL)).map_err(bind_err("unix", &shown))?;
+            Some((sock, path.clone()))
+        }
+        None => None,
+    };
+    Ok(Listeners { udp, tcp, unix })
+}
+
+/// Everything an ingest thread needs.
+#[derive(Clone)]
+pub(crate) struct Ctx {
+    pub tx: SyncSender<Vec<u8>>,
+    pub tee: Option<Arc<Tee>>,
+    pub tel: Arc<Telemetry>,
+    pub stop: Arc<AtomicBool>,
+    pub max_packet: usize,
+    pub max_line: usize,
+}
+
+impl Ctx {
+    /// Tee, size check, enqueue. Returns false when the aggregator is gone.
+    fn datagram(&self, bytes: &[u8], t: Transport) -> bool {
+        self.tel.packet(t);
+        if let Some(tee) = &self.tee {
+            tee.forward(bytes, &self.tel);
+        }
+        if bytes.len() > self.max_packet {
+            self.tel.count_drop(DropReason::OversizedPacket, 1);
+            return true;
+        }
+        self.enqueue(bytes.to_vec())
+    }
+
+    fn enqueue(&self, packet: Vec<u8>) -> bool {
+        match self.tx.try_send(packet) {
+            Ok(()) => true,
+            Err(TrySendError::Full(_)) => {
+                self.tel.count_drop(DropReason::QueueFull, 1);
+                true
+            }
+            Err(TrySendError::Disconnected(_)) => false,
+        }
+    }
+
+    fn stopping(&self) -> bool {
+        self.stop.load(Ordering::Acquire)
+    }
+}
+
+pub(crate) fn spawn_udp(sock: UdpSocket, ctx: Ctx) -> JoinHandle<()> {
+    std::thread::Builder::new()
+        .name("shim-udp".into())
+        .spawn(move || {
+            let mut buf = vec![0u8; RECV_BUF];
+            loop {
+                match sock.recv(&mut buf) {
+                    Ok(n) => {
+                        if !ctx.datagram(&buf[..n], Transport::Udp) {
+                            return;
+                        }
+                    }
+                    Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                        if ctx.stopping() {
+                            return; // the read timed out: nothing is left in the socket
+                        }
+                    }
+                    Err(e) => tracing::debug!(error = %e, "udp recv"),
+                }
+            }
+        })
+        .expect("spawn udp thread")
+}
+
+pub(crate) fn spawn_unix(sock: UnixDatagram, ctx: Ctx) -> JoinHandle<()> {
+    std::thread::Builder::new()
+        .name("shim-unix".into())
+        .spawn(move || {
+            let mut buf = vec![0u8; RECV_BUF];
+            loop {
+                match sock.recv(&mut buf) {
+                    Ok(n) => {
+                        if !ctx.datagram(&buf[..n], Transport::Unix) {
+                            return;
+                        }
+                    }
+                    Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                        if ctx.stopping() {
+                            return;
+                        }
+                    }
+                    Err(e) => tracing::debug!(error = %e, "unix recv"),
+                }
+            }
+        })
+        .expect("spawn unix thread")
+}
+
+/// Accepts until `stop` is set (the pipeline then connects once to wake `accept`).
+pub(crate) fn spawn_tcp(listener: TcpListener, ctx: Ctx, max_conns: usize) -> JoinHandle<()> {
+    std::thread::Builder::new()
+        .name("shim-tcp".into())
+        .spawn(move || {
+            let live = Arc::new(AtomicUsize::new(0));
+            let mut conns = Vec::new();
+            for stream in listener.incoming() {
+                if ctx.stopping() {
+                    break;
+                }
+                let Ok(stream) = stream else { continue };
+                if live.load(Ordering::Relaxed) >= max_conns {
+                    tracing::warn!(max_conns, "tcp connection refused: too many connections");
+                    continue;
+                }
+                live.fetch_add(1, Ordering::Relaxed);
+                let (ctx, live) = (ctx.clone(), live.clone());
+                conns.push(std::thread::spawn(move || {
+                    tcp_conn(stream, &ctx);
+                    live.fetch_sub(1, Ordering::Relaxed);
+                }));
+                conns.retain(|h: &JoinHandle<()>| !h.is_finished());
+            }
+            for c in conns {
+                let _ = c.join();
+            }
+        })
+        .expect("spawn tcp thread")
+}
+
+fn tcp_conn(mut stream: TcpStream, ctx: &Ctx) {
+    let _ = stream.set_read_timeout(Some(POLL));
+    let mut buf = vec![0u8; RECV_BUF];
+    let mut pending: Vec<u8> = Vec::new();
+    let mut discarding = false;
+    loop {
+        let n = match stream.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                if ctx.stopping() {
+                    break;
+                }
+                continue;
+            }
+            Err(_) => break,
+        };
+        let mut data = &buf[..n];
+        if discarding {
+            match data.iter().position(|b| *b == b'\n') {
+                Some(i) => {
+                    discarding = false;
+                    data = &data[i + 1..];
+                }
+                None => continue,
+            }
+        }
+        pending.extend_from_slice(data);
+        if let Some(last_nl) = pending.iter().rposition(|b| *b == b'\n') {
+            let rest = pending.split_off(last_nl + 1);
+            let complete = std::mem::replace(&mut pending, rest);
+            if !tcp_lines(complete, ctx) {
+                return;
+            }
+        }
+        if pending.len() > ctx.max_line {
+            ctx.tel.count_drop(DropReason::OversizedPacket, 1);
+            pending.clear();
+            discarding = true;
+        }
+    }
+    if !pending.is_empty() && !discarding {
+        pending.push(b'\n');
+        tcp_lines(pending, ctx);
+    }
+}
+
+fn tcp_lines(lines: Vec<u8>, ctx: &Ctx) -> bool {
+    ctx.tel.packet(Transport::Tcp);
+    if let Some(tee) = &ctx.tee {
+        tee.forward_lines(&lines, &ctx.tel);
+    }
+    ctx.enqueue(lines)
+}

@@ -1,0 +1,515 @@
+//! OTLP input: a tonic `MetricsService` for SDKs that emit **delta**, turned into cumulative.
+//!
+//! - Delta monotonic and non-monotonic Sums and delta explicit-bucket Histograms are added into
+//!   per-series totals (series = resource attributes + scope + metric name + point attributes).
+//!   The cumulative start time is the first delta's start time (its time if the start is 0).
+//!   A histogram whose bounds change restarts (new start time).
+//! - Everything else (cumulative sums and histograms, gauges, summaries) is forwarded unchanged
+//!   with the next flush. Delta exponential histograms are not converted: they are forwarded
+//!   unchanged and counted as `otlp_in_unsupported` (most stores drop them).
+//! - State is bounded: at most `max_series` series (new ones beyond are refused, counted as
+//!   `otlp_in_series_limit` and reported in the response's `partial_success`), and a series not
+//!   updated for `staleness_ms` is forgotten (a later delta starts a new cumulative series).
+//! - Every live series is exported with each flush (the cumulative contract).
+use crate::telemetry::{DropReason, Telemetry};
+use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_server::MetricsService;
+use opentelemetry_proto::tonic::collector::metrics::v1::{
+    ExportMetricsPartialSuccess, ExportMetricsServiceRequest, ExportMetricsServiceResponse,
+};
+use opentelemetry_proto::tonic::common::v1::{InstrumentationScope, KeyValue};
+use opentelemetry_proto::tonic::metrics::v1::{
+    metric, number_data_point, AggregationTemporality, Histogram, HistogramDataPoint, Metric,
+    NumberDataPoint, ResourceMetrics, ScopeMetrics, Sum,
+};
+use opentelemetry_proto::tonic::resource::v1::Resource;
+use prost::Message;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const DELTA: i32 = AggregationTemporality::Delta as i32;
+const CUMULATIVE: i32 = AggregationTemporality::Cumulative as i32;
+
+#[derive(Debug)]
+enum Acc {
+    Int(i64),
+    Double(f64),
+    Hist(HistogramDataPoint),
+}
+
+#[derive(Debug)]
+struct SeriesState {
+    res_key: Vec<u8>,
+    scope_key: Vec<u8>,
+    resource: Resource,
+    scope: Option<InstrumentationScope>,
+    name: String,
+    description: String,
+    unit: String,
+    monotonic: bool,
+    attributes: Vec<KeyValue>,
+    start_ns: u64,
+    time_ns: u64,
+    acc: Acc,
+    updated: Instant,
+}
+
+/// The delta → cumulative state, shared by the gRPC service and the flush.
+#[derive(Debug)]
+pub struct DeltaToCumulative {
+    max_series: usize,
+    staleness: Duration,
+    series: HashMap<Vec<u8>, SeriesState>,
+    passthrough: Vec<ResourceMetrics>,
+    passthrough_points: usize,
+}
+
+/// Most forwarded-unchanged data points held between two flushes.
+pub const MAX_PASSTHROUGH_POINTS: usize = 100_000;
+
+fn encode_kvs(out: &mut Vec<u8>, kvs: &[KeyValue]) {
+    let mut sorted: Vec<&KeyValue> = kvs.iter().collect();
+    sorted.sort_by(|a, b| a.key.cmp(&b.key));
+    for kv in sorted {
+        kv.encode_length_delimited(out).expect("vec grows");
+    }
+}
+
+impl DeltaToCumulative {
+    /// Empty state with a series limit and a staleness expiry.
+    pub fn new(max_series: usize, staleness: Duration) -> Self {
+        DeltaToCumulative {
+            max_series,
+            staleness,
+            series: HashMap::new(),
+            passthrough: Vec::new(),
+            passthrough_points: 0,
+        }
+    }
+
+    /// Live series.
+    pub fn len(&self) -> usize {
+        self.series.len()
+    }
+
+    /// Whether no series is live.
+    pub fn is_empty(&self) -> bool {
+        self.series.is_empty()
+    }
+
+    /// Folds one request in. Returns the number of refused data points.
+    pub fn accept(&mut self, req: ExportMetricsServiceRequest, tel: &Telemetry) -> i64 {
+        let mut refused = 0i64;
+        let now = Instant::now();
+        for rm in req.resource_metrics {
+            let resource = rm.resource.unwrap_or_default();
+            let mut res_key = Vec::new();
+            encode_kvs(&mut res_key, &resource.attributes);
+            let mut pass_scopes = Vec::new();
+            for sm in rm.scope_metrics {
+                let mut scope_key = Vec::new();
+                if let Some(s) = &sm.scope {
+                    scope_key.extend_from_slice(s.name.as_bytes());
+                    scope_key.push(0);
+                    scope_key.extend_from_slice(s.version.as_bytes());
+                }
+                let mut pass_metrics = Vec::new();
+                for m in sm.metrics {
+                    let mut key_base = res_key.clone();
+                    key_base.push(0xff);
+                    key_base.extend_from_slice(&scope_key);
+                    key_base.push(0xff);
+                    key_base.extend_from_slice(m.name.as_bytes());
+                    key_base.push(0xff);
+                    let ctx = Ctx {
+                        res_key: &res_key,
+                        scope_key: &scope_key,
+                        resource: &resource,
+                        scope: &sm.scope,
+                        m: &m,
+                    };
+                    match &m.data {
+                        Some(metric::Data::Sum(s)) if s.aggregation_temporality == DELTA => {
+                            for p in &s.data_points {
+                                refused += self.add(
+                                    &ctx,
+                                    &key_base,
+                                    p.attributes.clone(),
+                                    p.start_time_unix_nano,
+                                    p.time_unix_nano,
+                                    s.is_monotonic,
+                                    Upd::Number(p.value),
+                                    now,
+                                    tel,
+                                );
+                            }
+                        }
+                        Some(metric::Data::Histogram(h)) if h.aggregation_temporality == DELTA => {
+                            for p in &h.data_points {
+                                refused += self.add(
+                                    &ctx,
+                                    &key_base,
+                                    p.attributes.clone(),
+                                    p.start_time_unix_nano,
+                                    p.time_unix_nano,
+                                    true,
+                                    Upd::Hist(p),
+                                    now,
+                                    tel,
+                                );
+                            }
+                        }
+                        _ => {
+                            if let Some(metric::Data::ExponentialHistogram(h)) = &m.data {
+                                if h.aggregation_temporality == DELTA {
+                                    tel.count_drop(
+                                        DropReason::OtlpInUnsupported,
+                                        h.data_points.len() as u64,
+                                    );
+                                }
+                            }
+                            let n = crate::export::point_count(&ExportMetricsServiceRequest {
+                                resource_metrics: vec![ResourceMetrics {
+                                    scope_metrics: vec![ScopeMetrics {
+                                        metrics: vec![m.clone()],
+                                        ..Default::default()
+                                    }],
+                                    ..Default::default()
+                                }],
+                            }) as usize;
+                            if self.passthrough_points + n > MAX_PASSTHROUGH_POINTS {
+                                tel.count_drop(DropReason::OtlpInSeriesLimit, n as u64);
+                                refused += n as i64;
+                            } else {
+                                self.passthrough_points += n;
+                                pass_metrics.push(m);
+                            }
+                        }
+                    }
+                }
+                if !pass_metrics.is_empty() {
+                    pass_scopes.push(ScopeMetrics {
+                        scope: sm.scope,
+                        metrics: pass_metrics,
+                        schema_url: sm.schema_url,
+                    });
+                }
+            }
+            if !pass_scopes.is_empty() {
+                self.passthrough.push(ResourceMetrics {
+                    resource: Some(resource),
+                    scope_metrics: pass_scopes,
+                    schema_url: rm.schema_url,
+                });
+            }
+        }
+        tel.set_otlp_in_series(self.series.len());
+        refused
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn add(
+        &mut self,
+        ctx: &Ctx<'_>,
+        key_base: &[u8],
+        attributes: Vec<KeyValue>,
+        start_ns: u64,
+        time_ns: u64,
+        monotonic: bool,
+        upd: Upd<'_>,
+        now: Instant,
+        tel: &Telemetry,
+    ) -> i64 {
+        let mut key = key_base.to_vec();
+        encode_kvs(&mut key, &attributes);
+        let start_ns = if start_ns == 0 { time_ns } else { start_ns };
+        if let Some(s) = self.series.get_mut(&key) {
+            s.updated = now;
+            s.time_ns = s.time_ns.max(time_ns);
+            match (&mut s.acc, upd) {
+                (Acc::Int(a), Upd::Number(Some(number_data_point::Value::AsInt(v)))) => {
+                    *a = a.saturating_add(v)
+                }
+                (Acc::Double(a), Upd::Number(Some(number_data_point::Value::AsDouble(v)))) => {
+                    *a += v
+                }
+                (Acc::Int(a), Upd::Number(Some(number_data_point::Value::AsDouble(v)))) => {
+                    s.acc = Acc::Double(*a as f64 + v)
+                }
+                (Acc::Double(a), Upd::Number(Some(number_data_point::Value::AsInt(v)))) => {
+                    *a += v as f64
+                }
+                (Acc::Hist(h), Upd::Hist(p)) => {
+                    if h.explicit_bounds == p.explicit_bounds
+                        && h.bucket_counts.len() == p.bucket_counts.len()
+                    {
+                        for (a, b) in h.bucket_counts.iter_mut().zip(&p.bucket_counts) {
+                            *a += b;
+                        }
+                        h.count += p.count;
+                        h.sum = match (h.sum, p.sum) {
+                            (Some(a), Some(b)) => Some(a + b),
+                            _ => None,
+                        };
+                        h.min = match (h.min, p.min) {
+                            (Some(a), Some(b)) => Some(a.min(b)),
+                            (a, b) => a.or(b),
+                        };
+                        h.max = match (h.max, p.max) {
+                            (Some(a), Some(b)) => Some(a.max(b)),
+                            (a, b) => a.or(b),
+                        };
+                    } else {
+                        *h = p.clone();
+                        s.start_ns = start_ns;
+                    }
+                }
+                _ => {}
+            }
+            return 0;
+        }
+        if self.series.len() >= self.max_series {
+            tel.count_drop(DropReason::OtlpInSeriesLimit, 1);
+            return 1;
+        }
+        let acc = match upd {
+            Upd::Number(Some(number_data_point::Value::AsInt(v))) => Acc::Int(v),
+            Upd::Number(Some(number_data_point::Value::AsDouble(v))) => Acc::Double(v),
+            Upd::Number(None) => Acc::Int(0),
+            Upd::Hist(p) => Acc::Hist(p.clone()),
+        };
+        self.series.insert(
+            key,
+            SeriesState {
+                res_key: ctx.res_key.to_vec(),
+                scope_key: ctx.scope_key.to_vec(),
+                resource: ctx.resource.clone(),
+                scope: ctx.scope.clone(),
+                name: ctx.m.name.clone(),
+                description: ctx.m.description.clone(),
+                unit: ctx.m.unit.clone(),
+                monotonic,
+                attributes,
+                start_ns,
+                time_ns,
+                acc,
+                updated: now,
+            },
+        );
+        0
+    }
+
+    /// Expires stale series and returns every live series as cumulative points, plus whatever
+    /// was forwarded unchanged since the last call.
+    pub fn collect(&mut self, tel: &Telemetry) -> Vec<ResourceMetrics> {
+        let staleness = self.staleness;
+        self.series.retain(|_, s| s.updated.elapsed() < staleness);
+        tel.set_otlp_in_series(self.series.len());
+        // resource → scope → metric name → metric
+        let mut tree: BTreeMap<
+            &[u8],
+            (Resource, BTreeMap<&[u8], (Option<InstrumentationScope>, BTreeMap<&str, Metric>)>),
+        > = BTreeMap::new();
+        for s in self.series.values() {
+            let (_, scopes) =
+                tree.entry(&s.res_key).or_insert_with(|| (s.resource.clone(), BTreeMap::new()));
+            let (_, metrics) =
+                scopes.entry(&s.scope_key).or_insert_with(|| (s.scope.clone(), BTreeMap::new()));
+            let m = metrics.entry(&s.name).or_insert_with(|| Metric {
+                name: s.name.clone(),
+                description: s.description.clone(),
+                unit: s.unit.clone(),
+                data: Some(match s.acc {
+                    Acc::Hist(_) => metric::Data::Histogram(Histogram {
+                        data_points: vec![],
+                        aggregation_temporality: CUMULATIVE,
+                    }),
+                    _ => metric::Data::Sum(Sum {
+                        data_points: vec![],
+                        aggregation_temporality: CUMULATIVE,
+                        is_monotonic: s.monotonic,
+                    }),
+                }),
+                ..Default::default()
+            });
+            match (&mut m.data, &s.acc) {
+                (Some(metric::Data::Sum(sum)), Acc::Int(v)) => {
+                    sum.data_points.push(number(s, number_data_point::Value::AsInt(*v)))
+                }
+                (Some(metric::Data::Sum(sum)), Acc::Double(v)) => {
+                    sum.data_points.push(number(s, number_data_point::Value::AsDouble(*v)))
+                }
+                (Some(metric::Data::Histogram(h)), Acc::Hist(p)) => {
+                    h.data_points.push(HistogramDataPoint {
+                        attributes: s.attributes.clone(),
+                        start_time_unix_nano: s.start_ns,
+                        time_unix_nano: s.time_ns,
+                        ..p.clone()
+                    })
+                }
+                _ => {}
+            }
+        }
+        let mut out: Vec<ResourceMetrics> = tree
+            .into_values()
+            .map(|(resource, scopes)| ResourceMetrics {
+                resource: Some(resource),
+                scope_metrics: scopes
+                    .into_values()
+                    .map(|(scope, metrics)| ScopeMetrics {
+                        scope,
+                        metrics: metrics.into_values().collect(),
+                        ..Default::default()
+                    })
+                    .collect(),
+                ..Default::default()
+            })
+            .collect();
+        out.append(&mut self.passthrough);
+        self.passthrough_points = 0;
+        out
+    }
+}
+
+fn number(s: &SeriesState, v: number_data_point::Value) -> NumberDataPoint {
+    NumberDataPoint {
+        attributes: s.attributes.clone(),
+        start_time_unix_nano: s.start_ns,
+        time_unix_nano: s.time_ns,
+        value: Some(v),
+        ..Default::default()
+    }
+}
+
+struct Ctx<'a> {
+    res_key: &'a [u8],
+    scope_key: &'a [u8],
+    resource: &'a Resource,
+    scope: &'a Option<InstrumentationScope>,
+    m: &'a Metric,
+}
+
+#[derive(Clone, Copy)]
+enum Upd<'a> {
+    Number(Option<number_data_point::Value>),
+    Hist(&'a HistogramDataPoint),
+}
+
+/// The gRPC service.
+#[derive(Debug, Clone)]
+pub struct OtlpIn {
+    pub(crate) state: Arc<Mutex<DeltaToCumulative>>,
+    pub(crate) tel: Arc<Telemetry>,
+}
+
+#[tonic::async_trait]
+impl MetricsService for OtlpIn {
+    async fn export(
+        &self,
+        request: tonic::Request<ExportMetricsServiceRequest>,
+    ) -> Result<tonic::Response<ExportMetricsServiceResponse>, tonic::Status> {
+        let refused = {
+            let mut state =
+                self.state.lock().map_err(|_| tonic::Status::internal("state poisoned"))?;
+            state.accept(request.into_inner(), &self.tel)
+        };
+        let partial_success = (refused > 0).then(|| ExportMetricsPartialSuccess {
+            rejected_data_points: refused,
+            error_message: "series limit reached".to_owned(),
+        });
+        Ok(tonic::Response::new(ExportMetricsServiceResponse { partial_success }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::telemetry::kv;
+
+    fn delta_sum(v: i64, start: u64, time: u64, route: &str) -> ExportMetricsServiceRequest {
+        ExportMetricsServiceRequest {
+            resource_metrics: vec![ResourceMetrics {
+                resource: Some(Resource {
+                    attributes: vec![kv("service.name", "svc")],
+                    ..Default::default()
+                }),
+                scope_metrics: vec![ScopeMetrics {
+                    metrics: vec![Metric {
+                        name: "reqs".into(),
+                        data: Some(metric::Data::Sum(Sum {
+                            data_points: vec![NumberDataPoint {
+                                attributes: vec![kv("route", route)],
+                                start_time_unix_nano: start,
+                                time_unix_nano: time,
+                                value: Some(number_data_point::Value::AsInt(v)),
+                                ..Default::default()
+                            }],
+                            aggregation_temporality: DELTA,
+                            is_monotonic: true,
+                        })),
+                        ..Default::default()
+                    }],
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+        }
+    }
+
+    fn sums(out: &[ResourceMetrics]) -> Vec<(u64, u64, Option<number_data_point::Value>, i32)> {
+        let mut v = Vec::new();
+        for rm in out {
+            for sm in &rm.scope_metrics {
+                for m in &sm.metrics {
+                    if let Some(metric::Data::Sum(s)) = &m.data {
+                        for p in &s.data_points {
+                            v.push((
+                                p.start_time_unix_nano,
+                                p.time_unix_nano,
+                                p.value,
+                                s.aggregation_temporality,
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+        v
+    }
+
+    #[test]
+    fn deltas_add_up_from_the_first_start() {
+        let t = Telemetry::default();
+        let mut d = DeltaToCumulative::new(10, Duration::from_secs(60));
+        d.accept(delta_sum(5, 10, 20, "/a"), &t);
+        d.accept(delta_sum(3, 20, 30, "/a"), &t);
+        assert_eq!(
+            sums(&d.collect(&t)),
+            [(10, 30, Some(number_data_point::Value::AsInt(8)), CUMULATIVE)]
+        );
+        d.accept(delta_sum(2, 30, 40, "/a"), &t);
+        assert_eq!(
+            sums(&d.collect(&t)),
+            [(10, 40, Some(number_data_point::Value::AsInt(10)), CUMULATIVE)]
+        );
+    }
+
+    #[test]
+    fn series_limit_refuses_new_series() {
+        let t = Telemetry::default();
+        let mut d = DeltaToCumulative::new(1, Duration::from_secs(60));
+        assert_eq!(d.accept(delta_sum(1, 1, 2, "/a"), &t), 0);
+        assert_eq!(d.accept(delta_sum(1, 1, 2, "/b"), &t), 1);
+        assert_eq!(d.len(), 1);
+        assert_eq!(t.snapshot().dropped("otlp_in_series_limit"), 1);
+    }
+
+    #[test]
+    fn stale_series_expire() {
+        let t = Telemetry::default();
+        let mut d = DeltaToCumulative::new(10, Duration::ZERO);
+        d.accept(delta_sum(1, 1, 2, "/a"), &t);
+        assert!(d.collect(&t).is_empty());
+        assert!(d.is_empty());
+    }
+}

@@ -1,0 +1,230 @@
+//! Wires the stages. Data flows top to bottom; shutdown runs in the same order, so each stage
+//! drains what the one above handed it before it stops.
+use crate::aggregate::Aggregator;
+use crate::config::ShimConfig;
+use crate::error::ShutdownError;
+use crate::export::{self, point_count, Exporter};
+use crate::ingest::{self, Ctx, Listeners};
+use crate::otlp_in::{DeltaToCumulative, OtlpIn};
+use crate::tee::Tee;
+use crate::telemetry::{BadLine, DropReason, Telemetry, TelemetrySnapshot};
+use crate::translate::Translator;
+use dualmetrics_model::statsd_parse::{packet_lines, Parser};
+use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_server::MetricsServiceServer;
+use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use tokio::sync::mpsc;
+
+/// Everything bound by [`crate::Shim::bind`].
+pub(crate) struct Parts {
+    pub cfg: ShimConfig,
+    pub listeners: Listeners,
+    pub tee: Option<Arc<Tee>>,
+    pub otlp_in: Option<std::net::TcpListener>,
+    pub tel: Arc<Telemetry>,
+}
+
+pub(crate) fn now_ns() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64)
+}
+
+pub(crate) async fn run(
+    parts: Parts,
+    shutdown: impl Future<Output = ()>,
+) -> Result<TelemetrySnapshot, ShutdownError> {
+    let Parts { cfg, listeners, tee, otlp_in, tel } = parts;
+    let deadline = cfg.shutdown_timeout();
+    let stop = Arc::new(AtomicBool::new(false));
+    let (tx, rx) = sync_channel::<Vec<u8>>(cfg.ingest.queue_capacity);
+    let otlp_state = Arc::new(Mutex::new(DeltaToCumulative::new(
+        cfg.otlp_in.max_series,
+        Duration::from_millis(cfg.otlp_in.staleness_ms),
+    )));
+
+    // 1. Ingest: one thread per socket; each packet is teed raw to the legacy daemon, then queued.
+    let ctx = Ctx {
+        tx: tx.clone(),
+        tee,
+        tel: tel.clone(),
+        stop: stop.clone(),
+        max_packet: cfg.ingest.max_packet_size,
+        max_line: cfg.ingest.max_line_len,
+    };
+    let tcp_addr = listeners.tcp.as_ref().and_then(|l| l.local_addr().ok());
+    let unix_path = listeners.unix.as_ref().map(|(_, p)| p.clone());
+    let mut ingest_threads = Vec::new();
+    if let Some(s) = listeners.udp {
+        ingest_threads.push(ingest::spawn_udp(s, ctx.clone()));
+    }
+    if let Some(l) = listeners.tcp {
+        ingest_threads.push(ingest::spawn_tcp(l, ctx.clone(), cfg.ingest.max_tcp_connections));
+    }
+    if let Some((s, _)) = listeners.unix {
+        ingest_threads.push(ingest::spawn_unix(s, ctx.clone()));
+    }
+    drop(ctx);
+
+    // 2. OTLP input: a tonic MetricsService folding SDK deltas into cumulative state.
+    let (otlp_stop_tx, otlp_stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let otlp_server = match otlp_in {
+        Some(listener) => {
+            listener.set_nonblocking(true).map_err(|e| ShutdownError::Internal(e.to_string()))?;
+            let listener = tokio::net::TcpListener::from_std(listener)
+                .map_err(|e| ShutdownError::Internal(e.to_string()))?;
+            let svc = OtlpIn { state: otlp_state.clone(), tel: tel.clone() };
+            Some(tokio::spawn(
+                tonic::transport::Server::builder()
+                    .add_service(MetricsServiceServer::new(svc))
+                    .serve_with_incoming_shutdown(
+                        tonic::transport::server::TcpIncoming::from(listener),
+                        async {
+                            let _ = otlp_stop_rx.await;
+                        },
+                    ),
+            ))
+        }
+        None => None,
+    };
+
+    // 4. Export (started before 3 so the queue has a consumer): retries and timeouts live there.
+    let (export_tx, export_rx) =
+        mpsc::channel::<ExportMetricsServiceRequest>(cfg.export.queue_capacity);
+    let exporter = if cfg.export.endpoint.is_empty() {
+        None
+    } else {
+        Some(Exporter::new(&cfg.export).map_err(|e| ShutdownError::Internal(e.to_string()))?)
+    };
+    let exporter_task =
+        tokio::spawn(export::run(export_rx, exporter, cfg.export.clone(), tel.clone()));
+
+    // 3. Aggregate + translate: one thread parses and aggregates packets, and on every tick turns
+    //    the interval (and the OTLP input's cumulative state) into one export request.
+    let agg_thread = {
+        let (cfg, tel, otlp_state) = (cfg.clone(), tel.clone(), otlp_state.clone());
+        std::thread::Builder::new()
+            .name("shim-aggregate".into())
+            .spawn(move || aggregate_loop(rx, cfg, tel, otlp_state, export_tx))
+            .map_err(|e| ShutdownError::Internal(e.to_string()))?
+    };
+
+    shutdown.await;
+    tracing::info!("shim shutting down: draining ingest, final flush, export");
+    let started = Instant::now();
+
+    // Shutdown in data order: sockets stop and drain, the OTLP server stops, the aggregator sees
+    // its queue close and flushes once more, the exporter sends what is queued.
+    stop.store(true, Ordering::Release);
+    if let Some(addr) = tcp_addr {
+        let _ = std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200));
+        // wake accept()
+    }
+    let _ = otlp_stop_tx.send(());
+    if let Some(server) = otlp_server {
+        let _ = tokio::time::timeout(deadline, server).await;
+    }
+    let joined = tokio::task::spawn_blocking(move || {
+        for t in ingest_threads {
+            let _ = t.join();
+        }
+        drop(tx);
+        agg_thread.join().is_ok()
+    });
+    let agg_ok = tokio::time::timeout(deadline, joined)
+        .await
+        .map_err(|_| ShutdownError::Timeout(deadline))?
+        .map_err(|e| ShutdownError::Internal(e.to_string()))?;
+    if let Some(p) = unix_path {
+        let _ = std::fs::remove_file(p);
+    }
+    let left = deadline.saturating_sub(started.elapsed());
+    tokio::time::timeout(left, exporter_task)
+        .await
+        .map_err(|_| ShutdownError::Timeout(deadline))?
+        .map_err(|e| ShutdownError::Internal(e.to_string()))?;
+    if !agg_ok {
+        return Err(ShutdownError::Internal("aggregator thread panicked".into()));
+    }
+    Ok(tel.snapshot())
+}
+
+/// Parses every line of a packet into the aggregator; counts good and bad lines.
+pub fn process_packet(packet: &[u8], parser: &Parser, agg: &mut Aggregator, tel: &Telemetry) {
+    let mut good = 0;
+    for line in packet_lines(packet) {
+        let result =
+            parser.parse_bytes(line).map_err(BadLine::Parse).and_then(|l| agg.ingest(&l, tel));
+        match result {
+            Ok(()) => good += 1,
+            Err(why) => tel.bad_line(why, line),
+        }
+    }
+    tel.lines(good);
+}
+
+fn aggregate_loop(
+    rx: Receiver<Vec<u8>>,
+    cfg: ShimConfig,
+    tel: Arc<Telemetry>,
+    otlp_state: Arc<Mutex<DeltaToCumulative>>,
+    export_tx: mpsc::Sender<ExportMetricsServiceRequest>,
+) {
+    let parser = Parser { max_tags: cfg.ingest.max_tags, max_line_len: cfg.ingest.max_line_len };
+    let started_ns = now_ns();
+    let mut agg = Aggregator::new(cfg.aggregate.clone(), started_ns);
+    let translator = Translator::new(
+        &cfg.export.resource,
+        cfg.aggregate.temporality,
+        cfg.aggregate.buckets.clone(),
+    );
+    let interval = cfg.aggregate.flush_interval();
+    let mut next = Instant::now() + interval;
+    let flush = |agg: &mut Aggregator, last: bool| {
+        let now = now_ns();
+        let statsd = translator.translate(agg, now, &tel);
+        let otlp = otlp_state.lock().map(|mut s| s.collect(&tel)).unwrap_or_default();
+        let telemetry =
+            if cfg.export.self_telemetry { tel.to_otlp(started_ns, now) } else { Vec::new() };
+        let req = translator.request(statsd, telemetry, otlp);
+        if req.resource_metrics.is_empty() {
+            return;
+        }
+        let points = point_count(&req);
+        let sent = if last {
+            export_tx.blocking_send(req).is_ok()
+        } else {
+            match export_tx.try_send(req) {
+                Ok(()) => true,
+                Err(mpsc::error::TrySendError::Full(_)) => {
+                    tel.count_drop(DropReason::ExportQueueFull, points);
+                    return;
+                }
+                Err(_) => false,
+            }
+        };
+        if !sent {
+            tel.count_drop(DropReason::ExportFailed, points);
+        }
+    };
+    loop {
+        match rx.recv_timeout(next.saturating_duration_since(Instant::now())) {
+            Ok(packet) => process_packet(&packet, &parser, &mut agg, &tel),
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => {
+                flush(&mut agg, true);
+                return;
+            }
+        }
+        let now = Instant::now();
+        if now >= next {
+            flush(&mut agg, false);
+            next += interval;
+            if next <= now {
+                next = now + interval;
+            }
+        }
+    }
+}
