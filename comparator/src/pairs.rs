@@ -584,6 +584,17 @@ mod tests {
     }
 
     #[test]
+    fn sdk_catalog_entry_with_extra_fields_parses() {
+        let json = r#"{"version":1,"service":"checkout","statsd_prefix":"svc","global_tags":{"service":"checkout"},
+          "instruments":[{"name":"http.requests","kind":"counter","unit":"1","description":"",
+          "statsd_name":"svc.http.requests","statsd_type":"c","otel_name":"http.requests",
+          "tag_keys":["route"],"mode":"dual","temporality":"cumulative","rule":"http.*","buckets":null,"series":3}]}"#;
+        let c = parse_catalog(json, "sdk.json").unwrap();
+        let (pairs, _) = generate_from_catalog(&c, &GenerateOptions::default());
+        assert_eq!(pairs[0].new, "http_requests_total");
+    }
+
+    #[test]
     fn catalog_version_is_checked() {
         assert!(parse_catalog(r#"{"version":2,"instruments":[]}"#, "x").is_err());
     }
