@@ -148,3 +148,75 @@ fn legacy_and_otlp_modes_leave_the_other_store_empty() {
     assert_eq!(series_count(&vm, &format!(r#"{{__name__=~"{legacy}[.].*"}}"#)), 0);
     assert_eq!(series_count(&vm, &format!(r#"{{__name__=~"stats[.].*[.]{otlp}[.].*"}}"#)), 0);
 }
+
+#[derive(clap::Parser)]
+struct CompareCli {
+    #[command(flatten)]
+    args: dualmetrics_compare::cli::CompareArgs,
+}
+
+#[test]
+fn comparator_finds_every_pair_generated_from_the_catalog_equivalent() {
+    use clap::Parser as _;
+    let Some(lab) = e2e_lab() else { return };
+    let p = run_id();
+    let metrics = DualMetrics::builder()
+        .with_env_vars(Vec::<(String, String)>::new())
+        .with_mode(Mode::Dual)
+        .with_service_name("e2e")
+        .with_statsd_address(&lab.statsd_addr().to_string())
+        .with_otlp_endpoint(&lab.rotel_grpc_endpoint())
+        .with_otlp_export_interval(Duration::from_secs(1))
+        .build()
+        .unwrap();
+    let requests = metrics.counter(&format!("{p}.requests")).build().unwrap();
+    let temp = metrics.gauge(&format!("{p}.temp")).build().unwrap();
+    let latency = metrics.histogram(&format!("{p}.latency")).with_unit("ms").build().unwrap();
+    // A service's traffic over 12 s: the workload is paced, the assertions below poll.
+    for round in 0..12u32 {
+        requests.add(u64::from(round + 1), &[("route", "a")]);
+        temp.record(f64::from(round), &[]);
+        latency.record(f64::from(50 + 10 * round), &[]);
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    let dir = std::env::temp_dir().join(format!("dualmetrics-{p}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let catalog = dir.join("catalog.json");
+    metrics.write_catalog(&catalog).unwrap();
+    metrics.shutdown(Duration::from_secs(10)).unwrap();
+    let vm = lab.vm();
+    eq(
+        &vm,
+        &format!(r#"sum(sum_over_time({{__name__="stats.counters.{p}.requests.count"}}[15m]))"#),
+        78.0,
+    );
+    eq(&vm, &format!(r#"sum(last_over_time({{__name__="{p}.requests"}}[15m]))"#), 78.0);
+
+    let html = dir.join("report.html");
+    let cli = CompareCli::parse_from([
+        "compare",
+        "--catalog",
+        catalog.to_str().unwrap(),
+        "--legacy-url",
+        &lab.vm_url(),
+        "--new-url",
+        &lab.vm_url(),
+        "--new-naming",
+        "otel",
+        "--start",
+        "-90s",
+        "--step",
+        "1s",
+        "--max-lag",
+        "5s",
+        "--html",
+        html.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        dualmetrics_compare::cli::run_code(&cli.args),
+        0,
+        "comparator found a difference (table above)"
+    );
+    assert!(std::fs::read_to_string(&html).unwrap().contains("<svg"));
+    std::fs::remove_dir_all(&dir).ok();
+}
