@@ -230,13 +230,13 @@ impl OtelBackend {
     }
 }
 
-/// A blocking HTTP client for the HTTP exporter, built off any async context (reqwest's blocking
-/// client must not be created inside a tokio runtime).
+/// A blocking HTTP client for the HTTP exporter (native TLS: system roots plus the optional CA),
+/// built off any async context (reqwest's blocking client must not be created inside a tokio
+/// runtime).
 fn http_client(
     timeout: Duration,
     ca_pem: Option<Vec<u8>>,
 ) -> Result<reqwest::blocking::Client, BuildError> {
-    let _ = rustls::crypto::ring::default_provider().install_default();
     std::thread::spawn(move || {
         let mut builder = reqwest::blocking::Client::builder().timeout(timeout);
         if let Some(pem) = ca_pem {
