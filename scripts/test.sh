@@ -30,6 +30,7 @@ command -v gawk >/dev/null || command -v mawk >/dev/null || need+=(gawk)
 command -v dpkg-deb >/dev/null || need+=(dpkg)
 [[ -f /usr/share/keyrings/debian-archive-keyring.gpg ]] || need+=(debian-archive-keyring)
 command -v node >/dev/null && command -v npm >/dev/null || need+=(nodejs npm)
+command -v chromium >/dev/null || need+=(chromium)   # the comparator's HTML report is checked in headless Chromium
 if ! command -v python3 >/dev/null; then need+=(python3 python3-venv)
 elif ! python3 -c 'import venv, ensurepip' 2>/dev/null; then need+=(python3-venv); fi
 if (( ${#need[@]} )); then
