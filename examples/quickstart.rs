@@ -12,7 +12,11 @@ use dualmetrics_testkit::{OtlpGrpcReceiver, StatsdReceiver};
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let statsd = StatsdReceiver::bind_udp();
     let otlp = OtlpGrpcReceiver::start();
-    println!("StatsD receiver on udp://{}, OTLP receiver on {}", statsd.local_addr(), otlp.endpoint());
+    println!(
+        "StatsD receiver on udp://{}, OTLP receiver on {}",
+        statsd.local_addr(),
+        otlp.endpoint()
+    );
 
     let metrics = DualMetrics::builder()
         .with_service_name("checkout")
@@ -42,7 +46,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for l in lines.iter().filter(|l| !l.contains("latency")) {
         println!("  {l}");
     }
-    println!("  ... and {} `http.latency` timer samples", statsd.lines().iter().filter(|l| l.contains("latency")).count());
+    println!(
+        "  ... and {} `http.latency` timer samples",
+        statsd.lines().iter().filter(|l| l.contains("latency")).count()
+    );
     println!("\n-- dual mode: OTLP points");
     for p in otlp.wait_for(Duration::from_secs(5), |p| p.len() >= 4) {
         println!("  {p}");
@@ -56,7 +63,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let after = statsd.quiet(Duration::from_millis(300)).len();
     println!("  new StatsD lines after the switch: {} (OTLP keeps counting)", after - before);
     println!("\n-- self-telemetry\n{}", serde_json::to_string_pretty(&metrics.telemetry())?);
-    println!("\n-- catalog (input of `dualmetrics compare`)\n{}", serde_json::to_string_pretty(&metrics.catalog())?);
+    println!(
+        "\n-- catalog (input of `dualmetrics compare`)\n{}",
+        serde_json::to_string_pretty(&metrics.catalog())?
+    );
     metrics.shutdown(Duration::from_secs(5))?;
     Ok(())
 }
