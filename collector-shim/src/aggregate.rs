@@ -448,6 +448,8 @@ mod tests {
     use super::*;
     use dualmetrics_model::statsd_parse::Parser;
 
+    type Row = (String, Vec<(String, String)>, String, bool);
+
     fn agg(cfg: AggregateConfig) -> (Aggregator, Telemetry) {
         (Aggregator::new(cfg, 1_000), Telemetry::default())
     }
@@ -456,10 +458,7 @@ mod tests {
         lines.iter().map(|l| a.ingest(&Parser::default().parse(l).unwrap(), t)).collect()
     }
 
-    fn collect(
-        a: &mut Aggregator,
-        t: &Telemetry,
-    ) -> Vec<(String, Vec<(String, String)>, String, bool)> {
+    fn collect(a: &mut Aggregator, t: &Telemetry) -> Vec<Row> {
         let mut out = Vec::new();
         a.flush(2_000, t, |v| {
             let tags = v.tags.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();

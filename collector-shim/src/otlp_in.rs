@@ -306,10 +306,7 @@ impl DeltaToCumulative {
         self.series.retain(|_, s| s.updated.elapsed() < staleness);
         tel.set_otlp_in_series(self.series.len());
         // resource → scope → metric name → metric
-        let mut tree: BTreeMap<
-            &[u8],
-            (Resource, BTreeMap<&[u8], (Option<InstrumentationScope>, BTreeMap<&str, Metric>)>),
-        > = BTreeMap::new();
+        let mut tree: BTreeMap<&[u8], (Resource, ScopeTree<'_>)> = BTreeMap::new();
         for s in self.series.values() {
             let (_, scopes) =
                 tree.entry(&s.res_key).or_insert_with(|| (s.resource.clone(), BTreeMap::new()));
@@ -370,6 +367,9 @@ impl DeltaToCumulative {
         out
     }
 }
+
+/// scope key → (scope, metric name → metric)
+type ScopeTree<'a> = BTreeMap<&'a [u8], (Option<InstrumentationScope>, BTreeMap<&'a str, Metric>)>;
 
 fn number(s: &SeriesState, v: number_data_point::Value) -> NumberDataPoint {
     NumberDataPoint {
