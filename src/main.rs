@@ -26,10 +26,21 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Config { config } => {
-            let _ = config;
-            println!("dualmetrics {}", env!("CARGO_PKG_VERSION"));
+            let mut builder = dualmetrics::DualMetrics::builder();
+            if let Some(path) = config {
+                builder = builder.with_config_file(path);
+            }
+            match builder.resolve_config() {
+                Ok(resolved) => println!("{resolved:#?}"),
+                Err(e) => {
+                    eprintln!("dualmetrics config: {e}");
+                    std::process::exit(2);
+                }
+            }
         }
-        Command::Compare(args) => std::process::exit(i32::from(dualmetrics_compare::run_code(&args))),
+        Command::Compare(args) => {
+            std::process::exit(i32::from(dualmetrics_compare::run_code(&args)))
+        }
         Command::Shim(args) => dualmetrics_shim::run_cli(&args).map_err(|e| anyhow::anyhow!(e))?,
     }
     Ok(())
