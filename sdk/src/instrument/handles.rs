@@ -1,7 +1,6 @@
 //! The public instrument handles. Cloning a handle is cheap (one `Arc`); every clone records into
 //! the same instrument.
 use std::marker::PhantomData;
-use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -9,7 +8,6 @@ use super::kinds::{CounterSpec, GaugeSpec, HistogramSpec, KindSpec, UpDownSpec};
 use super::tags::Tags;
 use super::{Core, Series};
 use crate::error::BuildError;
-use crate::mode::CLOSED;
 use crate::registry::{Registration, Registry};
 
 /// Builds an instrument: name (given), description, unit, and per-instrument options.
@@ -86,14 +84,8 @@ macro_rules! handle {
             #[inline]
             pub fn $method(&self, value: $value, tags: Tags<'_>) {
                 let core = &*self.core;
-                let mode = core.mode.load(Relaxed);
-                if mode == CLOSED {
-                    return core.closed();
-                }
                 let check: fn($value) -> bool = $check;
-                if !check(value) {
-                    return core.invalid();
-                }
+                let Some(mode) = core.admit(check(value)) else { return };
                 core.with_series(tags, |s| <$spec>::record(s, core, mode, value));
             }
 
@@ -131,14 +123,8 @@ macro_rules! handle {
             #[inline]
             pub fn $method(&self, value: $value) {
                 let core = &*self.core;
-                let mode = core.mode.load(Relaxed);
-                if mode == CLOSED {
-                    return core.closed();
-                }
                 let check: fn($value) -> bool = $check;
-                if !check(value) {
-                    return core.invalid();
-                }
+                let Some(mode) = core.admit(check(value)) else { return };
                 <$spec>::record(&self.series, core, mode, value);
             }
         }

@@ -197,6 +197,22 @@ impl<K: KindSpec> Core<K> {
         Series { statsd, otel: OnceLock::new(), attrs: Mutex::new(Some(attrs.into_boxed_slice())) }
     }
 
+    /// The mode bits an emit records under, or `None` (counted) when the instrument is closed or
+    /// the value is invalid: the one relaxed load of the hot path.
+    #[inline]
+    pub(crate) fn admit(&self, valid: bool) -> Option<u8> {
+        let mode = self.mode.load(Relaxed);
+        if mode == CLOSED {
+            self.closed();
+            return None;
+        }
+        if !valid {
+            self.invalid();
+            return None;
+        }
+        Some(mode)
+    }
+
     /// Counts an emit that arrived after shutdown.
     #[cold]
     pub(crate) fn closed(&self) {
