@@ -131,6 +131,8 @@ struct Series {
     touched: bool,
     idle_intervals: u64,
     exported: bool,
+    /// Zero injection: the total is held back until this time (ns).
+    hold_until_ns: u64,
     state: State,
 }
 
@@ -169,8 +171,13 @@ pub struct SeriesView<'a> {
     pub overflow: bool,
     /// Start time of the point (series start for cumulative, interval start for delta).
     pub start_ns: u64,
-    /// First export of this series (zero injection applies).
+    /// Zero injection: export the zero point (value 0 at `start_ns`) for this series. Set on
+    /// the first export of a new cumulative series.
     pub first_export: bool,
+    /// Zero injection: do not export the total yet (the zero point goes out alone, in an earlier
+    /// export and with an earlier timestamp than the first total; the total follows once
+    /// `zero_hold_ms` has passed, or at the final flush).
+    pub hold_total: bool,
     /// The value.
     pub value: ViewValue<'a>,
 }
@@ -183,6 +190,7 @@ pub struct Aggregator {
     table: HashTable<Series>,
     per_name: HashMap<Box<str>, usize>,
     interval_start_ns: u64,
+    release_held: bool,
 }
 
 impl Aggregator {
@@ -194,6 +202,7 @@ impl Aggregator {
             table: HashTable::new(),
             per_name: HashMap::new(),
             interval_start_ns: start_ns,
+            release_held: false,
         }
     }
 
@@ -304,6 +313,7 @@ impl Aggregator {
             touched: false,
             idle_intervals: 0,
             exported: false,
+            hold_until_ns: 0,
             state,
         };
         apply(&mut s, line, &self.cfg, tel);
@@ -313,6 +323,13 @@ impl Aggregator {
         self.table.insert_unique(hash, s, |s| s.hash);
         tel.set_series(self.table.len());
         Ok(())
+    }
+
+    /// From now on, export totals held back by zero injection (the final flush calls this so
+    /// that no total is lost; a never-exported series then gets its zero point and its total in
+    /// the same export).
+    pub fn release_held_totals(&mut self) {
+        self.release_held = true;
     }
 
     /// Ends the interval at `now_ns`: calls `visit` for every series to export, then resets the
@@ -342,15 +359,28 @@ impl Aggregator {
                 }
             };
             if let Some(value) = value {
-                visit(SeriesView {
-                    class: s.class,
-                    name: &s.name,
-                    tags: &s.tags,
-                    overflow: s.overflow,
-                    start_ns,
-                    first_export: cumulative && !s.exported,
-                    value,
-                });
+                let zero_injected = cumulative
+                    && matches!(s.class, Class::Counter | Class::Timer | Class::Histogram);
+                let first_export = cumulative && !s.exported;
+                if zero_injected && first_export {
+                    s.hold_until_ns = now_ns.saturating_add(self.cfg.zero_hold_ms * 1_000_000);
+                }
+                let hold_total = zero_injected
+                    && !self.release_held
+                    && (first_export || now_ns < s.hold_until_ns);
+                // during the hold (after the zero point went out) the series is not exported
+                if first_export || !hold_total {
+                    visit(SeriesView {
+                        class: s.class,
+                        name: &s.name,
+                        tags: &s.tags,
+                        overflow: s.overflow,
+                        start_ns,
+                        first_export,
+                        hold_total,
+                        value,
+                    });
+                }
                 s.exported = true;
             }
             match &mut s.state {
@@ -514,7 +544,8 @@ mod tests {
 
     #[test]
     fn cumulative_counters_keep_totals_and_flag_first_export() {
-        let (mut a, t) = agg(AggregateConfig::default());
+        // zero_hold_ms 0: the total goes out on the flush after the zero point's
+        let (mut a, t) = agg(AggregateConfig { zero_hold_ms: 0, ..Default::default() });
         feed(&mut a, &t, &["k:2|c"]);
         assert!(collect(&mut a, &t)[0].3);
         feed(&mut a, &t, &["k:3|c"]);

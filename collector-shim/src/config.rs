@@ -42,6 +42,11 @@ pub const DEFAULT_QUEUE_CAPACITY: usize = 16_384;
 pub const DEFAULT_MAX_TCP_CONNECTIONS: usize = 256;
 /// Flush (aggregation and export) interval.
 pub const DEFAULT_FLUSH_INTERVAL: Duration = Duration::from_secs(10);
+/// How long a new cumulative counter/histogram exports only its zero point before its first
+/// total (at least one flush interval either way). Longer than the batching delay of the
+/// collectors in front of a store that rejects out-of-order samples (vmagent flushes every 1 s
+/// over several concurrent queues, so two exports 0.5 s apart can reach Prometheus reversed).
+pub const DEFAULT_ZERO_HOLD: Duration = Duration::from_secs(3);
 /// Explicit histogram bounds for timers, in milliseconds (the OTel SDK's defaults).
 pub const DEFAULT_BUCKETS: [f64; 15] = [
     0.0, 5.0, 10.0, 25.0, 50.0, 75.0, 100.0, 250.0, 500.0, 750.0, 1000.0, 2500.0, 5000.0, 7500.0,
@@ -169,6 +174,9 @@ pub struct AggregateConfig {
     pub max_set_size: usize,
     /// Defaults to [`DEFAULT_SERIES_TTL_INTERVALS`] (never).
     pub series_ttl_intervals: u64,
+    /// Zero injection: ms during which a new cumulative counter/histogram is held back after
+    /// its zero point was exported. Defaults to [`DEFAULT_ZERO_HOLD`].
+    pub zero_hold_ms: u64,
 }
 
 impl Default for AggregateConfig {
@@ -181,6 +189,7 @@ impl Default for AggregateConfig {
             max_series_per_metric: DEFAULT_MAX_SERIES_PER_METRIC,
             max_set_size: DEFAULT_MAX_SET_SIZE,
             series_ttl_intervals: DEFAULT_SERIES_TTL_INTERVALS,
+            zero_hold_ms: DEFAULT_ZERO_HOLD.as_millis() as u64,
         }
     }
 }

@@ -28,6 +28,9 @@ pub(crate) struct Parts {
     pub tel: Arc<Telemetry>,
 }
 
+/// How long the OTLP input waits at shutdown for in-flight requests before closing connections.
+const OTLP_IN_DRAIN_GRACE: Duration = Duration::from_secs(1);
+
 pub(crate) fn now_ns() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64)
 }
@@ -122,9 +125,17 @@ pub(crate) async fn run(
         let _ = std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200));
         // wake accept()
     }
+    // Graceful stop waits for clients to close their connections; an SDK keeps its channel
+    // open (or may be hung), so in-flight requests get a short grace, then the server is
+    // aborted (whatever it acknowledged is already in `otlp_state`).
     let _ = otlp_stop_tx.send(());
-    if let Some(server) = otlp_server {
-        let _ = tokio::time::timeout(deadline, server).await;
+    if let Some(mut server) = otlp_server {
+        let grace = OTLP_IN_DRAIN_GRACE.min(deadline);
+        if tokio::time::timeout(grace, &mut server).await.is_err() {
+            tracing::debug!("otlp input: connections still open after {grace:?}; closing them");
+            server.abort();
+            let _ = server.await;
+        }
     }
     let joined = tokio::task::spawn_blocking(move || {
         for t in ingest_threads {
@@ -184,6 +195,9 @@ fn aggregate_loop(
     let mut next = Instant::now() + interval;
     let flush = |agg: &mut Aggregator, last: bool| {
         let now = now_ns();
+        if last {
+            agg.release_held_totals();
+        }
         let statsd = translator.translate(agg, now, &tel);
         let otlp = otlp_state.lock().map(|mut s| s.collect(&tel)).unwrap_or_default();
         let telemetry =

@@ -6,9 +6,15 @@
 //!   covers one interval (`start` = previous flush), and only touched series are exported.
 //!   Gauges and set counts are OTLP Gauges either way.
 //! - **Zero injection** (cumulative only). The first export of a new counter or histogram series
-//!   carries two points: `0` at its start time, then the total now. A store that computes
+//!   carries only `0` at its start time; the total follows in a later export, once
+//!   `aggregate.zero_hold_ms` (default 3 s, at least one interval) has passed, so the zero point
+//!   is both earlier in time and earlier on the wire. A store that computes
 //!   `increase()`/`rate()` from consecutive samples (Prometheus) therefore sees the first
-//!   increment instead of treating the first sample as the baseline.
+//!   increment instead of treating the first sample as the baseline. (Zero and total in one
+//!   request is not enough: vmagent spreads requests over concurrent remote-write queues, so
+//!   the next export can reach Prometheus first, which then rejects the older block as out of
+//!   order.) The final flush at shutdown sends held totals (with the zero point if it never
+//!   went out).
 //! - **Sample rates** are applied before this stage (counters scaled by `1/rate`, histogram
 //!   samples weighted by `round(1/rate)`); counters are therefore doubles.
 //! - **Units.** StatsD carries none except that `ms` timers are milliseconds: timers become
@@ -169,11 +175,13 @@ impl Translator {
                         number_data_point::Value::AsDouble(0.0),
                     ));
                 }
-                sum.data_points.push(number(
-                    v.start_ns,
-                    now_ns,
-                    number_data_point::Value::AsDouble(total),
-                ));
+                if !v.hold_total {
+                    sum.data_points.push(number(
+                        v.start_ns,
+                        now_ns,
+                        number_data_point::Value::AsDouble(total),
+                    ));
+                }
             }
             (Some(metric::Data::Gauge(g)), ViewValue::Gauge(x)) => {
                 g.data_points.push(number(0, now_ns, number_data_point::Value::AsDouble(x)));
@@ -204,6 +212,9 @@ impl Translator {
                         None,
                     ));
                 }
+                if v.hold_total {
+                    return;
+                }
                 let (min, max) =
                     if hist.count > 0 { (Some(hist.min), Some(hist.max)) } else { (None, None) };
                 h.data_points.push(point(
@@ -233,20 +244,42 @@ mod tests {
         for l in lines {
             a.ingest(&Parser::default().parse(l).unwrap(), &t).unwrap();
         }
+        a.release_held_totals();
         Translator::new(&BTreeMap::new(), temporality, vec![10.0]).translate(&mut a, 200, &t)
     }
 
-    #[test]
-    fn new_counter_gets_a_zero_point_at_its_start() {
-        let m = run(&["k:3|c"], Temporality::Cumulative);
-        let Some(metric::Data::Sum(s)) = &m[0].data else { panic!() };
-        let pts: Vec<_> = s
-            .data_points
-            .iter()
+    fn sum_points(m: &[Metric]) -> Vec<(u64, u64, Option<number_data_point::Value>)> {
+        m.iter()
+            .flat_map(|m| match &m.data {
+                Some(metric::Data::Sum(s)) => s.data_points.clone(),
+                _ => vec![],
+            })
             .map(|p| (p.start_time_unix_nano, p.time_unix_nano, p.value))
-            .collect();
+            .collect()
+    }
+
+    #[test]
+    fn new_counter_exports_its_zero_point_first_and_its_total_after_the_hold() {
+        let cfg = AggregateConfig { zero_hold_ms: 1, ..Default::default() };
+        let t = Telemetry::default();
+        let tr = Translator::new(&BTreeMap::new(), Temporality::Cumulative, vec![10.0]);
+        let mut a = Aggregator::new(cfg, 100);
+        a.ingest(&Parser::default().parse("k:3|c").unwrap(), &t).unwrap();
+        let zero = Some(number_data_point::Value::AsDouble(0.0));
+        let three = Some(number_data_point::Value::AsDouble(3.0));
+        // first export: the zero point alone, at the start time
+        assert_eq!(sum_points(&tr.translate(&mut a, 200, &t)), [(100, 100, zero)]);
+        // still within the hold (1 ms = 1_000_000 ns after 200): nothing
+        assert!(sum_points(&tr.translate(&mut a, 500_000, &t)).is_empty());
+        // after it: the total, same start, later time; no second zero
+        assert_eq!(sum_points(&tr.translate(&mut a, 1_000_200, &t)), [(100, 1_000_200, three)]);
+    }
+
+    #[test]
+    fn final_flush_sends_zero_and_held_total_together() {
+        let m = run(&["k:3|c"], Temporality::Cumulative);
         assert_eq!(
-            pts,
+            sum_points(&m),
             [
                 (100, 100, Some(number_data_point::Value::AsDouble(0.0))),
                 (100, 200, Some(number_data_point::Value::AsDouble(3.0)))
