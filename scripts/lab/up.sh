@@ -377,13 +377,15 @@ fi
 
 # ---------------------------------------------------------------- vmagent-prom (OTLP -> Prometheus remote write)
 # Prometheus rejects dotted names over remote write (Debian's legacy name validation), hence
-# -opentelemetry.usePrometheusNaming here.
+# -opentelemetry.usePrometheusNaming here. One remote-write queue keeps each series in order:
+# with the default 4 queues a later export can reach Prometheus first, and Prometheus (no
+# out-of-order window) then rejects the earlier block with 400 and vmagent drops it.
 if want vmagent-prom; then
   mkdir -p "$LAB_DIR/vmagent-prom"
   if start vmagent-prom "$BIN/vmagent" -httpListenAddr=$H:$LAB_VMAGENT_PROM_HTTP \
       -remoteWrite.url=http://$H:$LAB_PROM_HTTP/api/v1/write \
       -remoteWrite.tmpDataPath="$LAB_DIR/vmagent-prom/tmp" \
-      -remoteWrite.flushInterval=1s -opentelemetry.usePrometheusNaming; then
+      -remoteWrite.flushInterval=1s -remoteWrite.queues=1 -opentelemetry.usePrometheusNaming; then
     wait_for vmagent-prom http_ok "http://$H:$LAB_VMAGENT_PROM_HTTP/health"
   fi
 fi
