@@ -114,7 +114,7 @@ fn main() {
     let t = dm.telemetry();
     eprintln!(
         "dualmetrics StatsD samples dropped (buffer full): {}",
-        t.statsd.samples_dropped_queue_full
+        t.statsd.samples_sampled_out
     );
     let _ = provider.shutdown();
     let _ = dm.shutdown(Duration::from_secs(5));

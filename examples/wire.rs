@@ -140,6 +140,6 @@ fn main() {
         hl.len(),
         rx_h.datagrams(),
         rx_h.bytes(),
-        ht.statsd.samples_dropped_queue_full
+        ht.statsd.samples_sampled_out
     );
 }

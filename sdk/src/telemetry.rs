@@ -26,7 +26,7 @@ pub(crate) struct StatsdStats {
     pub packets_sent: AtomicU64,
     pub bytes_sent: AtomicU64,
     pub lines_dropped_socket: AtomicU64,
-    pub samples_dropped_queue_full: AtomicU64,
+    pub samples_sampled_out: AtomicU64,
     pub last_error: Mutex<Option<String>>,
 }
 
@@ -70,8 +70,9 @@ pub struct StatsdSnapshot {
     pub bytes_sent: u64,
     /// Lines lost because the socket refused their datagram.
     pub lines_dropped_socket: u64,
-    /// Histogram samples dropped because a series' buffer was full.
-    pub samples_dropped_queue_full: u64,
+    /// Histogram samples left out of a full interval's reservoir; the interval's lines declare
+    /// the sample rate that accounts for them.
+    pub samples_sampled_out: u64,
     /// The last socket error, if any.
     pub last_error: Option<String>,
 }
@@ -108,7 +109,7 @@ impl Telemetry {
                 packets_sent: s.packets_sent.load(Relaxed),
                 bytes_sent: s.bytes_sent.load(Relaxed),
                 lines_dropped_socket: s.lines_dropped_socket.load(Relaxed),
-                samples_dropped_queue_full: s.samples_dropped_queue_full.load(Relaxed),
+                samples_sampled_out: s.samples_sampled_out.load(Relaxed),
                 last_error: s.last_error.lock().clone(),
             },
             otlp: OtlpSnapshot {

@@ -148,3 +148,31 @@ fn flusher_thread_sends_on_its_interval_without_explicit_flush() {
     metrics.gauge("ticks").build().unwrap().record(3.0, &[]);
     assert_eq!(statsd.wait_for_lines(1, WAIT), vec!["ticks:3|g|#service:unknown_service"]);
 }
+
+#[test]
+fn histogram_past_the_sample_buffer_sends_a_reservoir_with_a_declared_sample_rate() {
+    let statsd = StatsdReceiver::bind_udp();
+    let metrics = DualMetrics::builder()
+        .with_env_vars(Vec::<(String, String)>::new())
+        .with_mode(Mode::Legacy)
+        .with_statsd_address(&statsd.local_addr().to_string())
+        .with_statsd_flush_interval(Duration::from_secs(3600))
+        .with_setting("statsd.max_samples_per_flush", "10")
+        .build()
+        .unwrap();
+    let h = metrics.histogram("lat").with_unit("ms").build().unwrap().bind(&[]).unwrap();
+    for i in 0..1000 {
+        h.record(f64::from(i));
+    }
+    let _ = metrics.flush(); // the OTLP side has no collector here
+    let lines = statsd.wait_for_lines(10, WAIT);
+    assert_eq!(statsd.quiet(Duration::from_millis(200)).len(), 10);
+    // the daemon counts each line as 1/rate: 10 lines at @0.01 count 1000, every sample
+    let counted: f64 = lines
+        .iter()
+        .map(|l| dualmetrics_testkit::parse_line(l).sample_rate.map_or(1.0, |r| 1.0 / r))
+        .sum();
+    assert_eq!(counted, 1000.0, "{lines:?}");
+    let out = metrics.telemetry().statsd.samples_sampled_out;
+    assert!(out > 0 && out <= 990, "{out} draws missed the reservoir");
+}

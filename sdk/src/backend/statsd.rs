@@ -4,7 +4,9 @@
 //! Semantics kept intact at the daemon:
 //! - counters: the sum of the adds since the last flush, one `c` line per series;
 //! - gauges and up-down counters: the last value, one `g` line per series that changed;
-//! - histograms: every sample, one line each (`ms` for time units, converted to milliseconds).
+//! - histograms: every sample, one line each (`ms` for time units, converted to milliseconds); past
+//!   `max_samples_per_flush` samples in one interval, a uniform reservoir of that many samples is
+//!   kept and sent with a declared sample rate (`|@kept/seen`), so the daemon's count stays exact.
 //!
 //! The caller only touches atomics (and, for histograms, an uncontended mutex around a
 //! pre-grown buffer); formatting and socket writes happen on the flusher thread. A datagram the
@@ -28,7 +30,42 @@ pub(crate) enum Cell {
     Counter(AtomicU64),
     Gauge { bits: AtomicU64, dirty: AtomicBool },
     UpDown { value: AtomicI64, dirty: AtomicBool },
-    Histogram { samples: Mutex<Vec<f64>>, max: usize },
+    Histogram { samples: Mutex<Samples>, max: usize },
+}
+
+/// Histogram samples of one interval: every sample up to the buffer size, then a uniform
+/// reservoir (Vitter's algorithm R) of that size.
+#[derive(Default)]
+pub(crate) struct Samples {
+    kept: Vec<f64>,
+    /// Samples recorded this interval, kept or not.
+    seen: u64,
+    /// xorshift state for the reservoir's draws.
+    rng: u64,
+}
+
+impl Samples {
+    /// Records `v`; `false` when it was not kept (the reservoir is full and the draw missed).
+    fn push(&mut self, v: f64, max: usize) -> bool {
+        self.seen += 1;
+        if self.kept.len() < max {
+            self.kept.push(v);
+            return true;
+        }
+        if self.rng == 0 {
+            self.rng = 0x9E37_79B9_7F4A_7C15;
+        }
+        self.rng ^= self.rng << 13;
+        self.rng ^= self.rng >> 7;
+        self.rng ^= self.rng << 17;
+        let j = self.rng % self.seen;
+        if (j as usize) < max {
+            self.kept[j as usize] = v;
+            true
+        } else {
+            false
+        }
+    }
 }
 
 /// One series as StatsD sees it: the line prefix and tag suffix, built once.
@@ -67,15 +104,12 @@ impl StatsdSeries {
         }
     }
 
-    /// Buffers one sample (already in the unit StatsD gets); `false` if the buffer was full.
+    /// Buffers one sample (already in the unit StatsD gets); `false` if it was sampled out (it is
+    /// still represented by the declared sample rate of the interval).
     #[inline]
     pub(crate) fn push_sample(&self, v: f64) -> bool {
         if let Cell::Histogram { samples, max } = &self.cell {
-            let mut s = samples.lock();
-            if s.len() >= *max {
-                return false;
-            }
-            s.push(v);
+            return samples.lock().push(v, *max);
         }
         true
     }
@@ -101,24 +135,36 @@ impl StatsdSeries {
                 }
             }
             Cell::Histogram { samples, .. } => {
-                {
+                let seen = {
                     let mut s = samples.lock();
-                    if s.is_empty() {
+                    if s.kept.is_empty() {
                         return;
                     }
                     spare.clear();
-                    std::mem::swap(&mut *s, spare);
-                }
+                    std::mem::swap(&mut s.kept, spare);
+                    std::mem::take(&mut s.seen)
+                };
+                let rate = (seen > spare.len() as u64).then(|| spare.len() as f64 / seen as f64);
                 for v in spare.iter() {
-                    self.line(scratch, LineValue::Float(*v), emit);
+                    self.line_with_rate(scratch, LineValue::Float(*v), rate, emit);
                 }
             }
         }
     }
 
     fn line(&self, scratch: &mut String, value: LineValue, emit: &mut impl FnMut(&str)) {
+        self.line_with_rate(scratch, value, None, emit)
+    }
+
+    fn line_with_rate(
+        &self,
+        scratch: &mut String,
+        value: LineValue,
+        rate: Option<f64>,
+        emit: &mut impl FnMut(&str),
+    ) {
         scratch.clear();
-        write_line(scratch, &self.line_prefix, value, self.ty, None, &self.tags);
+        write_line(scratch, &self.line_prefix, value, self.ty, rate, &self.tags);
         emit(scratch);
     }
 }

@@ -55,7 +55,7 @@ pub const DEFAULT_STATSD_MAX_PACKET_BYTES: usize = 1432;
 /// Default largest Unix datagram.
 pub const DEFAULT_STATSD_MAX_UNIX_PACKET_BYTES: usize = 8192;
 /// Default number of histogram samples buffered per series between two flushes; samples beyond
-/// are dropped and counted (`queue_full`).
+/// are reservoir-sampled and sent with a declared sample rate (counted as `samples_sampled_out`).
 pub const DEFAULT_STATSD_MAX_SAMPLES_PER_FLUSH: usize = 65_536;
 /// Default OTLP/gRPC endpoint.
 pub const DEFAULT_OTLP_GRPC_ENDPOINT: &str = "http://127.0.0.1:4317";

@@ -133,7 +133,7 @@ impl KindSpec for HistogramSpec {
         otel.bind(attrs)
     }
     fn statsd_cell(ctx: &Context) -> Cell {
-        Cell::Histogram { samples: Mutex::new(Vec::new()), max: ctx.max_samples_per_flush }
+        Cell::Histogram { samples: Mutex::new(Default::default()), max: ctx.max_samples_per_flush }
     }
     #[inline]
     fn record(series: &Series<Self>, core: &Core<Self>, mode: u8, value: f64) {
@@ -143,7 +143,7 @@ impl KindSpec for HistogramSpec {
                 core.ctx
                     .telemetry
                     .statsd
-                    .samples_dropped_queue_full
+                    .samples_sampled_out
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             }
         }
