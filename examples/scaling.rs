@@ -112,10 +112,7 @@ fn main() {
     case("dualmetrics dual histogram_3tags", move || dh.record(black_box(12.5), tags));
     case("dualmetrics dual histogram_bound", move || dbh.record(black_box(12.5)));
     let t = dm.telemetry();
-    eprintln!(
-        "dualmetrics StatsD samples dropped (buffer full): {}",
-        t.statsd.samples_sampled_out
-    );
+    eprintln!("dualmetrics StatsD samples dropped (buffer full): {}", t.statsd.samples_sampled_out);
     let _ = provider.shutdown();
     let _ = dm.shutdown(Duration::from_secs(5));
 }
