@@ -279,18 +279,7 @@ pub fn diff(
     new: &[Aligned],
     o: &DiffOptions,
 ) -> Outcome {
-    let mut out = Outcome {
-        verdict: Verdict::Equivalent,
-        max_abs_err: 0.0,
-        max_rel_err: 0.0,
-        share_within: 0.0,
-        points_compared: 0,
-        missing_legacy: 0,
-        missing_new: 0,
-        worst_index: None,
-        worst_at: None,
-        explanation: String::new(),
-    };
+    let mut out = Outcome { verdict: Verdict::Equivalent, ..Outcome::pending() };
     let (l_data, n_data) = (has_data(legacy, o.len), has_data(new, o.len));
     let counter = sem.kind == PairKind::Counter;
     let counter_empty = |a: &[Aligned]| counter && a.iter().all(|s| all_zero(s, o.len));
