@@ -131,6 +131,7 @@ impl Registry {
             statsd_type,
             millis_factor,
             cardinality_limit,
+            temporality: config.otlp.temporality,
             boundaries: (K::KIND == MetricKind::Histogram).then_some(boundaries),
         };
         let bits = config.mode.bits();
@@ -174,7 +175,7 @@ impl Registry {
                     otel_name: spec.name.clone(),
                     tag_keys: core.tag_keys(),
                     mode: crate::catalog::mode_name(core.mode_bits()),
-                    temporality: config.otlp.temporality,
+                    temporality: spec.temporality,
                     rule: None,
                     buckets: spec.boundaries.clone(),
                     series: core.series_count(),

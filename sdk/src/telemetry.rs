@@ -15,6 +15,9 @@ pub(crate) struct Telemetry {
     pub invalid_tags: AtomicU64,
     pub after_shutdown: AtomicU64,
     pub cardinality_overflow: AtomicU64,
+    pub reloads_ok: AtomicU64,
+    pub reloads_failed: AtomicU64,
+    pub last_reload_error: Mutex<Option<String>>,
     pub statsd: StatsdStats,
     pub otlp: OtlpStats,
 }
@@ -51,6 +54,13 @@ pub struct TelemetrySnapshot {
     pub dropped_after_shutdown: u64,
     /// Emits for a new tag set past the cardinality limit, recorded into the overflow series.
     pub cardinality_overflow: u64,
+    /// Configuration reloads applied ([`crate::DualMetrics::reload`], file watch, SIGHUP).
+    pub reloads_ok: u64,
+    /// Configuration reloads refused (unreadable file, bad TOML, bad value); the last good
+    /// configuration stayed in force.
+    pub reloads_failed: u64,
+    /// Why the last refused reload was refused, if any reload was.
+    pub last_reload_error: Option<String>,
     /// StatsD pipeline.
     pub statsd: StatsdSnapshot,
     /// OTLP pipeline.
@@ -103,6 +113,9 @@ impl Telemetry {
             dropped_invalid_tags: self.invalid_tags.load(Relaxed),
             dropped_after_shutdown: self.after_shutdown.load(Relaxed),
             cardinality_overflow: self.cardinality_overflow.load(Relaxed),
+            reloads_ok: self.reloads_ok.load(Relaxed),
+            reloads_failed: self.reloads_failed.load(Relaxed),
+            last_reload_error: self.last_reload_error.lock().clone(),
             statsd: StatsdSnapshot {
                 flushes: s.flushes.load(Relaxed),
                 lines_sent: s.lines_sent.load(Relaxed),

@@ -54,6 +54,8 @@ pub(crate) struct Spec {
     /// For histograms in a time unit: the factor to milliseconds.
     pub millis_factor: Option<f64>,
     pub cardinality_limit: usize,
+    /// OTLP temporality of this instrument: its rule's, else the global `otlp.temporality`.
+    pub temporality: crate::config::Temporality,
     /// Explicit OTLP bucket boundaries (histograms only).
     pub boundaries: Option<Vec<f64>>,
 }
