@@ -15,6 +15,7 @@ pub(crate) struct Telemetry {
     pub invalid_tags: AtomicU64,
     pub after_shutdown: AtomicU64,
     pub cardinality_overflow: AtomicU64,
+    pub adapter_dropped: AtomicU64,
     pub reloads_ok: AtomicU64,
     pub reloads_failed: AtomicU64,
     pub last_reload_error: Mutex<Option<String>>,
@@ -54,6 +55,10 @@ pub struct TelemetrySnapshot {
     pub dropped_after_shutdown: u64,
     /// Emits for a new tag set past the cardinality limit, recorded into the overflow series.
     pub cardinality_overflow: u64,
+    /// Measurements an adapter ([`crate::metrics_rs`], [`crate::cadence_sink`]) could not map onto
+    /// an instrument: an unparsable StatsD line, a StatsD set, a name that is invalid or registered
+    /// with another kind, a negative counter increment (dropped).
+    pub dropped_by_adapter: u64,
     /// Configuration reloads applied ([`crate::DualMetrics::reload`], file watch, SIGHUP).
     pub reloads_ok: u64,
     /// Configuration reloads refused (unreadable file, bad TOML, bad value); the last good
@@ -113,6 +118,7 @@ impl Telemetry {
             dropped_invalid_tags: self.invalid_tags.load(Relaxed),
             dropped_after_shutdown: self.after_shutdown.load(Relaxed),
             cardinality_overflow: self.cardinality_overflow.load(Relaxed),
+            dropped_by_adapter: self.adapter_dropped.load(Relaxed),
             reloads_ok: self.reloads_ok.load(Relaxed),
             reloads_failed: self.reloads_failed.load(Relaxed),
             last_reload_error: self.last_reload_error.lock().clone(),
