@@ -30,6 +30,7 @@ pub(crate) struct StatsdStats {
     pub packets_sent: AtomicU64,
     pub bytes_sent: AtomicU64,
     pub lines_dropped_socket: AtomicU64,
+    pub lines_dropped_queue_full: AtomicU64,
     pub samples_sampled_out: AtomicU64,
     pub last_error: Mutex<Option<String>>,
 }
@@ -38,6 +39,7 @@ pub(crate) struct StatsdStats {
 pub(crate) struct OtlpStats {
     pub exports_ok: AtomicU64,
     pub exports_failed: AtomicU64,
+    pub exports_timed_out: AtomicU64,
     pub points_exported: AtomicU64,
     pub points_failed: AtomicU64,
     pub last_export_micros: AtomicU64,
@@ -83,8 +85,13 @@ pub struct StatsdSnapshot {
     pub packets_sent: u64,
     /// Bytes the socket accepted.
     pub bytes_sent: u64,
-    /// Lines lost because the socket refused their datagram.
+    /// Lines lost to a socket error: the send failed, or (UDP) the daemon's port answered
+    /// "unreachable" for their datagram (connection refused). With the daemon gone, this equals
+    /// lines produced − lines received exactly over Unix sockets and UDP loopback.
     pub lines_dropped_socket: u64,
+    /// Lines lost because the socket's send queue was full (`EAGAIN`/`ENOBUFS`: a Unix
+    /// daemon that does not read fast enough, a saturated send buffer).
+    pub lines_dropped_queue_full: u64,
     /// Histogram samples left out of a full interval's reservoir; the interval's lines declare
     /// the sample rate that accounts for them.
     pub samples_sampled_out: u64,
@@ -99,6 +106,9 @@ pub struct OtlpSnapshot {
     pub exports_ok: u64,
     /// Exports that failed or timed out.
     pub exports_failed: u64,
+    /// Of `exports_failed`, those that failed by a timeout (the exporter's deadline or a
+    /// `DeadlineExceeded`/"Timeout expired" gRPC status).
+    pub exports_timed_out: u64,
     /// Data points in accepted exports.
     pub points_exported: u64,
     /// Data points in failed exports (lost for delta; resent in the next export for cumulative).
@@ -128,12 +138,14 @@ impl Telemetry {
                 packets_sent: s.packets_sent.load(Relaxed),
                 bytes_sent: s.bytes_sent.load(Relaxed),
                 lines_dropped_socket: s.lines_dropped_socket.load(Relaxed),
+                lines_dropped_queue_full: s.lines_dropped_queue_full.load(Relaxed),
                 samples_sampled_out: s.samples_sampled_out.load(Relaxed),
                 last_error: s.last_error.lock().clone(),
             },
             otlp: OtlpSnapshot {
                 exports_ok: o.exports_ok.load(Relaxed),
                 exports_failed: o.exports_failed.load(Relaxed),
+                exports_timed_out: o.exports_timed_out.load(Relaxed),
                 points_exported: o.points_exported.load(Relaxed),
                 points_failed: o.points_failed.load(Relaxed),
                 last_export_micros: o.last_export_micros.load(Relaxed),

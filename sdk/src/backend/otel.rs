@@ -49,6 +49,22 @@ fn count_points(rm: &ResourceMetrics) -> u64 {
         .sum()
 }
 
+/// Whether an export error is a timeout: the SDK's own `Timeout`, or the exporter's rendering of
+/// a gRPC `DeadlineExceeded` / tonic "Timeout expired" (the OTLP exporter flattens statuses into
+/// `InternalFailure` text), or an HTTP client timeout.
+fn is_timeout(e: &opentelemetry_sdk::error::OTelSdkError) -> bool {
+    use opentelemetry_sdk::error::OTelSdkError;
+    match e {
+        OTelSdkError::Timeout(_) => true,
+        other => {
+            let text = other.to_string().to_ascii_lowercase();
+            text.contains("deadlineexceeded")
+                || text.contains("timeout")
+                || text.contains("timed out")
+        }
+    }
+}
+
 /// An exporter decorator that records the outcome, size and latency of every export.
 struct Observed<E> {
     inner: E,
@@ -69,6 +85,9 @@ impl<E: PushMetricExporter> PushMetricExporter for Observed<E> {
             }
             Err(e) => {
                 stats.exports_failed.fetch_add(1, Relaxed);
+                if is_timeout(e) {
+                    stats.exports_timed_out.fetch_add(1, Relaxed);
+                }
                 stats.points_failed.fetch_add(points, Relaxed);
                 *stats.last_error.lock() = Some(e.to_string());
             }
