@@ -318,7 +318,6 @@ struct Shared {
 
 #[derive(Default)]
 struct FlushScratch {
-    snapshot: Vec<Arc<StatsdSeries>>,
     line: String,
     spare: Vec<f64>,
 }
@@ -401,9 +400,10 @@ impl StatsdBackend {
 
 fn flush(shared: &Shared) {
     let mut guard = shared.flush_lock.lock();
-    let FlushScratch { snapshot, line, spare } = &mut *guard;
-    snapshot.clear();
-    snapshot.extend(shared.series.lock().iter().cloned());
+    let FlushScratch { line, spare } = &mut *guard;
+    // The list is taken out (not cloned) for the walk; series registered meanwhile are appended
+    // back after it.
+    let mut list = std::mem::take(&mut *shared.series.lock());
     let mut packer = Packer {
         sink: &*shared.sink,
         telemetry: &shared.telemetry,
@@ -411,11 +411,20 @@ fn flush(shared: &Shared) {
         lines: 0,
         max: shared.max_packet,
     };
-    for series in snapshot.iter() {
+    list.retain(|series| {
+        // A series only this list holds was forgotten by its instrument (delta): nobody can
+        // record into it anymore, so this last drain sends all it has and it is let go. The
+        // count is read before the drain so that no record can slip in between.
+        let orphan = Arc::strong_count(series) == 1;
         series.drain(line, spare, &mut |l| packer.push(l));
+        !orphan
+    });
+    {
+        let mut shared_list = shared.series.lock();
+        list.append(&mut shared_list);
+        *shared_list = list;
     }
     packer.send();
     let _ = shared.sink.flush();
     shared.telemetry.statsd.flushes.fetch_add(1, Relaxed);
-    snapshot.clear();
 }
