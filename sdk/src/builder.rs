@@ -12,9 +12,11 @@ use crate::config::{self, HistogramAggregation, Layer, Protocol, Temporality, Va
 use crate::error::{BuildError, Source};
 use crate::instrument::Context;
 use crate::registry::Registry;
+use crate::rules::{Rule, SourcedRule};
 use crate::telemetry::Telemetry;
 use crate::{DualMetrics, Mode};
 
+#[derive(Clone)]
 enum ConfigDoc {
     Path(PathBuf),
     Inline { name: String, text: String },
@@ -33,6 +35,8 @@ pub struct DualMetricsBuilder {
     code: Layer,
     code_errors: Vec<crate::error::ConfigError>,
     statsd_sink: Option<Box<dyn MetricSink + Send + Sync>>,
+    code_rules: Vec<Rule>,
+    sighup: bool,
 }
 
 impl Default for DualMetricsBuilder {
@@ -51,6 +55,8 @@ impl DualMetricsBuilder {
             code: Layer::default(),
             code_errors: Vec::new(),
             statsd_sink: None,
+            code_rules: Vec::new(),
+            sighup: false,
         }
     }
 
@@ -223,67 +229,45 @@ impl DualMetricsBuilder {
         self.set_parsed(key, value)
     }
 
+    /// A per-metric rule (see [`crate::rules`]). Rules given in code are checked before the
+    /// file's rules, in call order; the first match wins.
+    pub fn with_rule(mut self, rule: Rule) -> Self {
+        self.code_rules.push(rule);
+        self
+    }
+
+    /// Polls the configuration file (every `reload.poll_interval_ms`, default
+    /// [`config::DEFAULT_RELOAD_POLL_INTERVAL`]) and reloads when its contents change. The same
+    /// as `reload.watch = true`. Needs a file ([`with_config_file`](Self::with_config_file) or
+    /// `DUALMETRICS_CONFIG`).
+    pub fn watch_config(self, watch: bool) -> Self {
+        self.set("reload.watch", Value::Bool(watch))
+    }
+
+    /// Reloads the configuration when the process receives `SIGHUP` (Unix only; elsewhere this
+    /// does nothing).
+    pub fn reload_on_sighup(mut self) -> Self {
+        self.sighup = true;
+        self
+    }
+
+    fn sources(&self) -> Sources {
+        Sources {
+            doc: self.doc.clone(),
+            vars: self.vars.clone(),
+            env_name: self.env_name.clone(),
+            code: self.code.clone(),
+            code_errors: self.code_errors.clone(),
+            code_rules: self.code_rules.clone(),
+        }
+    }
+
     /// Resolves the configuration without starting anything.
     ///
     /// # Errors
     /// As [`build`](Self::build), for configuration.
     pub fn resolve_config(&self) -> Result<config::Config, BuildError> {
-        let vars: BTreeMap<String, String> = match &self.vars {
-            Some(v) => v.clone(),
-            None => std::env::vars().collect(),
-        };
-        if let Some(e) = self.code_errors.first() {
-            return Err(e.clone().into());
-        }
-        let env_name = self
-            .env_name
-            .clone()
-            .or_else(|| vars.get("DUALMETRICS_ENV").cloned())
-            .filter(|s| !s.is_empty());
-        let mut merged = BTreeMap::new();
-        let doc = match &self.doc {
-            Some(ConfigDoc::Path(p)) => Some(read_doc(p)?),
-            Some(ConfigDoc::Inline { name, text }) => Some((name.clone(), text.clone())),
-            None => match vars.get("DUALMETRICS_CONFIG") {
-                Some(p) if !p.is_empty() => Some(read_doc(&PathBuf::from(p))?),
-                _ => None,
-            },
-        };
-        if let Some((path, text)) = doc {
-            let file_err = |reason: String| BuildError::File { path: path.clone(), reason };
-            let table: toml::Table =
-                text.parse().map_err(|e: toml::de::Error| file_err(e.to_string()))?;
-            for (section, value) in &table {
-                match (section.as_str(), value) {
-                    ("default", toml::Value::Table(t)) => {
-                        Layer::from_toml_section(t, &path, "default")?.merge_into(&mut merged)
-                    }
-                    ("env", toml::Value::Table(_)) => {}
-                    _ => {
-                        return Err(file_err(format!(
-                            "unknown section [{section}]: expected [default] or [env.<name>]"
-                        )))
-                    }
-                }
-            }
-            if let Some(name) = &env_name {
-                let envs = table.get("env").and_then(|e| e.as_table());
-                match envs.and_then(|e| e.get(name)) {
-                    Some(toml::Value::Table(t)) => {
-                        Layer::from_toml_section(t, &path, &format!("env.{name}"))?.merge_into(&mut merged)
-                    }
-                    Some(_) => return Err(file_err(format!("[env.{name}] must be a table"))),
-                    None => {
-                        return Err(file_err(format!(
-                            "no [env.{name}] section for environment {name:?} (selected by DUALMETRICS_ENV or with_environment_name)"
-                        )))
-                    }
-                }
-            }
-        }
-        config::layer_from_env(&vars)?.merge_into(&mut merged);
-        self.code.merge_into(&mut merged);
-        Ok(config::resolve(&merged, env_name.as_deref())?)
+        self.sources().resolve()
     }
 
     /// Validates the configuration and starts both pipelines.
@@ -293,7 +277,8 @@ impl DualMetricsBuilder {
     /// [`BuildError::File`] for an unreadable or malformed file; [`BuildError::Backend`] when a
     /// socket or exporter cannot be set up.
     pub fn build(self) -> Result<DualMetrics, BuildError> {
-        let config = self.resolve_config()?;
+        let sources = self.sources();
+        let config = sources.resolve()?;
         let telemetry = Arc::new(Telemetry::default());
         let sink = match self.statsd_sink {
             Some(sink) => sink,
@@ -308,7 +293,119 @@ impl DualMetricsBuilder {
             global_tags: config.tags.clone(),
             max_samples_per_flush: config.statsd.max_samples_per_flush,
         });
-        Ok(DualMetrics::from_registry(Arc::new(Registry::new(ctx, config))))
+        let watch = config.reload.watch.then_some(config.reload.poll_interval);
+        let registry = Arc::new(Registry::new(ctx, config, sources));
+        let reloader = crate::reload::Reloader::start(&registry, watch, self.sighup)?;
+        Ok(DualMetrics::from_registry(registry, reloader))
+    }
+}
+
+/// Everything a configuration is resolved from, kept so that a reload resolves it again: the
+/// file is re-read, the process environment re-read (unless fixed with `with_env_vars`), and the
+/// builder calls re-applied on top.
+#[derive(Clone)]
+pub(crate) struct Sources {
+    doc: Option<ConfigDoc>,
+    vars: Option<BTreeMap<String, String>>,
+    env_name: Option<String>,
+    code: Layer,
+    code_errors: Vec<crate::error::ConfigError>,
+    code_rules: Vec<Rule>,
+}
+
+impl Sources {
+    /// The configuration file, when it is a file on disk (what a watch polls).
+    pub(crate) fn file(&self) -> Option<PathBuf> {
+        match &self.doc {
+            Some(ConfigDoc::Path(p)) => Some(p.clone()),
+            Some(ConfigDoc::Inline { .. }) => None,
+            None => {
+                self.vars().get("DUALMETRICS_CONFIG").filter(|p| !p.is_empty()).map(PathBuf::from)
+            }
+        }
+    }
+
+    fn vars(&self) -> BTreeMap<String, String> {
+        match &self.vars {
+            Some(v) => v.clone(),
+            None => std::env::vars().collect(),
+        }
+    }
+
+    /// Resolves the configuration: file, environment, code.
+    pub(crate) fn resolve(&self) -> Result<config::Config, BuildError> {
+        let vars = self.vars();
+        if let Some(e) = self.code_errors.first() {
+            return Err(e.clone().into());
+        }
+        let env_name = self
+            .env_name
+            .clone()
+            .or_else(|| vars.get("DUALMETRICS_ENV").cloned())
+            .filter(|s| !s.is_empty());
+        let mut merged = BTreeMap::new();
+        // Match order: code rules, then [env.<name>] rules, then [default] rules.
+        let mut rules: Vec<SourcedRule> = self
+            .code_rules
+            .iter()
+            .enumerate()
+            .map(|(index, rule)| SourcedRule { rule: rule.clone(), index, source: Source::Code })
+            .collect();
+        let mut default_rules = Vec::new();
+        let doc = match &self.doc {
+            Some(ConfigDoc::Path(p)) => Some(read_doc(p)?),
+            Some(ConfigDoc::Inline { name, text }) => Some((name.clone(), text.clone())),
+            None => match vars.get("DUALMETRICS_CONFIG") {
+                Some(p) if !p.is_empty() => Some(read_doc(&PathBuf::from(p))?),
+                _ => None,
+            },
+        };
+        if let Some((path, text)) = doc {
+            let file_err = |reason: String| BuildError::File { path: path.clone(), reason };
+            let table: toml::Table =
+                text.parse().map_err(|e: toml::de::Error| file_err(e.to_string()))?;
+            let section_rules = |t: &toml::Table, section: &str| match t.get("rules") {
+                None => Ok(Vec::new()),
+                Some(v) => crate::rules::from_toml(
+                    v,
+                    &Source::File { path: path.clone(), section: section.to_owned() },
+                ),
+            };
+            for (section, value) in &table {
+                match (section.as_str(), value) {
+                    ("default", toml::Value::Table(t)) => {
+                        Layer::from_toml_section(t, &path, "default")?.merge_into(&mut merged);
+                        default_rules = section_rules(t, "default")?;
+                    }
+                    ("env", toml::Value::Table(_)) => {}
+                    _ => {
+                        return Err(file_err(format!(
+                            "unknown section [{section}]: expected [default] or [env.<name>]"
+                        )))
+                    }
+                }
+            }
+            if let Some(name) = &env_name {
+                let envs = table.get("env").and_then(|e| e.as_table());
+                match envs.and_then(|e| e.get(name)) {
+                    Some(toml::Value::Table(t)) => {
+                        let section = format!("env.{name}");
+                        Layer::from_toml_section(t, &path, &section)?.merge_into(&mut merged);
+                        rules.extend(section_rules(t, &section)?);
+                    }
+                    Some(_) => return Err(file_err(format!("[env.{name}] must be a table"))),
+                    None => {
+                        return Err(file_err(format!(
+                            "no [env.{name}] section for environment {name:?} (selected by DUALMETRICS_ENV or with_environment_name)"
+                        )))
+                    }
+                }
+            }
+        }
+        rules.extend(default_rules);
+        config::layer_from_env(&vars)?.merge_into(&mut merged);
+        self.code.merge_into(&mut merged);
+        Ok(config::resolve(&merged, env_name.as_deref(), rules)?)
     }
 }
 

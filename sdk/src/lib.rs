@@ -76,6 +76,8 @@ mod error;
 mod instrument;
 mod mode;
 mod registry;
+mod reload;
+pub mod rules;
 mod telemetry;
 
 pub use builder::DualMetricsBuilder;
@@ -87,6 +89,8 @@ pub use instrument::{
     HistogramTimer, InstrumentBuilder, UpDownCounter, OVERFLOW_TAG,
 };
 pub use mode::Mode;
+pub use reload::ReloadOutcome;
+pub use rules::Rule;
 pub use telemetry::{OtlpSnapshot, StatsdSnapshot, TelemetrySnapshot};
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -100,6 +104,7 @@ use registry::Registry;
 /// Dropping it shuts down with [`config::DEFAULT_SHUTDOWN_TIMEOUT`], flushing what is buffered.
 pub struct DualMetrics {
     registry: Arc<Registry>,
+    reloader: parking_lot::Mutex<reload::Reloader>,
     shut_down: AtomicBool,
 }
 
@@ -115,8 +120,12 @@ impl DualMetrics {
         DualMetricsBuilder::new()
     }
 
-    pub(crate) fn from_registry(registry: Arc<Registry>) -> Self {
-        DualMetrics { registry, shut_down: AtomicBool::new(false) }
+    pub(crate) fn from_registry(registry: Arc<Registry>, reloader: reload::Reloader) -> Self {
+        DualMetrics {
+            registry,
+            reloader: parking_lot::Mutex::new(reloader),
+            shut_down: AtomicBool::new(false),
+        }
     }
 
     /// Starts building a [`Counter`].
@@ -146,8 +155,26 @@ impl DualMetrics {
 
     /// Switches every instrument to `mode` at once, without restart. Measurements recorded
     /// before the switch still reach the pipelines that were active when they were recorded.
+    ///
+    /// Instruments whose [rule](crate::rules) pins a mode keep it: to move them, change the rule
+    /// and [`reload`](Self::reload). The mode set here outranks every configuration layer, so a
+    /// later reload does not undo it (an emergency rollback stays rolled back).
     pub fn set_mode(&self, mode: Mode) {
         self.registry.set_mode(mode);
+    }
+
+    /// Re-reads the configuration the builder was given (the file, the environment unless fixed
+    /// with `with_env_vars`, then the builder calls on top) and applies it without restart: the
+    /// global mode (unless [`set_mode`](Self::set_mode) was called) and the per-metric rules are
+    /// re-resolved for every instrument. Settings the running pipelines are built from (addresses,
+    /// endpoints, prefix, tags, and the names and temporality of instruments already registered)
+    /// are listed in [`ReloadOutcome::needs_restart`] and take effect at the next start.
+    ///
+    /// # Errors
+    /// An unreadable file, bad TOML or an invalid value: the configuration in force stays, the
+    /// error is logged once and counted in [`TelemetrySnapshot::reloads_failed`].
+    pub fn reload(&self) -> Result<ReloadOutcome, BuildError> {
+        self.registry.reload()
     }
 
     /// The configuration in force.
@@ -197,6 +224,7 @@ impl DualMetrics {
         if self.shut_down.swap(true, Ordering::SeqCst) {
             return Err(ShutdownError::AlreadyShutdown);
         }
+        self.reloader.lock().stop();
         self.registry.close_all();
         let start = Instant::now();
         let ctx = Arc::clone(&self.registry.ctx);

@@ -1,6 +1,7 @@
 //! The registry: one core per metric name, created at registration with every decision made
 //! (names, StatsD type, unit conversion, OTLP stream plan, mode).
 use std::collections::HashMap;
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
 use dualmetrics_model::naming::{statsd_name, validate_metric_name};
@@ -9,9 +10,11 @@ use dualmetrics_model::{MetricKind, Unit};
 use parking_lot::{Mutex, RwLock};
 
 use crate::backend::otel::StreamPlan;
+use crate::builder::Sources;
 use crate::config::{Config, DEFAULT_HISTOGRAM_BOUNDARIES_MS};
 use crate::error::{BuildError, ConfigError, Source};
 use crate::instrument::{AnyCore, Context, Core, KindSpec, Spec};
+use crate::reload::ReloadOutcome;
 use crate::Mode;
 
 /// What an [`crate::InstrumentBuilder`] collected.
@@ -36,10 +39,25 @@ impl Registration {
     }
 }
 
+/// A registered instrument with what the rules in force decide for it.
+struct Registered {
+    core: Arc<dyn AnyCore>,
+    /// The glob of the rule that matched at the last (re)resolution.
+    rule: Option<String>,
+    /// The mode the rule pins, if any: [`Registry::set_mode`] does not move it.
+    pinned: Option<Mode>,
+}
+
 pub(crate) struct Registry {
     pub ctx: Arc<Context>,
     pub config: RwLock<Config>,
-    instruments: Mutex<HashMap<String, Arc<dyn AnyCore>>>,
+    instruments: Mutex<HashMap<String, Registered>>,
+    sources: Sources,
+    /// The mode given to [`Registry::set_mode`]: it outranks every configuration layer, so a
+    /// reload does not undo it.
+    runtime_mode: Mutex<Option<Mode>>,
+    /// Serialises reloads.
+    reloading: Mutex<()>,
 }
 
 fn code_error(key: &str, value: String, reason: &str) -> BuildError {
@@ -52,8 +70,19 @@ fn code_error(key: &str, value: String, reason: &str) -> BuildError {
 }
 
 impl Registry {
-    pub(crate) fn new(ctx: Arc<Context>, config: Config) -> Self {
-        Registry { ctx, config: RwLock::new(config), instruments: Mutex::new(HashMap::new()) }
+    pub(crate) fn new(ctx: Arc<Context>, config: Config, sources: Sources) -> Self {
+        Registry {
+            ctx,
+            config: RwLock::new(config),
+            instruments: Mutex::new(HashMap::new()),
+            sources,
+            runtime_mode: Mutex::new(None),
+            reloading: Mutex::new(()),
+        }
+    }
+
+    pub(crate) fn sources(&self) -> &Sources {
+        &self.sources
     }
 
     pub(crate) fn register<K: KindSpec>(
@@ -81,6 +110,7 @@ impl Registry {
         }
         let mut instruments = self.instruments.lock();
         if let Some(existing) = instruments.get(&reg.name) {
+            let existing = &existing.core;
             let spec = existing.spec();
             if spec.kind == K::KIND && spec.unit == reg.unit {
                 return Ok(Arc::clone(existing)
@@ -96,6 +126,8 @@ impl Registry {
         }
 
         let config = self.config.read();
+        // Rules are matched once per instrument, here (and again at a reload).
+        let resolved = config.rules.resolve(&reg.name);
         let unit = Unit::new(reg.unit.clone());
         let millis_factor =
             if K::KIND == MetricKind::Histogram { unit.millis_factor() } else { None };
@@ -105,7 +137,12 @@ impl Registry {
             MetricKind::Histogram if millis_factor.is_some() => StatsdType::Timer,
             MetricKind::Histogram => config.statsd.histogram_type,
         };
-        let cardinality_limit = reg.cardinality_limit.unwrap_or(config.cardinality_limit);
+        // Code (the instrument builder) > rule > global.
+        let cardinality_limit = reg
+            .cardinality_limit
+            .or(resolved.cardinality_limit)
+            .unwrap_or(config.cardinality_limit);
+        let otel_name = resolved.otel_name.clone().unwrap_or_else(|| reg.name.clone());
         let boundaries = reg
             .boundaries
             .or_else(|| config.otlp.histogram_boundaries.clone())
@@ -116,14 +153,18 @@ impl Registry {
         // Our series map bounds the tag sets (plus one overflow series); the SDK's own limit sits
         // above it so that OpenTelemetry never folds series on its own.
         self.ctx.otel.plan(
-            &reg.name,
+            &otel_name,
             StreamPlan {
                 boundaries: boundaries.clone(),
                 cardinality_limit: cardinality_limit + 16,
             },
         );
         let spec = Spec {
-            statsd_name: statsd_name(&config.statsd.prefix, &reg.name),
+            statsd_name: statsd_name(
+                &config.statsd.prefix,
+                resolved.statsd_name.as_deref().unwrap_or(&reg.name),
+            ),
+            otel_name,
             name: reg.name,
             description: reg.description,
             unit: reg.unit,
@@ -131,28 +172,107 @@ impl Registry {
             statsd_type,
             millis_factor,
             cardinality_limit,
-            temporality: config.otlp.temporality,
+            temporality: resolved.temporality.unwrap_or(config.otlp.temporality),
             boundaries: (K::KIND == MetricKind::Histogram).then_some(boundaries),
         };
-        let bits = config.mode.bits();
+        let bits = resolved.mode.unwrap_or(config.mode).bits();
         drop(config);
         let core = Arc::new(Core::<K>::new(spec, bits, Arc::clone(&self.ctx)));
-        instruments.insert(core.spec.name.clone(), core.clone() as Arc<dyn AnyCore>);
+        instruments.insert(
+            core.spec.name.clone(),
+            Registered {
+                core: core.clone() as Arc<dyn AnyCore>,
+                rule: resolved.rule,
+                pinned: resolved.mode,
+            },
+        );
         Ok(core)
     }
 
-    /// Sets the global mode and re-resolves every instrument's mode.
+    /// Sets the global mode and re-resolves every instrument's mode. Instruments whose rule
+    /// pins a mode keep it. The mode set here outranks every configuration layer until the next
+    /// call, so a reload does not undo it.
     pub(crate) fn set_mode(&self, mode: Mode) {
+        *self.runtime_mode.lock() = Some(mode);
+        let instruments = self.instruments.lock();
         self.config.write().mode = mode;
-        for core in self.instruments.lock().values() {
-            core.set_mode_bits(mode.bits());
+        for r in instruments.values() {
+            r.core.set_mode_bits(r.pinned.unwrap_or(mode).bits());
         }
+    }
+
+    /// Re-reads the configuration sources and applies what can change at runtime: the global
+    /// mode (unless [`set_mode`](Self::set_mode) was called), the rules (pins, and the names,
+    /// temporality and limits of instruments registered from now on), the global cardinality
+    /// limit for new instruments. On error nothing changes; the failure is logged once and
+    /// counted.
+    pub(crate) fn reload(&self) -> Result<ReloadOutcome, BuildError> {
+        let _one_at_a_time = self.reloading.lock();
+        let telemetry = &self.ctx.telemetry;
+        let new = match self.sources.resolve() {
+            Ok(c) => c,
+            Err(e) => {
+                telemetry.reloads_failed.fetch_add(1, Relaxed);
+                *telemetry.last_reload_error.lock() = Some(e.to_string());
+                tracing::error!(error = %e, "configuration reload refused; the last good configuration stays in force");
+                return Err(e);
+            }
+        };
+        let mut outcome = ReloadOutcome::default();
+        let instruments = self.instruments.lock();
+        let mut config = self.config.write();
+        let mode = self.runtime_mode.lock().unwrap_or(new.mode);
+        // Settings baked into the running pipelines need a restart.
+        let pending = [
+            ("service", config.service != new.service),
+            ("environment", config.environment != new.environment),
+            ("tags", config.tags != new.tags),
+            ("statsd", config.statsd != new.statsd),
+            ("otlp", config.otlp != new.otlp),
+        ];
+        outcome.needs_restart =
+            pending.iter().filter(|(_, changed)| *changed).map(|(k, _)| (*k).to_owned()).collect();
+        let mut instruments = instruments;
+        for r in instruments.values_mut() {
+            let spec = r.core.spec();
+            let resolved = new.rules.resolve(&spec.name);
+            let bits = resolved.mode.unwrap_or(mode).bits();
+            let before = r.core.mode_bits();
+            r.core.set_mode_bits(bits);
+            if before != r.core.mode_bits() {
+                outcome.mode_changes += 1;
+            }
+            let wanted_statsd = statsd_name(
+                &config.statsd.prefix,
+                resolved.statsd_name.as_deref().unwrap_or(&spec.name),
+            );
+            let wanted_otel = resolved.otel_name.as_deref().unwrap_or(&spec.name);
+            let wanted_temporality = resolved.temporality.unwrap_or(config.otlp.temporality);
+            if wanted_statsd != spec.statsd_name
+                || wanted_otel != spec.otel_name
+                || wanted_temporality != spec.temporality
+            {
+                outcome.needs_restart.push(format!("rules: {}", spec.name));
+            }
+            r.rule = resolved.rule;
+            r.pinned = resolved.mode;
+        }
+        outcome.instruments = instruments.len();
+        config.mode = mode;
+        config.rules = new.rules;
+        config.cardinality_limit = new.cardinality_limit;
+        config.reload = new.reload;
+        telemetry.reloads_ok.fetch_add(1, Relaxed);
+        if !outcome.needs_restart.is_empty() {
+            tracing::warn!(changes = ?outcome.needs_restart, "configuration reloaded; these changes apply after a restart");
+        }
+        Ok(outcome)
     }
 
     /// Closes every instrument: later emits are counted as dropped after shutdown.
     pub(crate) fn close_all(&self) {
-        for core in self.instruments.lock().values() {
-            core.close();
+        for r in self.instruments.lock().values() {
+            r.core.close();
         }
     }
 
@@ -163,7 +283,8 @@ impl Registry {
             .instruments
             .lock()
             .values()
-            .map(|core| {
+            .map(|r| {
+                let core = &r.core;
                 let spec = core.spec();
                 crate::catalog::CatalogEntry {
                     name: spec.name.clone(),
@@ -172,11 +293,11 @@ impl Registry {
                     description: spec.description.clone(),
                     statsd_name: spec.statsd_name.clone(),
                     statsd_type: spec.statsd_type.code(),
-                    otel_name: spec.name.clone(),
+                    otel_name: spec.otel_name.clone(),
                     tag_keys: core.tag_keys(),
                     mode: crate::catalog::mode_name(core.mode_bits()),
                     temporality: spec.temporality,
-                    rule: None,
+                    rule: r.rule.clone(),
                     buckets: spec.boundaries.clone(),
                     series: core.series_count(),
                 }

@@ -13,6 +13,7 @@ pub(crate) enum Kind {
     /// A table of string values, merged entry by entry across layers.
     Table,
     Floats,
+    Bool,
 }
 
 /// Every key the configuration accepts, dotted, with its shape.
@@ -38,6 +39,8 @@ pub(crate) const SCHEMA: &[(&str, Kind)] = &[
     ("otlp.histogram_boundaries", Kind::Floats),
     ("otlp.ca_file", Kind::Str),
     ("otlp.resource", Kind::Table),
+    ("reload.watch", Kind::Bool),
+    ("reload.poll_interval_ms", Kind::Int),
 ];
 
 /// Internal key set only by `OTEL_EXPORTER_OTLP_ENDPOINT`: a base URL to which the HTTP
@@ -57,6 +60,7 @@ pub(crate) enum Value {
     Str(String),
     Int(i64),
     Floats(Vec<f64>),
+    Bool(bool),
 }
 
 impl Value {
@@ -66,6 +70,7 @@ impl Value {
             Value::Str(s) => s.clone(),
             Value::Int(i) => i.to_string(),
             Value::Floats(v) => format!("{v:?}"),
+            Value::Bool(b) => b.to_string(),
         }
     }
 }
@@ -122,6 +127,14 @@ impl Layer {
         };
         match kind_of(key).ok_or_else(|| err("unknown key"))? {
             Kind::Str => self.set(key, Value::Str(raw.to_owned()), source.clone()),
+            Kind::Bool => {
+                let v = match raw.trim().to_ascii_lowercase().as_str() {
+                    "true" | "1" | "yes" | "on" => true,
+                    "false" | "0" | "no" | "off" => false,
+                    _ => return Err(err("expected true or false")),
+                };
+                self.set(key, Value::Bool(v), source.clone());
+            }
             Kind::Int => {
                 let v = raw.trim().parse::<i64>().map_err(|_| err("expected an integer"))?;
                 self.set(key, Value::Int(v), source.clone());
@@ -178,15 +191,21 @@ fn walk(
         };
         match (kind_of(&key), v) {
             (None, toml::Value::Table(sub))
-                if prefix.is_empty() && matches!(k.as_str(), "statsd" | "otlp") =>
+                if prefix.is_empty() && matches!(k.as_str(), "statsd" | "otlp" | "reload") =>
             {
                 walk(layer, sub, &key, source)?
             }
+            // Per-metric rules are not merged key by key; the builder reads them separately.
+            (None, _) if prefix.is_empty() && k == "rules" => {}
             (None, _) => return Err(err("unknown key")),
             (Some(Kind::Str), toml::Value::String(s)) => {
                 layer.set(&key, Value::Str(s.clone()), source.clone())
             }
             (Some(Kind::Str), _) => return Err(err("expected a string")),
+            (Some(Kind::Bool), toml::Value::Boolean(b)) => {
+                layer.set(&key, Value::Bool(*b), source.clone())
+            }
+            (Some(Kind::Bool), _) => return Err(err("expected true or false")),
             (Some(Kind::Int), toml::Value::Integer(i)) => {
                 layer.set(&key, Value::Int(*i), source.clone())
             }

@@ -25,15 +25,29 @@
 //! temporality = "cumulative"         # cumulative | delta
 //! export_interval_ms = 10000
 //!
+//! [default.reload]
+//! watch = true                       # poll this file and reload when it changes
+//! poll_interval_ms = 1000
+//!
+//! [[default.rules]]                  # per-metric rules; the first match wins
+//! match = "checkout.cart.*"
+//! mode = "otlp"
+//!
 //! [env.staging]                      # selected by DUALMETRICS_ENV=staging
 //! mode = "legacy"
+//!
+//! [[env.staging.rules]]              # checked before [[default.rules]]
+//! match = "checkout.payment.*"
+//! mode = "dual"
 //! ```
+//! See [`crate::rules`] for the rule fields and the match order.
 //! See the README for every key with its environment variable and default.
 mod layer;
 mod resolve;
 
 pub use resolve::{
-    Config, HistogramAggregation, OtlpConfig, Protocol, StatsdAddress, StatsdConfig, Temporality,
+    Config, HistogramAggregation, OtlpConfig, Protocol, ReloadConfig, StatsdAddress, StatsdConfig,
+    Temporality,
 };
 
 pub(crate) use layer::{from_env as layer_from_env, Layer, Value};
@@ -75,5 +89,8 @@ pub const DEFAULT_HISTOGRAM_BOUNDARIES_MS: [f64; 15] = [
     0.0, 5.0, 10.0, 25.0, 50.0, 75.0, 100.0, 250.0, 500.0, 750.0, 1000.0, 2500.0, 5000.0, 7500.0,
     10000.0,
 ];
+/// Default interval at which a watched configuration file is polled for changes
+/// (`reload.poll_interval_ms`). A change is applied within one interval.
+pub const DEFAULT_RELOAD_POLL_INTERVAL: Duration = Duration::from_secs(1);
 /// Default deadline for [`crate::DualMetrics::shutdown`] when called from `Drop`.
 pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);

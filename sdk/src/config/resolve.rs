@@ -91,6 +91,16 @@ pub struct OtlpConfig {
     pub resource: Vec<(String, String)>,
 }
 
+/// Configuration reload settings (see [`crate::DualMetrics::reload`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReloadConfig {
+    /// Poll the configuration file and reload when its contents change. Defaults to false.
+    pub watch: bool,
+    /// How often the file is polled when `watch` is on. Defaults to
+    /// [`DEFAULT_RELOAD_POLL_INTERVAL`].
+    pub poll_interval: Duration,
+}
+
 /// A validated configuration.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
@@ -109,6 +119,10 @@ pub struct Config {
     pub statsd: StatsdConfig,
     /// OTLP settings.
     pub otlp: OtlpConfig,
+    /// Per-metric rules, in match order (code, then `[env.<name>]`, then `[default]`).
+    pub rules: crate::rules::Rules,
+    /// Reload settings.
+    pub reload: ReloadConfig,
 }
 
 struct Reader<'a> {
@@ -172,7 +186,12 @@ impl Reader<'_> {
 }
 
 /// Validates the merged layers. `env_name` is the `DUALMETRICS_ENV` section, if any.
-pub(crate) fn resolve(merged: &Merged, env_name: Option<&str>) -> Result<Config, ConfigError> {
+/// `rules` are already in match order.
+pub(crate) fn resolve(
+    merged: &Merged,
+    env_name: Option<&str>,
+    rules: Vec<crate::rules::SourcedRule>,
+) -> Result<Config, ConfigError> {
     let r = Reader { merged };
 
     let mode = match r.get("mode") {
@@ -338,7 +357,17 @@ pub(crate) fn resolve(merged: &Merged, env_name: Option<&str>) -> Result<Config,
         resource,
     };
 
-    Ok(Config { mode, service, environment, tags, cardinality_limit, statsd, otlp })
+    let reload = ReloadConfig {
+        watch: match r.get("reload.watch") {
+            None => false,
+            Some(Entry { value: Value::Bool(b), .. }) => *b,
+            Some(e) => return Err(r.err("reload.watch", e, "expected true or false")),
+        },
+        poll_interval: r.millis("reload.poll_interval_ms", DEFAULT_RELOAD_POLL_INTERVAL)?,
+    };
+    let rules = crate::rules::Rules::compile(rules)?;
+
+    Ok(Config { mode, service, environment, tags, cardinality_limit, statsd, otlp, rules, reload })
 }
 
 fn parse_statsd_address(s: &str) -> Result<StatsdAddress, String> {

@@ -45,7 +45,7 @@ impl KindSpec for CounterSpec {
     type OtelBound = opentelemetry::metrics::BoundCounter<u64>;
     const KIND: MetricKind = MetricKind::Counter;
     fn build_otel(meter: &Meter, spec: &Spec) -> Self::Otel {
-        let b = meter.u64_counter(spec.name.clone());
+        let b = meter.u64_counter(spec.otel_name.clone());
         desc_unit(spec, b, |b, d| b.with_description(d), |b, u| b.with_unit(u)).build()
     }
     fn bind(otel: &Self::Otel, attrs: &[KeyValue]) -> Self::OtelBound {
@@ -72,7 +72,7 @@ impl KindSpec for UpDownSpec {
     type OtelBound = opentelemetry::metrics::BoundUpDownCounter<i64>;
     const KIND: MetricKind = MetricKind::UpDownCounter;
     fn build_otel(meter: &Meter, spec: &Spec) -> Self::Otel {
-        let b = meter.i64_up_down_counter(spec.name.clone());
+        let b = meter.i64_up_down_counter(spec.otel_name.clone());
         desc_unit(spec, b, |b, d| b.with_description(d), |b, u| b.with_unit(u)).build()
     }
     fn bind(otel: &Self::Otel, attrs: &[KeyValue]) -> Self::OtelBound {
@@ -99,7 +99,7 @@ impl KindSpec for GaugeSpec {
     type OtelBound = opentelemetry::metrics::BoundGauge<f64>;
     const KIND: MetricKind = MetricKind::Gauge;
     fn build_otel(meter: &Meter, spec: &Spec) -> Self::Otel {
-        let b = meter.f64_gauge(spec.name.clone());
+        let b = meter.f64_gauge(spec.otel_name.clone());
         desc_unit(spec, b, |b, d| b.with_description(d), |b, u| b.with_unit(u)).build()
     }
     fn bind(otel: &Self::Otel, attrs: &[KeyValue]) -> Self::OtelBound {
@@ -126,7 +126,7 @@ impl KindSpec for HistogramSpec {
     type OtelBound = opentelemetry::metrics::BoundHistogram<f64>;
     const KIND: MetricKind = MetricKind::Histogram;
     fn build_otel(meter: &Meter, spec: &Spec) -> Self::Otel {
-        let b = meter.f64_histogram(spec.name.clone());
+        let b = meter.f64_histogram(spec.otel_name.clone());
         desc_unit(spec, b, |b, d| b.with_description(d), |b, u| b.with_unit(u)).build()
     }
     fn bind(otel: &Self::Otel, attrs: &[KeyValue]) -> Self::OtelBound {

@@ -50,6 +50,8 @@ pub(crate) struct Spec {
     pub unit: String,
     pub kind: MetricKind,
     pub statsd_name: String,
+    /// The OpenTelemetry instrument name: the rule's `otel_name`, else `name`.
+    pub otel_name: String,
     pub statsd_type: StatsdType,
     /// For histograms in a time unit: the factor to milliseconds.
     pub millis_factor: Option<f64>,

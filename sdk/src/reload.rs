@@ -1,0 +1,141 @@
+//! Configuration reload without restart: [`crate::DualMetrics::reload`], a file watch and
+//! `SIGHUP`.
+//!
+//! The watch is a background thread that reads the configuration file every
+//! `reload.poll_interval_ms` ([`crate::config::DEFAULT_RELOAD_POLL_INTERVAL`]) and reloads when
+//! its contents differ from the last read (contents, not the modification time, so two writes
+//! within the file system's time resolution are both seen). Replace the file atomically (write a
+//! temporary file, then rename): a reader that catches a half-written file refuses it (counted
+//! in `reloads_failed`) and reloads at the next poll that sees the complete file.
+use std::path::PathBuf;
+use std::sync::mpsc;
+use std::sync::{Arc, Weak};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use crate::error::{BuildError, ConfigError, Source};
+use crate::registry::Registry;
+
+/// What a successful reload changed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ReloadOutcome {
+    /// Instruments re-resolved.
+    pub instruments: usize,
+    /// Instruments whose mode changed.
+    pub mode_changes: usize,
+    /// Changed settings that the running pipelines keep until a restart: `service`,
+    /// `environment`, `tags`, `statsd`, `otlp`, and `rules: <metric>` for a registered instrument
+    /// whose StatsD name, OTel name or temporality the new rules change (instruments registered
+    /// after the reload get the new ones).
+    pub needs_restart: Vec<String>,
+}
+
+/// The background triggers of a [`crate::DualMetrics`]: stopped on shutdown.
+#[derive(Default)]
+pub(crate) struct Reloader {
+    stop: Option<mpsc::Sender<()>>,
+    threads: Vec<JoinHandle<()>>,
+    #[cfg(unix)]
+    sighup: Option<signal_hook::iterator::Handle>,
+}
+
+impl Reloader {
+    /// Starts the file watch (every `watch` interval, if given) and the `SIGHUP` handler.
+    pub(crate) fn start(
+        registry: &Arc<Registry>,
+        watch: Option<Duration>,
+        sighup: bool,
+    ) -> Result<Reloader, BuildError> {
+        let mut reloader = Reloader::default();
+        if let Some(interval) = watch {
+            let path = registry.sources().file().ok_or_else(|| ConfigError {
+                key: "reload.watch".into(),
+                value: "true".into(),
+                origin: Source::Code,
+                reason:
+                    "watching needs a configuration file (with_config_file or DUALMETRICS_CONFIG)"
+                        .into(),
+            })?;
+            let (tx, rx) = mpsc::channel();
+            reloader.stop = Some(tx);
+            let weak = Arc::downgrade(registry);
+            let last = std::fs::read(&path).ok();
+            let thread = std::thread::Builder::new()
+                .name("dualmetrics-config-watch".into())
+                .spawn(move || watch_loop(weak, path, interval, last, rx))
+                .map_err(|e| BuildError::Backend { backend: "reload", reason: e.to_string() })?;
+            reloader.threads.push(thread);
+        }
+        if sighup {
+            reloader.start_sighup(registry)?;
+        }
+        Ok(reloader)
+    }
+
+    #[cfg(unix)]
+    fn start_sighup(&mut self, registry: &Arc<Registry>) -> Result<(), BuildError> {
+        let backend_err = |e: std::io::Error| BuildError::Backend {
+            backend: "reload",
+            reason: format!("SIGHUP handler: {e}"),
+        };
+        let mut signals = signal_hook::iterator::Signals::new([signal_hook::consts::SIGHUP])
+            .map_err(backend_err)?;
+        self.sighup = Some(signals.handle());
+        let weak = Arc::downgrade(registry);
+        let thread = std::thread::Builder::new()
+            .name("dualmetrics-sighup".into())
+            .spawn(move || {
+                for _ in signals.forever() {
+                    let Some(registry) = weak.upgrade() else { break };
+                    // A refused reload is logged and counted by the registry.
+                    let _ = registry.reload();
+                }
+            })
+            .map_err(backend_err)?;
+        self.threads.push(thread);
+        Ok(())
+    }
+
+    #[cfg(not(unix))]
+    fn start_sighup(&mut self, _: &Arc<Registry>) -> Result<(), BuildError> {
+        Ok(())
+    }
+
+    /// Stops the triggers and waits for their threads.
+    pub(crate) fn stop(&mut self) {
+        self.stop = None; // Disconnects the watch thread's channel.
+        #[cfg(unix)]
+        if let Some(handle) = self.sighup.take() {
+            handle.close();
+        }
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for Reloader {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn watch_loop(
+    registry: Weak<Registry>,
+    path: PathBuf,
+    interval: Duration,
+    mut last: Option<Vec<u8>>,
+    stop: mpsc::Receiver<()>,
+) {
+    while let Err(mpsc::RecvTimeoutError::Timeout) = stop.recv_timeout(interval) {
+        let now = std::fs::read(&path).ok();
+        if now == last {
+            continue;
+        }
+        last = now;
+        let Some(registry) = registry.upgrade() else { break };
+        // A refused reload is logged and counted by the registry.
+        let _ = registry.reload();
+    }
+}
