@@ -4,7 +4,9 @@
 //! or on its rare failure branches (an invalid value, a new series past the cardinality limit),
 //! so recording a valid point touches none of them. [`crate::DualMetrics::telemetry`] returns a
 //! [`TelemetrySnapshot`].
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
 
 use parking_lot::Mutex;
 use serde::Serialize;
@@ -15,6 +17,12 @@ pub(crate) struct Telemetry {
     pub invalid_tags: AtomicU64,
     pub after_shutdown: AtomicU64,
     pub cardinality_overflow: AtomicU64,
+    /// Overflowed emits per metric (the metric's counter, created at its first overflow).
+    pub overflow_by_metric: Mutex<BTreeMap<String, Arc<AtomicU64>>>,
+    /// Cumulative metrics that passed `cumulative_series_warning`, in warning order.
+    pub cumulative_series_warned: Mutex<Vec<String>>,
+    /// Series that delta instruments forgot after an export.
+    pub series_evicted: AtomicU64,
     pub adapter_dropped: AtomicU64,
     pub reloads_ok: AtomicU64,
     pub reloads_failed: AtomicU64,
@@ -57,6 +65,14 @@ pub struct TelemetrySnapshot {
     pub dropped_after_shutdown: u64,
     /// Emits for a new tag set past the cardinality limit, recorded into the overflow series.
     pub cardinality_overflow: u64,
+    /// [`cardinality_overflow`](Self::cardinality_overflow) by metric name (metrics that never
+    /// overflowed are absent).
+    pub cardinality_overflow_by_metric: BTreeMap<String, u64>,
+    /// Cumulative metrics that passed `cumulative_series_warning` series (each logged once).
+    pub cumulative_series_warnings: Vec<String>,
+    /// Series forgotten by delta instruments: idle for a whole export interval and held by no
+    /// bound handle (their last values were exported and flushed first).
+    pub series_evicted: u64,
     /// Measurements an adapter ([`crate::metrics_rs`], [`crate::cadence_sink`]) could not map onto
     /// an instrument: an unparsable StatsD line, a StatsD set, a name that is invalid or registered
     /// with another kind, a negative counter increment (dropped).
@@ -120,6 +136,11 @@ pub struct OtlpSnapshot {
 }
 
 impl Telemetry {
+    /// The overflow counter of `metric`, created on its first overflow.
+    pub(crate) fn overflow_counter(&self, metric: &str) -> Arc<AtomicU64> {
+        Arc::clone(self.overflow_by_metric.lock().entry(metric.to_owned()).or_default())
+    }
+
     pub(crate) fn snapshot(&self) -> TelemetrySnapshot {
         let s = &self.statsd;
         let o = &self.otlp;
@@ -128,6 +149,14 @@ impl Telemetry {
             dropped_invalid_tags: self.invalid_tags.load(Relaxed),
             dropped_after_shutdown: self.after_shutdown.load(Relaxed),
             cardinality_overflow: self.cardinality_overflow.load(Relaxed),
+            cardinality_overflow_by_metric: self
+                .overflow_by_metric
+                .lock()
+                .iter()
+                .map(|(k, v)| (k.clone(), v.load(Relaxed)))
+                .collect(),
+            cumulative_series_warnings: self.cumulative_series_warned.lock().clone(),
+            series_evicted: self.series_evicted.load(Relaxed),
             dropped_by_adapter: self.adapter_dropped.load(Relaxed),
             reloads_ok: self.reloads_ok.load(Relaxed),
             reloads_failed: self.reloads_failed.load(Relaxed),

@@ -2,8 +2,8 @@
 //! `opentelemetry-otlp` exporter (tonic gRPC or HTTP/protobuf), wrapped so that every export is
 //! timed and counted in self-telemetry.
 use std::collections::HashMap;
-use std::sync::atomic::Ordering::Relaxed;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering::Relaxed};
+use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use opentelemetry::metrics::{Meter, MeterProvider as _};
@@ -65,10 +65,61 @@ fn is_timeout(e: &opentelemetry_sdk::error::OTelSdkError) -> bool {
     }
 }
 
-/// An exporter decorator that records the outcome, size and latency of every export.
+/// Something that runs at the start of every collect, before any instrument is read (a delta
+/// instrument's series map, which forgets its idle series there). Called on the reader's thread.
+pub(crate) trait OnCollect: Send + Sync {
+    fn on_collect(&self);
+}
+
+/// Name of the observable gauge whose callback runs the [`OnCollect`] hooks. It never observes
+/// anything, so it never appears in an export.
+const COLLECT_HOOK: &str = "dualmetrics.internal.collect_hook";
+
+fn run_hooks(hooks: &Mutex<Vec<Weak<dyn OnCollect>>>) {
+    let live: Vec<_> = {
+        let mut list = hooks.lock();
+        list.retain(|w| w.strong_count() > 0);
+        list.iter().filter_map(Weak::upgrade).collect()
+    };
+    for hook in live {
+        hook.on_collect();
+    }
+}
+
+/// The temporality the exporter declares, as the reader asks for it: `opentelemetry_sdk` asks
+/// the reader (which asks the exporter) once per instrument, when the instrument's aggregator is
+/// created, and every exported metric then carries its own temporality. Setting this cell around
+/// an instrument's creation (under [`OtelBackend::create_lock`]) gives each instrument its own
+/// temporality inside one provider, one reader and one export.
+#[derive(Clone)]
+struct NextTemporality(Arc<AtomicU8>);
+
+impl NextTemporality {
+    const CUMULATIVE: u8 = 0;
+    const DELTA: u8 = 1;
+
+    fn set(&self, t: Temporality) {
+        let v = match t {
+            Temporality::Cumulative => Self::CUMULATIVE,
+            Temporality::Delta => Self::DELTA,
+        };
+        self.0.store(v, Relaxed);
+    }
+
+    fn get(&self) -> opentelemetry_sdk::metrics::Temporality {
+        match self.0.load(Relaxed) {
+            Self::DELTA => opentelemetry_sdk::metrics::Temporality::Delta,
+            _ => opentelemetry_sdk::metrics::Temporality::Cumulative,
+        }
+    }
+}
+
+/// An exporter decorator that records the outcome, size and latency of every export, and
+/// declares the temporality of the instrument being created.
 struct Observed<E> {
     inner: E,
     telemetry: Arc<Telemetry>,
+    next_temporality: NextTemporality,
 }
 
 impl<E: PushMetricExporter> PushMetricExporter for Observed<E> {
@@ -104,7 +155,7 @@ impl<E: PushMetricExporter> PushMetricExporter for Observed<E> {
     }
 
     fn temporality(&self) -> opentelemetry_sdk::metrics::Temporality {
-        self.inner.temporality()
+        self.next_temporality.get()
     }
 }
 
@@ -121,6 +172,12 @@ pub(crate) struct OtelBackend {
     meter: Meter,
     plans: Arc<Mutex<HashMap<String, StreamPlan>>>,
     runtime: Mutex<Option<tokio::runtime::Runtime>>,
+    next_temporality: NextTemporality,
+    /// Serialises instrument creation, so `next_temporality` belongs to one instrument at a time.
+    create_lock: Mutex<()>,
+    global_temporality: Temporality,
+    hooks: Arc<Mutex<Vec<Weak<dyn OnCollect>>>>,
+    _collect_hook: opentelemetry::metrics::ObservableGauge<u64>,
 }
 
 impl OtelBackend {
@@ -189,7 +246,11 @@ impl OtelBackend {
                     .map_err(backend_err)?
             }
         };
-        let reader = PeriodicReader::builder(Observed { inner: exporter, telemetry })
+        let next_temporality = NextTemporality(Arc::new(AtomicU8::new(0)));
+        next_temporality.set(otlp.temporality);
+        let observed =
+            Observed { inner: exporter, telemetry, next_temporality: next_temporality.clone() };
+        let reader = PeriodicReader::builder(observed)
             .with_interval(otlp.export_interval)
             .build();
 
@@ -223,16 +284,52 @@ impl OtelBackend {
             .with_view(view)
             .build();
         let meter = provider.meter(SCOPE);
-        Ok(OtelBackend { provider, meter, plans, runtime: Mutex::new(Some(runtime)) })
+        // The SDK runs observable callbacks at the start of every collect, exported or not (an
+        // export with no points is skipped, so an exporter hook would miss idle intervals).
+        let hooks: Arc<Mutex<Vec<Weak<dyn OnCollect>>>> = Arc::default();
+        let callback_hooks = Arc::clone(&hooks);
+        let collect_hook = meter
+            .u64_observable_gauge(COLLECT_HOOK)
+            .with_description("internal: runs dualmetrics' collect hooks; never observes")
+            .with_callback(move |_| run_hooks(&callback_hooks))
+            .build();
+        Ok(OtelBackend {
+            provider,
+            meter,
+            plans,
+            runtime: Mutex::new(Some(runtime)),
+            next_temporality,
+            create_lock: Mutex::new(()),
+            global_temporality: otlp.temporality,
+            hooks,
+            _collect_hook: collect_hook,
+        })
+    }
+
+    /// Creates an instrument whose points are exported with `temporality`, in the same
+    /// provider, reader and export as every other instrument.
+    ///
+    /// `opentelemetry_sdk` 0.33 fixes temporality per reader, asking the reader once per
+    /// instrument at creation (and every exported metric carries its own temporality, which the
+    /// OTLP exporter copies onto the wire). The reader asks our exporter decorator, which answers
+    /// with the temporality set here for the duration of the creation. Up-down counters stay
+    /// cumulative under delta, as OpenTelemetry's own preference does.
+    pub(crate) fn create<T>(&self, temporality: Temporality, build: impl FnOnce(&Meter) -> T) -> T {
+        let _guard = self.create_lock.lock();
+        self.next_temporality.set(temporality);
+        let out = build(&self.meter);
+        self.next_temporality.set(self.global_temporality);
+        out
+    }
+
+    /// Calls `hook.on_collect()` at the start of every collect, until the hook is dropped.
+    pub(crate) fn on_collect(&self, hook: Weak<dyn OnCollect>) {
+        self.hooks.lock().push(hook);
     }
 
     /// Records the stream decisions for `name`; call before creating the instrument.
     pub(crate) fn plan(&self, name: &str, plan: StreamPlan) {
         self.plans.lock().insert(name.to_owned(), plan);
-    }
-
-    pub(crate) fn meter(&self) -> &Meter {
-        &self.meter
     }
 
     pub(crate) fn force_flush(&self) -> Result<(), String> {

@@ -83,6 +83,9 @@ pub const DEFAULT_OTLP_EXPORT_INTERVAL: Duration = Duration::from_secs(10);
 /// OpenTelemetry's 2000, which folds real traffic of a busy HTTP service into overflow; see the
 /// README's cardinality section.
 pub const DEFAULT_CARDINALITY_LIMIT: usize = 10_000;
+/// Default series count past which a cumulative metric logs a warning (once) suggesting a delta
+/// rule: half the default cardinality limit, early enough to act before the limit folds series.
+pub const DEFAULT_CUMULATIVE_SERIES_WARNING: usize = 5_000;
 /// Default explicit histogram boundaries for millisecond histograms (OpenTelemetry's defaults);
 /// histograms in other time units get these scaled to their unit.
 pub const DEFAULT_HISTOGRAM_BOUNDARIES_MS: [f64; 15] = [

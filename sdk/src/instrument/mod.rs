@@ -15,7 +15,7 @@ pub use handles::{
 };
 pub(crate) use kinds::KindSpec;
 
-use std::sync::atomic::{AtomicBool, AtomicU8, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering::Relaxed};
 use std::sync::{Arc, OnceLock};
 
 use dualmetrics_model::naming::validate_tag_key;
@@ -24,7 +24,9 @@ use dualmetrics_model::MetricKind;
 use opentelemetry::KeyValue;
 use parking_lot::{Mutex, RwLock};
 
+use crate::backend::otel::OnCollect;
 use crate::backend::statsd::{StatsdBackend, StatsdSeries};
+use crate::config::Temporality;
 use crate::mode::CLOSED;
 use crate::telemetry::Telemetry;
 use tags::{Borrowed, TagKey, Tags};
@@ -56,6 +58,8 @@ pub(crate) struct Spec {
     /// For histograms in a time unit: the factor to milliseconds.
     pub millis_factor: Option<f64>,
     pub cardinality_limit: usize,
+    /// Series count past which a cumulative instrument logs its warning once (0: never).
+    pub cumulative_series_warning: usize,
     /// OTLP temporality of this instrument: its rule's, else the global `otlp.temporality`.
     pub temporality: crate::config::Temporality,
     /// Explicit OTLP bucket boundaries (histograms only).
@@ -70,7 +74,12 @@ pub(crate) struct Spec {
 pub(crate) struct Series<K: KindSpec> {
     pub statsd: Arc<StatsdSeries>,
     otel: OnceLock<K::OtelBound>,
+    /// The attributes until the first OTLP record binds them (then `None`: OpenTelemetry keeps
+    /// its own copy in its tracker).
     attrs: Mutex<Option<Box<[KeyValue]>>>,
+    /// Set by unbound emits; a delta instrument forgets a series whose flag stayed clear for a
+    /// whole export interval (see [`Table::on_collect`]).
+    touched: AtomicBool,
 }
 
 impl<K: KindSpec> Series<K> {
@@ -94,6 +103,41 @@ impl<K: KindSpec> Series<K> {
 
 type SeriesMap<K> = hashbrown::HashMap<TagKey, Arc<Series<K>>, foldhash::fast::RandomState>;
 
+/// The series of one instrument. Shared with the OTLP reader's collect hook when the instrument
+/// forgets idle series (delta temporality).
+pub(crate) struct Table<K: KindSpec> {
+    map: RwLock<SeriesMap<K>>,
+    telemetry: Arc<Telemetry>,
+}
+
+impl<K: KindSpec> OnCollect for Table<K> {
+    /// Delta forgetting, run at the start of every collect: the series no unbound emit touched
+    /// since the previous collect, and that no bound handle holds (the map holds the only
+    /// reference), are dropped. Their StatsD cells are still on the StatsD flush list, which
+    /// drains them once more and then lets them go, so nothing recorded is lost. Dropping the
+    /// bound OpenTelemetry instrument releases the SDK's tracker: the collect that follows
+    /// exports it if a (since dropped) bound handle recorded into it, and evicts it otherwise. A
+    /// forgotten tag set that comes back is resolved again like a new one.
+    ///
+    /// So a series used in interval `n` is held until the collect that ends interval `n + 1`:
+    /// the previous interval's series still count toward the cardinality limit until the next
+    /// collect.
+    fn on_collect(&self) {
+        let mut map = self.map.write();
+        let before = map.len();
+        map.retain(|_, s| s.touched.swap(false, Relaxed) || Arc::strong_count(s) > 1);
+        let evicted = before - map.len();
+        if map.capacity() > 64 && map.len() < map.capacity() / 4 {
+            let keep = map.len() * 2;
+            map.shrink_to(keep);
+        }
+        drop(map);
+        if evicted > 0 {
+            self.telemetry.series_evicted.fetch_add(evicted as u64, Relaxed);
+        }
+    }
+}
+
 /// The shared state of one instrument.
 pub(crate) struct Core<K: KindSpec> {
     /// Mode bits (`LEGACY_BIT | OTLP_BIT`, or `CLOSED`): the one load on every emit.
@@ -101,24 +145,43 @@ pub(crate) struct Core<K: KindSpec> {
     pub spec: Spec,
     statsd_line_prefix: String,
     pub otel: K::Otel,
-    series: RwLock<SeriesMap<K>>,
+    series: Arc<Table<K>>,
     overflow: OnceLock<Arc<Series<K>>>,
+    /// Emits recorded into the overflow series, shared with the telemetry snapshot.
+    overflowed: OnceLock<Arc<AtomicU64>>,
     warned_invalid_tags: AtomicBool,
+    warned_series: AtomicBool,
+    /// Whether idle series are forgotten after each export (delta temporality, except up-down
+    /// counters, which OpenTelemetry keeps cumulative and whose StatsD value is absolute).
+    forgets: bool,
     pub ctx: Arc<Context>,
 }
 
 impl<K: KindSpec> Core<K> {
     pub(crate) fn new(spec: Spec, mode_bits: u8, ctx: Arc<Context>) -> Self {
-        let otel = K::build_otel(ctx.otel.meter(), &spec);
+        let otel = ctx.otel.create(spec.temporality, |meter| K::build_otel(meter, &spec));
         let statsd_line_prefix = format!("{}:", spec.statsd_name);
+        let forgets =
+            spec.temporality == Temporality::Delta && K::KIND != MetricKind::UpDownCounter;
+        let series = Arc::new(Table {
+            map: RwLock::new(SeriesMap::default()),
+            telemetry: Arc::clone(&ctx.telemetry),
+        });
+        if forgets {
+            let table: Arc<dyn OnCollect> = series.clone();
+            ctx.otel.on_collect(Arc::downgrade(&table));
+        }
         Core {
             mode: AtomicU8::new(mode_bits),
             spec,
             statsd_line_prefix,
             otel,
-            series: RwLock::new(SeriesMap::default()),
+            series,
             overflow: OnceLock::new(),
+            overflowed: OnceLock::new(),
             warned_invalid_tags: AtomicBool::new(false),
+            warned_series: AtomicBool::new(false),
+            forgets,
             ctx,
         }
     }
@@ -127,7 +190,10 @@ impl<K: KindSpec> Core<K> {
     /// pipelines resolved) on first use. Nothing runs when a tag key is invalid (counted).
     #[inline]
     pub(crate) fn with_series(&self, tags: Tags<'_>, f: impl FnOnce(&Series<K>)) {
-        if let Some(s) = self.series.read().get(&Borrowed(tags)) {
+        if let Some(s) = self.series.map.read().get(&Borrowed(tags)) {
+            if self.forgets && !s.touched.load(Relaxed) {
+                s.touched.store(true, Relaxed);
+            }
             return f(s);
         }
         if let Some(s) = self.create_series(tags) {
@@ -144,22 +210,71 @@ impl<K: KindSpec> Core<K> {
             }
             return None;
         }
-        let mut map = self.series.write();
+        // A full table stays full until a delta export forgets series: overflowed emits take
+        // the read lock only.
+        if self.series.map.read().len() >= self.spec.cardinality_limit {
+            return Some(self.overflow_series());
+        }
+        let mut map = self.series.map.write();
         if let Some(s) = map.get(&Borrowed(tags)) {
+            s.touched.store(true, Relaxed);
             return Some(Arc::clone(s));
         }
         if map.len() >= self.spec.cardinality_limit {
             drop(map);
-            self.ctx.telemetry.cardinality_overflow.fetch_add(1, Relaxed);
-            return Some(Arc::clone(self.overflow.get_or_init(|| {
-                tracing::warn!(metric = %self.spec.name, limit = self.spec.cardinality_limit,
-                    "cardinality limit reached: new tag sets go to the {OVERFLOW_TAG}=true series");
-                Arc::new(self.resolve(&[(OVERFLOW_TAG, "true")]))
-            })));
+            return Some(self.overflow_series());
         }
         let series = Arc::new(self.resolve(tags));
         map.insert(TagKey::from_borrowed(tags), Arc::clone(&series));
+        let len = map.len();
+        drop(map);
+        let threshold = self.spec.cumulative_series_warning;
+        if !self.forgets && threshold > 0 && len >= threshold {
+            self.warn_cumulative_series(len);
+        }
         Some(series)
+    }
+
+    /// The series that takes every tag set past the cardinality limit, counted per emit and per
+    /// metric; the first overflow of a metric is logged, naming the rule that raises its limit.
+    #[cold]
+    fn overflow_series(&self) -> Arc<Series<K>> {
+        self.ctx.telemetry.cardinality_overflow.fetch_add(1, Relaxed);
+        self.overflowed
+            .get_or_init(|| {
+                tracing::warn!(
+                    metric = %self.spec.name,
+                    limit = self.spec.cardinality_limit,
+                    "cardinality limit reached: new tag sets of this metric go to the \
+                     {OVERFLOW_TAG}=true series on both pipelines (logged once per metric; counted \
+                     in telemetry cardinality_overflow_by_metric). To raise the limit: \
+                     [[default.rules]] match = \"{}\" cardinality_limit = {}",
+                    self.spec.name,
+                    self.spec.cardinality_limit.saturating_mul(2),
+                );
+                self.ctx.telemetry.overflow_counter(&self.spec.name)
+            })
+            .fetch_add(1, Relaxed);
+        Arc::clone(self.overflow.get_or_init(|| Arc::new(self.resolve(&[(OVERFLOW_TAG, "true")]))))
+    }
+
+    /// Logs, once per metric, that a cumulative metric keeps more series than
+    /// `cumulative_series_warning`, and records it in telemetry.
+    #[cold]
+    fn warn_cumulative_series(&self, series: usize) {
+        if self.warned_series.swap(true, Relaxed) {
+            return;
+        }
+        tracing::warn!(
+            metric = %self.spec.name,
+            series,
+            threshold = self.spec.cumulative_series_warning,
+            "cumulative metric keeps every series it has ever seen, in this process and in \
+             OpenTelemetry's aggregation; delta temporality keeps only the series of recent \
+             intervals: [[default.rules]] match = \"{}\" temporality = \"delta\"",
+            self.spec.name,
+        );
+        self.ctx.telemetry.cumulative_series_warned.lock().push(self.spec.name.clone());
     }
 
     fn validate_tags(&self, tags: Tags<'_>) -> Result<(), crate::BuildError> {
@@ -172,7 +287,7 @@ impl<K: KindSpec> Core<K> {
     /// A bound series for `tags`, validated (the error reaches the caller of `bind`).
     pub(crate) fn bind(&self, tags: Tags<'_>) -> Result<Arc<Series<K>>, crate::BuildError> {
         self.validate_tags(tags)?;
-        if let Some(s) = self.series.read().get(&Borrowed(tags)) {
+        if let Some(s) = self.series.map.read().get(&Borrowed(tags)) {
             return Ok(Arc::clone(s));
         }
         Ok(self.create_series(tags).expect("validated tags always resolve"))
@@ -189,8 +304,11 @@ impl<K: KindSpec> Core<K> {
                 None => merged.push((k, v)),
             }
         }
-        let attrs: Vec<KeyValue> =
+        // Sorted by key, as OpenTelemetry sorts them: its tracker map then keeps one key per
+        // series instead of the given order and the sorted one.
+        let mut attrs: Vec<KeyValue> =
             merged.iter().map(|(k, v)| KeyValue::new(k.to_string(), v.to_string())).collect();
+        attrs.sort_unstable_by(|a, b| a.key.cmp(&b.key));
         let statsd = Arc::new(StatsdSeries::new(
             &self.statsd_line_prefix,
             tags_suffix(merged.iter().copied()),
@@ -198,7 +316,12 @@ impl<K: KindSpec> Core<K> {
             K::statsd_cell(&self.ctx),
         ));
         self.ctx.statsd.register(Arc::clone(&statsd));
-        Series { statsd, otel: OnceLock::new(), attrs: Mutex::new(Some(attrs.into_boxed_slice())) }
+        Series {
+            statsd,
+            otel: OnceLock::new(),
+            attrs: Mutex::new(Some(attrs.into_boxed_slice())),
+            touched: AtomicBool::new(true),
+        }
     }
 
     /// The mode bits an emit records under, or `None` (counted) when the instrument is closed or
@@ -231,7 +354,7 @@ impl<K: KindSpec> Core<K> {
 
     /// Number of live series (tag sets) including the overflow series.
     pub(crate) fn series_count(&self) -> usize {
-        self.series.read().len() + usize::from(self.overflow.get().is_some())
+        self.series.map.read().len() + usize::from(self.overflow.get().is_some())
     }
 }
 
@@ -261,7 +384,7 @@ impl<K: KindSpec> AnyCore for Core<K> {
         Core::series_count(self)
     }
     fn tag_keys(&self) -> Vec<String> {
-        let map = self.series.read();
+        let map = self.series.map.read();
         crate::catalog::tag_keys(map.keys().flat_map(|k| k.0.iter().map(|(k, _)| &**k)))
     }
     fn close(&self) {

@@ -1,0 +1,219 @@
+//! Per-metric temporality against a real OTLP/gRPC receiver: delta and cumulative metrics in one
+//! export, and delta instruments forgetting the series an interval did not touch.
+use std::time::Duration;
+
+use dualmetrics::{DualMetrics, Mode, Rule, Temporality};
+use dualmetrics_testkit::{
+    points, OtlpGrpcReceiver, Point, PointKind, PointValue, StatsdReceiver, Temporality as Wire,
+};
+
+const WAIT: Duration = Duration::from_secs(10);
+
+fn builder(otlp: &OtlpGrpcReceiver, mode: Mode) -> dualmetrics::DualMetricsBuilder {
+    DualMetrics::builder()
+        .with_env_vars(Vec::<(String, String)>::new())
+        .with_mode(mode)
+        .with_service_name("worker")
+        .with_statsd_address("127.0.0.1:9")
+        .with_otlp_endpoint(&otlp.endpoint())
+        // Exports happen when the test calls flush().
+        .with_otlp_export_interval(Duration::from_secs(3600))
+        .with_statsd_flush_interval(Duration::from_secs(3600))
+}
+
+/// The points of the `n`-th accepted export request (0-based).
+fn export(otlp: &OtlpGrpcReceiver, n: usize) -> Vec<Point> {
+    let received = otlp.wait_for_requests(n + 1, WAIT);
+    points(&[received[n].request.clone()])
+}
+
+fn point<'a>(points: &'a [Point], metric: &str, attrs: &[(&str, &str)]) -> &'a Point {
+    let found: Vec<_> = points.iter().filter(|p| p.matches(metric, attrs)).collect();
+    assert_eq!(found.len(), 1, "exactly one {metric} {attrs:?} point in {points:#?}");
+    found[0]
+}
+
+fn catalog_series(metrics: &DualMetrics, name: &str) -> usize {
+    metrics.catalog().instruments.iter().find(|i| i.name == name).unwrap().series
+}
+
+#[test]
+fn delta_and_cumulative_metrics_travel_in_one_export_with_their_own_temporality_and_values() {
+    let otlp = OtlpGrpcReceiver::start();
+    let metrics = builder(&otlp, Mode::Otlp)
+        .with_temporality(Temporality::Cumulative)
+        .with_rule(Rule::matching("jobs.*").temporality(Temporality::Delta))
+        .build()
+        .unwrap();
+    let jobs = metrics.counter("jobs.done").build().unwrap();
+    let latency = metrics.histogram("jobs.latency").with_unit("ms").build().unwrap();
+    let requests = metrics.counter("http.requests").build().unwrap();
+    let inflight = metrics.up_down_counter("jobs.inflight").build().unwrap();
+
+    jobs.add(5, &[("queue", "a")]);
+    latency.record(10.0, &[("queue", "a")]);
+    requests.add(5, &[("route", "/")]);
+    inflight.add(4, &[]);
+    metrics.flush().unwrap();
+    let first = export(&otlp, 0);
+    let p = point(&first, "jobs.done", &[("queue", "a")]);
+    assert_eq!(
+        (p.kind, p.temporality, &p.value),
+        (PointKind::Sum { monotonic: true }, Some(Wire::Delta), &PointValue::Int(5))
+    );
+    let p = point(&first, "http.requests", &[("route", "/")]);
+    assert_eq!((p.temporality, &p.value), (Some(Wire::Cumulative), &PointValue::Int(5)));
+    let p = point(&first, "jobs.latency", &[("queue", "a")]);
+    assert_eq!(p.temporality, Some(Wire::Delta));
+    let p = point(&first, "jobs.inflight", &[]);
+    assert_eq!(
+        p.temporality,
+        Some(Wire::Cumulative),
+        "an up-down counter stays cumulative under a delta rule, as OpenTelemetry prefers"
+    );
+
+    jobs.add(3, &[("queue", "a")]);
+    latency.record(20.0, &[("queue", "a")]);
+    latency.record(30.0, &[("queue", "a")]);
+    requests.add(3, &[("route", "/")]);
+    inflight.add(-1, &[]);
+    metrics.flush().unwrap();
+    let second = export(&otlp, 1);
+    let p = point(&second, "jobs.done", &[("queue", "a")]);
+    assert_eq!((p.temporality, &p.value), (Some(Wire::Delta), &PointValue::Int(3)), "per interval");
+    let p = point(&second, "http.requests", &[("route", "/")]);
+    assert_eq!(
+        (p.temporality, &p.value),
+        (Some(Wire::Cumulative), &PointValue::Int(8)),
+        "running total"
+    );
+    match &point(&second, "jobs.latency", &[("queue", "a")]).value {
+        PointValue::Histogram { count, sum, .. } => assert_eq!((*count, *sum), (2, Some(50.0))),
+        other => panic!("histogram expected, got {other:?}"),
+    }
+    assert_eq!(point(&second, "jobs.inflight", &[]).value, PointValue::Int(3));
+    assert_eq!(otlp.request_count(), 2, "one export per interval carries both temporalities");
+}
+
+#[test]
+fn delta_instrument_forgets_idle_series_after_export_while_bound_handles_keep_working() {
+    let otlp = OtlpGrpcReceiver::start();
+    let statsd = StatsdReceiver::bind_udp();
+    let metrics = builder(&otlp, Mode::Dual)
+        .with_statsd_address(&statsd.local_addr().to_string())
+        .with_rule(Rule::matching("churn.*").temporality(Temporality::Delta))
+        .build()
+        .unwrap();
+    let events = metrics.counter("churn.events").build().unwrap();
+    let cumulative = metrics.counter("steady.events").build().unwrap();
+    let held = events.bind(&[("key", "held")]).unwrap();
+
+    // Interval 1: three series of the delta metric (one bound), one of the cumulative one.
+    events.add(1, &[("key", "a")]);
+    events.add(4, &[("key", "b")]);
+    held.add(1);
+    cumulative.add(1, &[("key", "b")]);
+    metrics.flush().unwrap();
+    export(&otlp, 0);
+    assert_eq!(catalog_series(&metrics, "churn.events"), 3, "all touched in interval 1");
+
+    // Interval 2: only `a` is used. After this export `b` (idle, unheld) is forgotten; the
+    // bound series stays, although idle, because a handle holds it.
+    events.add(2, &[("key", "a")]);
+    metrics.flush().unwrap();
+    let second = export(&otlp, 1);
+    assert!(!second.iter().any(|p| p.matches("churn.events", &[("key", "b")])));
+    assert_eq!(catalog_series(&metrics, "churn.events"), 2, "b forgotten, a and held kept");
+    assert_eq!(metrics.telemetry().series_evicted, 1);
+    assert_eq!(catalog_series(&metrics, "steady.events"), 1, "cumulative never forgets");
+
+    // The bound handle still records, and its value arrives.
+    held.add(7);
+    // The forgotten tag set comes back as a new series.
+    events.add(9, &[("key", "b")]);
+    metrics.flush().unwrap();
+    let third = export(&otlp, 2);
+    let p = point(&third, "churn.events", &[("key", "held")]);
+    assert_eq!((p.temporality, &p.value), (Some(Wire::Delta), &PointValue::Int(7)));
+    assert_eq!(point(&third, "churn.events", &[("key", "b")]).value, PointValue::Int(9));
+
+    // StatsD lost nothing to the forgetting: 4 + 9 for b, 1 + 7 for held, 1 + 2 for a.
+    let lines = statsd.wait_until(WAIT, |lines| {
+        let sum = |key: &str| -> f64 {
+            lines
+                .iter()
+                .map(|l| dualmetrics_testkit::parse_line(l))
+                .filter(|p| p.name == "churn.events" && p.tag("key") == Some(key))
+                .map(|p| p.value_f64())
+                .sum()
+        };
+        sum("b") == 13.0 && sum("held") == 8.0 && sum("a") == 3.0
+    });
+    assert!(!lines.is_empty());
+}
+
+#[test]
+fn forgotten_series_statsd_value_recorded_before_eviction_is_still_flushed() {
+    let otlp = OtlpGrpcReceiver::start();
+    let statsd = StatsdReceiver::bind_udp();
+    // OTLP exports on its own 100 ms timer; StatsD flushes only when asked.
+    let metrics = builder(&otlp, Mode::Dual)
+        .with_statsd_address(&statsd.local_addr().to_string())
+        .with_otlp_export_interval(Duration::from_millis(100))
+        .with_temporality(Temporality::Delta)
+        .build()
+        .unwrap();
+    let events = metrics.counter("burst.events").build().unwrap();
+    events.add(6, &[("key", "once")]);
+    // Wait (polling) until the exporter has forgotten the idle series.
+    let deadline = std::time::Instant::now() + WAIT;
+    while metrics.telemetry().series_evicted == 0 {
+        assert!(std::time::Instant::now() < deadline, "series never forgotten");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(catalog_series(&metrics, "burst.events"), 0);
+    metrics.flush().unwrap();
+    statsd.wait_until(WAIT, |lines| lines.iter().any(|l| l.starts_with("burst.events:6|c")));
+    let otlp_total: i64 = otlp
+        .points()
+        .iter()
+        .filter(|p| p.matches("burst.events", &[("key", "once")]))
+        .map(|p| match p.value {
+            PointValue::Int(v) => v,
+            _ => 0,
+        })
+        .sum();
+    assert_eq!(otlp_total, 6, "the delta value was exported once before the series was forgotten");
+}
+
+#[test]
+fn previous_interval_series_count_toward_the_limit_until_the_next_export() {
+    let otlp = OtlpGrpcReceiver::start();
+    let metrics = builder(&otlp, Mode::Otlp)
+        .with_rule(Rule::matching("users.*").temporality(Temporality::Delta).cardinality_limit(2))
+        .build()
+        .unwrap();
+    let logins = metrics.counter("users.logins").build().unwrap();
+    logins.add(1, &[("user", "a")]);
+    logins.add(1, &[("user", "b")]);
+    metrics.flush().unwrap();
+    export(&otlp, 0);
+
+    // Interval 2: a and b are idle but still held until this interval's export, so a new user
+    // overflows although only one user is active.
+    logins.add(1, &[("user", "c")]);
+    metrics.flush().unwrap();
+    let second = export(&otlp, 1);
+    assert_eq!(
+        point(&second, "users.logins", &[("otel.metric.overflow", "true")]).value,
+        PointValue::Int(1)
+    );
+    assert!(!second.iter().any(|p| p.matches("users.logins", &[("user", "c")])));
+
+    // Interval 3: a and b were forgotten after export 2; d gets a series of its own.
+    logins.add(1, &[("user", "d")]);
+    metrics.flush().unwrap();
+    let third = export(&otlp, 2);
+    assert_eq!(point(&third, "users.logins", &[("user", "d")]).value, PointValue::Int(1));
+    assert_eq!(metrics.telemetry().cardinality_overflow_by_metric["users.logins"], 1);
+}
