@@ -172,7 +172,7 @@ impl Registry {
             statsd_type,
             millis_factor,
             cardinality_limit,
-            cumulative_series_warning: crate::config::DEFAULT_CUMULATIVE_SERIES_WARNING,
+            cumulative_series_warning: config.cumulative_series_warning,
             temporality: resolved.temporality.unwrap_or(config.otlp.temporality),
             boundaries: (K::KIND == MetricKind::Histogram).then_some(boundaries),
         };

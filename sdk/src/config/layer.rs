@@ -23,6 +23,7 @@ pub(crate) const SCHEMA: &[(&str, Kind)] = &[
     ("environment", Kind::Str),
     ("tags", Kind::Table),
     ("cardinality_limit", Kind::Int),
+    ("cumulative_series_warning", Kind::Int),
     ("statsd.address", Kind::Str),
     ("statsd.prefix", Kind::Str),
     ("statsd.flush_interval_ms", Kind::Int),

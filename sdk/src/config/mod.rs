@@ -13,6 +13,7 @@
 //! service = "checkout"
 //! tags = { region = "eu" }           # global tags, on every measurement, both pipelines
 //! cardinality_limit = 10000          # series per metric
+//! cumulative_series_warning = 5000   # warn (once) when a cumulative metric passes this many series
 //!
 //! [default.statsd]
 //! address = "127.0.0.1:8125"         # host:port (UDP) or unix:///path/to/socket

@@ -115,6 +115,9 @@ pub struct Config {
     pub tags: Vec<(String, String)>,
     /// Series per metric. Defaults to [`DEFAULT_CARDINALITY_LIMIT`].
     pub cardinality_limit: usize,
+    /// Series count past which a cumulative metric logs, once, a warning suggesting a delta
+    /// rule (0 turns the warning off). Defaults to [`DEFAULT_CUMULATIVE_SERIES_WARNING`].
+    pub cumulative_series_warning: usize,
     /// StatsD settings.
     pub statsd: StatsdConfig,
     /// OTLP settings.
@@ -226,6 +229,13 @@ pub(crate) fn resolve(
 
     let cardinality_limit =
         r.positive("cardinality_limit", DEFAULT_CARDINALITY_LIMIT as u64)? as usize;
+    let cumulative_series_warning = match r.get("cumulative_series_warning") {
+        None => DEFAULT_CUMULATIVE_SERIES_WARNING,
+        Some(Entry { value: Value::Int(i), .. }) if *i >= 0 => *i as usize,
+        Some(e) => {
+            return Err(r.err("cumulative_series_warning", e, "must be 0 (off) or a positive integer"))
+        }
+    };
 
     // StatsD.
     let address = match r.str("statsd.address") {
@@ -367,7 +377,18 @@ pub(crate) fn resolve(
     };
     let rules = crate::rules::Rules::compile(rules)?;
 
-    Ok(Config { mode, service, environment, tags, cardinality_limit, statsd, otlp, rules, reload })
+    Ok(Config {
+        mode,
+        service,
+        environment,
+        tags,
+        cardinality_limit,
+        cumulative_series_warning,
+        statsd,
+        otlp,
+        rules,
+        reload,
+    })
 }
 
 fn parse_statsd_address(s: &str) -> Result<StatsdAddress, String> {
