@@ -27,6 +27,10 @@ enum ConfigDoc {
 /// Precedence, later wins: built-in defaults < config file `[default]` < `[env.<name>]`
 /// (`name` from [`with_environment_name`](Self::with_environment_name) or `DUALMETRICS_ENV`) <
 /// environment variables (`OTEL_*`, then `DUALMETRICS_*`) < the `with_*` calls here.
+///
+/// Per-metric rules do not merge key by key: they are checked in order, [`with_rule`](Self::with_rule)
+/// rules first, then `[[env.<name>.rules]]`, then `[[default.rules]]`, and the first match wins
+/// (see [`crate::rules`]).
 #[must_use = "a builder does nothing until build() is called"]
 pub struct DualMetricsBuilder {
     doc: Option<ConfigDoc>,

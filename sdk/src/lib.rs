@@ -47,6 +47,32 @@
 //! The mode comes from configuration ([`DualMetricsBuilder`] documents the precedence) and can be
 //! switched at runtime with [`DualMetrics::set_mode`]; each emit reads it with one relaxed load.
 //!
+//! ## Per-metric rules
+//! A [`Rule`] overrides, for the metrics whose name matches a glob, the mode (a *pin*), the
+//! StatsD name, the OTel name, the temporality and the cardinality limit. The first matching rule
+//! wins: rules from [`DualMetricsBuilder::with_rule`] first, then `[[env.<name>.rules]]`, then
+//! `[[default.rules]]`. Rules are matched once per instrument at registration, never per emit.
+//! [`DualMetrics::set_mode`] moves only instruments without a pinned mode.
+//! ```no_run
+//! use dualmetrics::{DualMetrics, Mode, Rule};
+//!
+//! # fn main() -> Result<(), dualmetrics::BuildError> {
+//! let metrics = DualMetrics::builder()
+//!     .with_rule(Rule::matching("checkout.cart.*").mode(Mode::Otlp).otel_name("cart.items"))
+//!     .build()?;
+//! # Ok(()) }
+//! ```
+//! See [`rules`] for the TOML form and precedence.
+//!
+//! ## Reload
+//! [`DualMetrics::reload`] re-reads the configuration file and environment and re-resolves every
+//! instrument's mode (global mode and rule pins) without restart. It also runs when the file
+//! changes ([`DualMetricsBuilder::watch_config`], polled every
+//! [`config::DEFAULT_RELOAD_POLL_INTERVAL`]) and on `SIGHUP`
+//! ([`DualMetricsBuilder::reload_on_sighup`]). A bad file keeps the configuration in force and is
+//! counted in [`TelemetrySnapshot::reloads_failed`]. A mode set with [`DualMetrics::set_mode`]
+//! outranks the file until the next `set_mode`, so a rollback survives reloads.
+//!
 //! ## Cost model
 //! Registration resolves names, units and backend handles; the first use of a tag set resolves
 //! its series (both pipelines). After that an unbound emit is a hash of the borrowed tags and a
@@ -63,9 +89,7 @@
 //! - StatsD over UDP or Unix datagram sockets, DogStatsD tags, a metric prefix.
 //! - OTLP over tonic gRPC or HTTP/protobuf, headers, TLS, cumulative or delta temporality.
 //! - TOML configuration with per-environment sections, `DUALMETRICS_*` and `OTEL_*` variables.
-//!
-//! # Missing
-//! - Per-metric rules (mode, names, temporality) and configuration reload.
+//! - Per-metric rules and configuration reload (call, file watch, `SIGHUP`).
 #![deny(missing_docs)]
 
 mod backend;

@@ -3,8 +3,8 @@
 //! `otlp.resource`) merge entry by entry.
 //!
 //! This module is the only place the SDK reads environment variables. Every value is validated
-//! once, in [`resolve`], and an invalid one fails with a [`ConfigError`] naming the key, the value
-//! and its [`Source`].
+//! once, in `resolve`, and an invalid one fails with a [`crate::ConfigError`] naming the key, the value
+//! and its [`crate::Source`].
 //!
 //! # TOML
 //! ```toml
