@@ -92,6 +92,7 @@
 //! - Per-metric rules and configuration reload (call, file watch, `SIGHUP`).
 #![deny(missing_docs)]
 
+mod adapters;
 mod backend;
 mod builder;
 pub mod catalog;
@@ -104,6 +105,9 @@ mod reload;
 pub mod rules;
 mod telemetry;
 
+pub use adapters::cadence as cadence_sink;
+#[cfg(feature = "metrics-rs")]
+pub use adapters::metrics_rs;
 pub use builder::DualMetricsBuilder;
 pub use config::{Config, Protocol, Temporality};
 pub use error::{BuildError, ConfigError, NameError, ShutdownError, Source};
