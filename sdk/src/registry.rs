@@ -52,6 +52,9 @@ pub(crate) struct Registry {
     pub ctx: Arc<Context>,
     pub config: RwLock<Config>,
     instruments: Mutex<HashMap<String, Registered>>,
+    /// Names on the wire → facade name: `("otel", name)` and `("statsd", name)`. Two metrics
+    /// that a rule renames to one wire name would merge silently; registration refuses that.
+    wire_names: Mutex<HashMap<(&'static str, String), String>>,
     sources: Sources,
     /// The mode given to [`Registry::set_mode`]: it outranks every configuration layer, so a
     /// reload does not undo it.
@@ -75,6 +78,7 @@ impl Registry {
             ctx,
             config: RwLock::new(config),
             instruments: Mutex::new(HashMap::new()),
+            wire_names: Mutex::new(HashMap::new()),
             sources,
             runtime_mode: Mutex::new(None),
             reloading: Mutex::new(()),
@@ -143,6 +147,36 @@ impl Registry {
             .or(resolved.cardinality_limit)
             .unwrap_or(config.cardinality_limit);
         let otel_name = resolved.otel_name.clone().unwrap_or_else(|| reg.name.clone());
+        let statsd_wire = statsd_name(
+            &config.statsd.prefix,
+            resolved.statsd_name.as_deref().unwrap_or(&reg.name),
+        );
+        let mut wire_names = self.wire_names.lock();
+        for (pipeline, wire, renamed) in [
+            ("otel", &otel_name, resolved.otel_name.is_some()),
+            ("statsd", &statsd_wire, resolved.statsd_name.is_some()),
+        ] {
+            if let Some(other) = wire_names.get(&(pipeline, wire.clone())) {
+                let (key, origin) = match (&resolved.origin, renamed) {
+                    (Some((rule, source)), true) => {
+                        (format!("{rule}.{pipeline}_name"), source.clone())
+                    }
+                    _ => ("name".to_owned(), Source::Code),
+                };
+                return Err(BuildError::Config(ConfigError {
+                    key,
+                    value: wire.clone(),
+                    origin,
+                    reason: format!(
+                        "metric {:?} would share the {pipeline} name {wire:?} with metric {other:?}",
+                        reg.name
+                    ),
+                }));
+            }
+        }
+        wire_names.insert(("otel", otel_name.clone()), reg.name.clone());
+        wire_names.insert(("statsd", statsd_wire.clone()), reg.name.clone());
+        drop(wire_names);
         let boundaries = reg
             .boundaries
             .or_else(|| config.otlp.histogram_boundaries.clone())
@@ -160,10 +194,7 @@ impl Registry {
             },
         );
         let spec = Spec {
-            statsd_name: statsd_name(
-                &config.statsd.prefix,
-                resolved.statsd_name.as_deref().unwrap_or(&reg.name),
-            ),
+            statsd_name: statsd_wire,
             otel_name,
             name: reg.name,
             description: reg.description,

@@ -117,6 +117,8 @@ pub(crate) struct Resolved {
     pub otel_name: Option<String>,
     pub temporality: Option<Temporality>,
     pub cardinality_limit: Option<usize>,
+    /// `rules[<index>]` and the source of the matching rule, for error messages.
+    pub origin: Option<(String, Source)>,
 }
 
 /// The validated, compiled rules of a configuration, in match order.
@@ -190,9 +192,10 @@ impl Rules {
     /// The first rule matching `name`, resolved.
     pub(crate) fn resolve(&self, name: &str) -> Resolved {
         let first = self.set.matches(name).into_iter().min();
-        match first.map(|i| &self.rules[i].rule) {
+        match first.map(|i| &self.rules[i]) {
             None => Resolved::default(),
-            Some(r) => Resolved {
+            Some(SourcedRule { rule: r, index, source }) => Resolved {
+                origin: Some((format!("rules[{index}]"), source.clone())),
                 rule: Some(r.pattern.clone()),
                 mode: r.mode,
                 statsd_name: r.statsd_name.clone(),

@@ -321,3 +321,18 @@ fn every_bad_rule_input_is_rejected_with_key_value_and_source() {
         ("rules[1].cardinality_limit", "0", Source::Code)
     );
 }
+
+#[test]
+fn a_rule_that_would_merge_two_metrics_under_one_wire_name_is_refused_at_registration() {
+    let peers = Peers::start();
+    let toml = "[[default.rules]]\nmatch = \"cart.*\"\notel_name = \"cart\"\n";
+    let metrics = peers.builder(toml).build().unwrap();
+    let _first = metrics.counter("cart.adds").build().unwrap();
+    let err = match metrics.counter("cart.removes").build() {
+        Err(BuildError::Config(e)) => e,
+        other => panic!("expected a configuration error, got {other:?}"),
+    };
+    assert_eq!((err.key.as_str(), err.value.as_str()), ("rules[0].otel_name", "cart"));
+    assert_eq!(err.origin, Source::File { path: "rules.toml".into(), section: "default".into() });
+    assert!(err.reason.contains("cart.adds"), "{err}");
+}
