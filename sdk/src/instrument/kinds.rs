@@ -60,7 +60,7 @@ impl KindSpec for CounterSpec {
             series.statsd.add_u64(value);
         }
         if mode & OTLP_BIT != 0 {
-            series.otel(&core.otel).add(value);
+            series.otel(core).add(value);
         }
     }
 }
@@ -87,7 +87,7 @@ impl KindSpec for UpDownSpec {
             series.statsd.add_i64(value);
         }
         if mode & OTLP_BIT != 0 {
-            series.otel(&core.otel).add(value);
+            series.otel(core).add(value);
         }
     }
 }
@@ -114,7 +114,7 @@ impl KindSpec for GaugeSpec {
             series.statsd.set_f64(value);
         }
         if mode & OTLP_BIT != 0 {
-            series.otel(&core.otel).record(value);
+            series.otel(core).record(value);
         }
     }
 }
@@ -148,7 +148,7 @@ impl KindSpec for HistogramSpec {
             }
         }
         if mode & OTLP_BIT != 0 {
-            series.otel(&core.otel).record(value);
+            series.otel(core).record(value);
         }
     }
 }

@@ -22,14 +22,14 @@ use dualmetrics_model::naming::validate_tag_key;
 use dualmetrics_model::statsd_line::{tags_suffix, StatsdType};
 use dualmetrics_model::MetricKind;
 use opentelemetry::KeyValue;
-use parking_lot::{Mutex, RwLock};
+use parking_lot::RwLock;
 
 use crate::backend::otel::OnCollect;
 use crate::backend::statsd::{StatsdBackend, StatsdSeries};
 use crate::config::Temporality;
 use crate::mode::CLOSED;
 use crate::telemetry::Telemetry;
-use tags::{Borrowed, TagKey, Tags};
+use tags::{hash_tags, TagKey, Tags};
 
 /// Attribute that marks the series receiving tag sets past the cardinality limit, on both
 /// pipelines (OpenTelemetry's own name for it).
@@ -70,13 +70,13 @@ pub(crate) struct Spec {
 ///
 /// The OpenTelemetry side is bound on the first OTLP record, not at creation: a bound instrument
 /// that never recorded still exports a zero point, which would put series into the new backend
-/// that the service never sent there (in `legacy` mode, for instance).
+/// that the service never sent there (in `legacy` mode, for instance). The attributes for that
+/// binding are rebuilt from the key then, not kept: OpenTelemetry keeps its own copy.
 pub(crate) struct Series<K: KindSpec> {
+    /// The call's tags, compact: the map's key, and the source of the attributes at binding.
+    key: TagKey,
     pub statsd: Arc<StatsdSeries>,
     otel: OnceLock<K::OtelBound>,
-    /// The attributes until the first OTLP record binds them (then `None`: OpenTelemetry keeps
-    /// its own copy in its tracker).
-    attrs: Mutex<Option<Box<[KeyValue]>>>,
     /// Set by unbound emits; a delta instrument forgets a series whose flag stayed clear for a
     /// whole export interval (see [`Table::on_collect`]).
     touched: AtomicBool,
@@ -85,29 +85,46 @@ pub(crate) struct Series<K: KindSpec> {
 impl<K: KindSpec> Series<K> {
     /// The bound OpenTelemetry instrument, bound now if this is the first OTLP record.
     #[inline]
-    pub(crate) fn otel(&self, instrument: &K::Otel) -> &K::OtelBound {
+    pub(crate) fn otel(&self, core: &Core<K>) -> &K::OtelBound {
         if let Some(bound) = self.otel.get() {
             return bound;
         }
-        self.bind_otel(instrument)
+        self.bind_otel(core)
     }
 
     #[cold]
-    fn bind_otel(&self, instrument: &K::Otel) -> &K::OtelBound {
+    fn bind_otel(&self, core: &Core<K>) -> &K::OtelBound {
         self.otel.get_or_init(|| {
-            let attrs = self.attrs.lock().take().unwrap_or_default();
-            K::bind(instrument, &attrs)
+            let tags: Vec<(&str, &str)> = self.key.pairs().collect();
+            // Sorted by key, as OpenTelemetry sorts them: its tracker map then keeps one key
+            // per series instead of the given order and the sorted one.
+            let mut attrs: Vec<KeyValue> = core
+                .merged(&tags)
+                .iter()
+                .map(|(k, v)| KeyValue::new(k.to_string(), v.to_string()))
+                .collect();
+            attrs.sort_unstable_by(|a, b| a.key.cmp(&b.key));
+            K::bind(&core.otel, &attrs)
         })
     }
 }
 
-type SeriesMap<K> = hashbrown::HashMap<TagKey, Arc<Series<K>>, foldhash::fast::RandomState>;
+/// The series map: a hash table of series, each holding its own key (one pointer per slot).
+type SeriesMap<K> = hashbrown::HashTable<Arc<Series<K>>>;
 
 /// The series of one instrument. Shared with the OTLP reader's collect hook when the instrument
 /// forgets idle series (delta temporality).
 pub(crate) struct Table<K: KindSpec> {
     map: RwLock<SeriesMap<K>>,
+    hasher: foldhash::fast::RandomState,
     telemetry: Arc<Telemetry>,
+}
+
+impl<K: KindSpec> Table<K> {
+    #[inline]
+    fn get<'m>(map: &'m SeriesMap<K>, hash: u64, tags: Tags<'_>) -> Option<&'m Arc<Series<K>>> {
+        map.find(hash, |s| s.key.matches(tags))
+    }
 }
 
 impl<K: KindSpec> OnCollect for Table<K> {
@@ -125,11 +142,11 @@ impl<K: KindSpec> OnCollect for Table<K> {
     fn on_collect(&self) {
         let mut map = self.map.write();
         let before = map.len();
-        map.retain(|_, s| s.touched.swap(false, Relaxed) || Arc::strong_count(s) > 1);
+        map.retain(|s| s.touched.swap(false, Relaxed) || Arc::strong_count(s) > 1);
         let evicted = before - map.len();
         if map.capacity() > 64 && map.len() < map.capacity() / 4 {
             let keep = map.len() * 2;
-            map.shrink_to(keep);
+            map.shrink_to(keep, |s| s.key.hash_with(&self.hasher));
         }
         drop(map);
         if evicted > 0 {
@@ -164,7 +181,8 @@ impl<K: KindSpec> Core<K> {
         let forgets =
             spec.temporality == Temporality::Delta && K::KIND != MetricKind::UpDownCounter;
         let series = Arc::new(Table {
-            map: RwLock::new(SeriesMap::default()),
+            map: RwLock::new(SeriesMap::new()),
+            hasher: foldhash::fast::RandomState::default(),
             telemetry: Arc::clone(&ctx.telemetry),
         });
         if forgets {
@@ -190,19 +208,20 @@ impl<K: KindSpec> Core<K> {
     /// pipelines resolved) on first use. Nothing runs when a tag key is invalid (counted).
     #[inline]
     pub(crate) fn with_series(&self, tags: Tags<'_>, f: impl FnOnce(&Series<K>)) {
-        if let Some(s) = self.series.map.read().get(&Borrowed(tags)) {
+        let hash = hash_tags(&self.series.hasher, tags);
+        if let Some(s) = Table::get(&self.series.map.read(), hash, tags) {
             if self.forgets && !s.touched.load(Relaxed) {
                 s.touched.store(true, Relaxed);
             }
             return f(s);
         }
-        if let Some(s) = self.create_series(tags) {
+        if let Some(s) = self.create_series(hash, tags) {
             f(&s)
         }
     }
 
     #[cold]
-    fn create_series(&self, tags: Tags<'_>) -> Option<Arc<Series<K>>> {
+    fn create_series(&self, hash: u64, tags: Tags<'_>) -> Option<Arc<Series<K>>> {
         if let Err(e) = self.validate_tags(tags) {
             self.ctx.telemetry.invalid_tags.fetch_add(1, Relaxed);
             if !self.warned_invalid_tags.swap(true, Relaxed) {
@@ -216,7 +235,7 @@ impl<K: KindSpec> Core<K> {
             return Some(self.overflow_series());
         }
         let mut map = self.series.map.write();
-        if let Some(s) = map.get(&Borrowed(tags)) {
+        if let Some(s) = Table::get(&map, hash, tags) {
             s.touched.store(true, Relaxed);
             return Some(Arc::clone(s));
         }
@@ -225,7 +244,8 @@ impl<K: KindSpec> Core<K> {
             return Some(self.overflow_series());
         }
         let series = Arc::new(self.resolve(tags));
-        map.insert(TagKey::from_borrowed(tags), Arc::clone(&series));
+        let hasher = &self.series.hasher;
+        map.insert_unique(hash, Arc::clone(&series), |s| s.key.hash_with(hasher));
         let len = map.len();
         drop(map);
         let threshold = self.spec.cumulative_series_warning;
@@ -287,39 +307,40 @@ impl<K: KindSpec> Core<K> {
     /// A bound series for `tags`, validated (the error reaches the caller of `bind`).
     pub(crate) fn bind(&self, tags: Tags<'_>) -> Result<Arc<Series<K>>, crate::BuildError> {
         self.validate_tags(tags)?;
-        if let Some(s) = self.series.map.read().get(&Borrowed(tags)) {
+        let hash = hash_tags(&self.series.hasher, tags);
+        if let Some(s) = Table::get(&self.series.map.read(), hash, tags) {
             return Ok(Arc::clone(s));
         }
-        Ok(self.create_series(tags).expect("validated tags always resolve"))
+        Ok(self.create_series(hash, tags).expect("validated tags always resolve"))
     }
 
-    /// Global tags with `tags` over them (a call tag wins over a global tag with the same key),
-    /// resolved into a StatsD series and a bound OpenTelemetry instrument.
-    fn resolve(&self, tags: Tags<'_>) -> Series<K> {
+    /// Global tags with `tags` over them (a call tag wins over a global tag with the same key).
+    fn merged<'a>(&'a self, tags: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
         let mut merged: Vec<(&str, &str)> =
             self.ctx.global_tags.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        for (k, v) in tags {
-            match merged.iter_mut().find(|(mk, _)| mk == k) {
+        for &(k, v) in tags {
+            match merged.iter_mut().find(|(mk, _)| *mk == k) {
                 Some(slot) => slot.1 = v,
                 None => merged.push((k, v)),
             }
         }
-        // Sorted by key, as OpenTelemetry sorts them: its tracker map then keeps one key per
-        // series instead of the given order and the sorted one.
-        let mut attrs: Vec<KeyValue> =
-            merged.iter().map(|(k, v)| KeyValue::new(k.to_string(), v.to_string())).collect();
-        attrs.sort_unstable_by(|a, b| a.key.cmp(&b.key));
+        merged
+    }
+
+    /// The series for `tags`: its StatsD series registered for flushing; the OpenTelemetry side
+    /// is bound at the first OTLP record.
+    fn resolve(&self, tags: Tags<'_>) -> Series<K> {
         let statsd = Arc::new(StatsdSeries::new(
             &self.statsd_line_prefix,
-            tags_suffix(merged.iter().copied()),
+            tags_suffix(self.merged(tags).iter().copied()),
             self.spec.statsd_type,
             K::statsd_cell(&self.ctx),
         ));
         self.ctx.statsd.register(Arc::clone(&statsd));
         Series {
+            key: TagKey::from_borrowed(tags),
             statsd,
             otel: OnceLock::new(),
-            attrs: Mutex::new(Some(attrs.into_boxed_slice())),
             touched: AtomicBool::new(true),
         }
     }
@@ -385,7 +406,7 @@ impl<K: KindSpec> AnyCore for Core<K> {
     }
     fn tag_keys(&self) -> Vec<String> {
         let map = self.series.map.read();
-        crate::catalog::tag_keys(map.keys().flat_map(|k| k.0.iter().map(|(k, _)| &**k)))
+        crate::catalog::tag_keys(map.iter().flat_map(|s| s.key.pairs().map(|(k, _)| k)))
     }
     fn close(&self) {
         self.mode.store(CLOSED, Relaxed);
