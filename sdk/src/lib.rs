@@ -191,6 +191,19 @@ impl DualMetrics {
         self.registry.set_mode(mode);
     }
 
+    /// The emergency switch: sends **every** instrument, including those a rule pins, to `mode`
+    /// until `force_mode(None)`, which returns each to its rule's pin or the global mode. Reloads
+    /// keep the forced mode in force. Like [`set_mode`](Self::set_mode), it costs emits nothing
+    /// and attributes each measurement to the pipelines active when it was recorded.
+    pub fn force_mode(&self, mode: Option<Mode>) {
+        self.registry.force_mode(mode);
+    }
+
+    /// The mode given to [`force_mode`](Self::force_mode), if one is in force.
+    pub fn forced_mode(&self) -> Option<Mode> {
+        self.registry.forced_mode()
+    }
+
     /// Re-reads the configuration the builder was given (the file, the environment unless fixed
     /// with `with_env_vars`, then the builder calls on top) and applies it without restart: the
     /// global mode (unless [`set_mode`](Self::set_mode) was called) and the per-metric rules are

@@ -48,6 +48,22 @@ struct Registered {
     pinned: Option<Mode>,
 }
 
+/// Modes set at runtime, above every configuration layer.
+#[derive(Debug, Default, Clone, Copy)]
+struct Overrides {
+    /// The mode given to [`Registry::set_mode`]: the global mode from then on, whatever a reload
+    /// reads; pinned instruments keep their rule's mode.
+    global: Option<Mode>,
+    /// The mode given to [`Registry::force_mode`]: every instrument, pinned or not.
+    forced: Option<Mode>,
+}
+
+impl Overrides {
+    fn bits(&self, pinned: Option<Mode>, global: Mode) -> u8 {
+        self.forced.or(pinned).unwrap_or(global).bits()
+    }
+}
+
 pub(crate) struct Registry {
     pub ctx: Arc<Context>,
     pub config: RwLock<Config>,
@@ -56,9 +72,8 @@ pub(crate) struct Registry {
     /// that a rule renames to one wire name would merge silently; registration refuses that.
     wire_names: Mutex<HashMap<(&'static str, String), String>>,
     sources: Sources,
-    /// The mode given to [`Registry::set_mode`]: it outranks every configuration layer, so a
-    /// reload does not undo it.
-    runtime_mode: Mutex<Option<Mode>>,
+    /// Runtime mode overrides, changed only under the `instruments` lock.
+    overrides: Mutex<Overrides>,
     /// Serialises reloads.
     reloading: Mutex<()>,
 }
@@ -80,7 +95,7 @@ impl Registry {
             instruments: Mutex::new(HashMap::new()),
             wire_names: Mutex::new(HashMap::new()),
             sources,
-            runtime_mode: Mutex::new(None),
+            overrides: Mutex::new(Overrides::default()),
             reloading: Mutex::new(()),
         }
     }
@@ -207,7 +222,7 @@ impl Registry {
             temporality: resolved.temporality.unwrap_or(config.otlp.temporality),
             boundaries: (K::KIND == MetricKind::Histogram).then_some(boundaries),
         };
-        let bits = resolved.mode.unwrap_or(config.mode).bits();
+        let bits = self.overrides.lock().bits(resolved.mode, config.mode);
         drop(config);
         let core = Arc::new(Core::<K>::new(spec, bits, Arc::clone(&self.ctx)));
         instruments.insert(
@@ -225,12 +240,30 @@ impl Registry {
     /// pins a mode keep it. The mode set here outranks every configuration layer until the next
     /// call, so a reload does not undo it.
     pub(crate) fn set_mode(&self, mode: Mode) {
-        *self.runtime_mode.lock() = Some(mode);
         let instruments = self.instruments.lock();
+        let mut overrides = self.overrides.lock();
+        overrides.global = Some(mode);
         self.config.write().mode = mode;
         for r in instruments.values() {
-            r.core.set_mode_bits(r.pinned.unwrap_or(mode).bits());
+            r.core.set_mode_bits(overrides.bits(r.pinned, mode));
         }
+    }
+
+    /// Sets every instrument, pinned or not, to `mode` (the emergency switch); `None` returns
+    /// each instrument to its rule's pin or the global mode.
+    pub(crate) fn force_mode(&self, mode: Option<Mode>) {
+        let instruments = self.instruments.lock();
+        let mut overrides = self.overrides.lock();
+        overrides.forced = mode;
+        let global = self.config.read().mode;
+        for r in instruments.values() {
+            r.core.set_mode_bits(overrides.bits(r.pinned, global));
+        }
+    }
+
+    /// The mode given to [`force_mode`](Self::force_mode), if any.
+    pub(crate) fn forced_mode(&self) -> Option<Mode> {
+        self.overrides.lock().forced
     }
 
     /// Re-reads the configuration sources and applies what can change at runtime: the global
@@ -253,7 +286,8 @@ impl Registry {
         let mut outcome = ReloadOutcome::default();
         let instruments = self.instruments.lock();
         let mut config = self.config.write();
-        let mode = self.runtime_mode.lock().unwrap_or(new.mode);
+        let overrides = *self.overrides.lock();
+        let mode = overrides.global.unwrap_or(new.mode);
         // Settings baked into the running pipelines need a restart.
         let pending = [
             ("service", config.service != new.service),
@@ -268,7 +302,7 @@ impl Registry {
         for r in instruments.values_mut() {
             let spec = r.core.spec();
             let resolved = new.rules.resolve(&spec.name);
-            let bits = resolved.mode.unwrap_or(mode).bits();
+            let bits = overrides.bits(resolved.mode, mode);
             let before = r.core.mode_bits();
             r.core.set_mode_bits(bits);
             if before != r.core.mode_bits() {
@@ -293,6 +327,7 @@ impl Registry {
         config.mode = mode;
         config.rules = new.rules;
         config.cardinality_limit = new.cardinality_limit;
+        config.cumulative_series_warning = new.cumulative_series_warning;
         config.reload = new.reload;
         telemetry.reloads_ok.fetch_add(1, Relaxed);
         if !outcome.needs_restart.is_empty() {

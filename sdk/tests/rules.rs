@@ -336,3 +336,44 @@ fn a_rule_that_would_merge_two_metrics_under_one_wire_name_is_refused_at_registr
     assert_eq!(err.origin, Source::File { path: "rules.toml".into(), section: "default".into() });
     assert!(err.reason.contains("cart.adds"), "{err}");
 }
+
+#[test]
+fn force_mode_overrides_pins_until_cleared() {
+    let peers = Peers::start();
+    let metrics = peers.builder(ROUTING).build().unwrap();
+    let a = metrics.counter("a.x").build().unwrap().bind(&[]).unwrap(); // pinned otlp
+    let c = metrics.counter("c.x").build().unwrap().bind(&[]).unwrap(); // global dual
+
+    metrics.force_mode(Some(Mode::Legacy));
+    assert_eq!(metrics.forced_mode(), Some(Mode::Legacy));
+    let late = metrics.counter("a.late").build().unwrap().bind(&[]).unwrap(); // pinned, forced
+    a.add(1);
+    c.add(2);
+    late.add(3);
+    metrics.flush().unwrap();
+    let mut lines = peers.statsd.wait_for_lines(3, WAIT);
+    lines.sort();
+    assert_eq!(
+        lines,
+        [
+            "a.late:3|c|#service:unknown_service",
+            "a.x:1|c|#service:unknown_service",
+            "c.x:2|c|#service:unknown_service",
+        ]
+    );
+    assert!(peers.otlp.points().is_empty(), "{:?}", peers.otlp.points());
+
+    metrics.force_mode(None);
+    a.add(10);
+    c.add(20);
+    metrics.flush().unwrap();
+    assert_eq!(
+        latest(&peers.otlp.wait_for(WAIT, |p| latest(p, "a.x", &[]).is_some()), "a.x", &[])
+            .unwrap()
+            .value,
+        PointValue::Int(10)
+    );
+    let lines = peers.statsd.wait_for_lines(4, WAIT);
+    assert_eq!(lines[3], "c.x:20|c|#service:unknown_service", "{lines:?}");
+    assert_eq!(peers.statsd.quiet(QUIET).len(), 4, "a.x is OTLP-only again");
+}
