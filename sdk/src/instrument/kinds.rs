@@ -133,7 +133,10 @@ impl KindSpec for HistogramSpec {
         otel.bind(attrs)
     }
     fn statsd_cell(ctx: &Context) -> Cell {
-        Cell::Histogram { samples: Mutex::new(Default::default()), max: ctx.max_samples_per_flush }
+        Cell::Histogram {
+            samples: Box::new(Mutex::new(Default::default())),
+            max: ctx.max_samples_per_flush.min(u32::MAX as usize) as u32,
+        }
     }
     #[inline]
     fn record(series: &Series<Self>, core: &Core<Self>, mode: u8, value: f64) {

@@ -160,7 +160,7 @@ pub(crate) struct Core<K: KindSpec> {
     /// Mode bits (`LEGACY_BIT | OTLP_BIT`, or `CLOSED`): the one load on every emit.
     pub mode: AtomicU8,
     pub spec: Spec,
-    statsd_line_prefix: String,
+    statsd_line_prefix: Arc<str>,
     pub otel: K::Otel,
     series: Arc<Table<K>>,
     overflow: OnceLock<Arc<Series<K>>>,
@@ -177,7 +177,7 @@ pub(crate) struct Core<K: KindSpec> {
 impl<K: KindSpec> Core<K> {
     pub(crate) fn new(spec: Spec, mode_bits: u8, ctx: Arc<Context>) -> Self {
         let otel = ctx.otel.create(spec.temporality, |meter| K::build_otel(meter, &spec));
-        let statsd_line_prefix = format!("{}:", spec.statsd_name);
+        let statsd_line_prefix: Arc<str> = format!("{}:", spec.statsd_name).into();
         let forgets =
             spec.temporality == Temporality::Delta && K::KIND != MetricKind::UpDownCounter;
         let series = Arc::new(Table {
@@ -331,7 +331,7 @@ impl<K: KindSpec> Core<K> {
     /// is bound at the first OTLP record.
     fn resolve(&self, tags: Tags<'_>) -> Series<K> {
         let statsd = Arc::new(StatsdSeries::new(
-            &self.statsd_line_prefix,
+            Arc::clone(&self.statsd_line_prefix),
             tags_suffix(self.merged(tags).iter().copied()),
             self.spec.statsd_type,
             K::statsd_cell(&self.ctx),
