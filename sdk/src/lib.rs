@@ -103,6 +103,7 @@ mod mode;
 mod registry;
 mod reload;
 pub mod rules;
+mod self_metrics;
 mod telemetry;
 
 pub use adapters::cadence as cadence_sink;
@@ -133,6 +134,8 @@ use registry::Registry;
 pub struct DualMetrics {
     registry: Arc<Registry>,
     reloader: parking_lot::Mutex<reload::Reloader>,
+    /// `dualmetrics.sdk.*`, unless `self_metrics = false`.
+    self_metrics: Option<self_metrics::SelfMetrics>,
     shut_down: AtomicBool,
 }
 
@@ -149,9 +152,21 @@ impl DualMetrics {
     }
 
     pub(crate) fn from_registry(registry: Arc<Registry>, reloader: reload::Reloader) -> Self {
+        let (enabled, interval) = {
+            let config = registry.config.read();
+            (config.self_metrics, config.statsd.flush_interval)
+        };
+        let self_metrics = enabled
+            .then(|| self_metrics::SelfMetrics::start(&registry, interval))
+            .and_then(|started| {
+                started
+                    .map_err(|e| tracing::warn!(error = %e, "dualmetrics self-metrics not started"))
+                    .ok()
+            });
         DualMetrics {
             registry,
             reloader: parking_lot::Mutex::new(reloader),
+            self_metrics,
             shut_down: AtomicBool::new(false),
         }
     }
@@ -248,6 +263,9 @@ impl DualMetrics {
     /// # Errors
     /// The OTLP export failed (the StatsD side counts its own socket failures).
     pub fn flush(&self) -> Result<(), ShutdownError> {
+        if let Some(s) = &self.self_metrics {
+            s.update();
+        }
         self.registry.ctx.statsd.flush();
         self.registry
             .ctx
@@ -266,6 +284,9 @@ impl DualMetrics {
             return Err(ShutdownError::AlreadyShutdown);
         }
         self.reloader.lock().stop();
+        if let Some(s) = &self.self_metrics {
+            s.stop();
+        }
         self.registry.close_all();
         let start = Instant::now();
         let ctx = Arc::clone(&self.registry.ctx);

@@ -50,6 +50,7 @@ pub(crate) struct OtlpStats {
     pub exports_timed_out: AtomicU64,
     pub points_exported: AtomicU64,
     pub points_failed: AtomicU64,
+    pub points_timed_out: AtomicU64,
     pub last_export_micros: AtomicU64,
     pub last_error: Mutex<Option<String>>,
 }
@@ -129,6 +130,8 @@ pub struct OtlpSnapshot {
     pub points_exported: u64,
     /// Data points in failed exports (lost for delta; resent in the next export for cumulative).
     pub points_failed: u64,
+    /// Of `points_failed`, those in exports that timed out.
+    pub points_timed_out: u64,
     /// Duration of the last export, in microseconds.
     pub last_export_micros: u64,
     /// The last export error, if any.
@@ -177,6 +180,7 @@ impl Telemetry {
                 exports_timed_out: o.exports_timed_out.load(Relaxed),
                 points_exported: o.points_exported.load(Relaxed),
                 points_failed: o.points_failed.load(Relaxed),
+                points_timed_out: o.points_timed_out.load(Relaxed),
                 last_export_micros: o.last_export_micros.load(Relaxed),
                 last_error: o.last_error.lock().clone(),
             },

@@ -26,6 +26,8 @@ fn dual(prefix: &str) -> (Receivers, Arc<DualMetrics>) {
     let otlp = OtlpGrpcReceiver::start();
     let metrics = DualMetrics::builder()
         .with_env_vars(Vec::<(String, String)>::new())
+        // Exact line sets: no `dualmetrics.sdk.*` self-metrics.
+        .with_setting("self_metrics", "false")
         .with_mode(Mode::Dual)
         .with_service_name("checkout")
         .with_environment("test")

@@ -20,6 +20,8 @@ impl Peers {
     fn metrics(&self, mode: Mode) -> DualMetrics {
         DualMetrics::builder()
             .with_env_vars(Vec::<(String, String)>::new())
+            // Exact line sets: no `dualmetrics.sdk.*` self-metrics.
+            .with_setting("self_metrics", "false")
             .with_mode(mode)
             .with_statsd_address(&self.statsd.local_addr().to_string())
             .with_statsd_flush_interval(Duration::from_secs(3600))
@@ -132,6 +134,8 @@ fn shutdown_respects_its_deadline_when_the_collector_hangs() {
     let otlp = OtlpGrpcReceiver::builder().with_delay(Duration::from_secs(30)).start();
     let metrics = DualMetrics::builder()
         .with_env_vars(Vec::<(String, String)>::new())
+        // Exact line sets: no `dualmetrics.sdk.*` self-metrics.
+        .with_setting("self_metrics", "false")
         .with_statsd_address(&statsd.local_addr().to_string())
         .with_otlp_endpoint(&otlp.endpoint())
         .build()

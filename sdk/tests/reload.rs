@@ -38,6 +38,8 @@ impl Peers {
     fn builder(&self) -> dualmetrics::DualMetricsBuilder {
         DualMetrics::builder()
             .with_env_vars(Vec::<(String, String)>::new())
+            // Exact line sets: no `dualmetrics.sdk.*` self-metrics.
+            .with_setting("self_metrics", "false")
             .with_config_file(self.path())
             .with_statsd_address(&self.statsd.local_addr().to_string())
             .with_statsd_flush_interval(Duration::from_secs(3600))

@@ -20,6 +20,8 @@ impl Peers {
     fn builder(&self, toml: &str) -> dualmetrics::DualMetricsBuilder {
         DualMetrics::builder()
             .with_env_vars(Vec::<(String, String)>::new())
+            // Exact line sets: no `dualmetrics.sdk.*` self-metrics.
+            .with_setting("self_metrics", "false")
             .with_config_toml("rules.toml", toml)
             .with_statsd_address(&self.statsd.local_addr().to_string())
             .with_statsd_flush_interval(Duration::from_secs(3600))
@@ -238,6 +240,8 @@ mode = "legacy"
 fn config_error(toml: &str) -> dualmetrics::ConfigError {
     match DualMetrics::builder()
         .with_env_vars(Vec::<(String, String)>::new())
+        // Exact line sets: no `dualmetrics.sdk.*` self-metrics.
+        .with_setting("self_metrics", "false")
         .with_environment_name("prod")
         .with_config_toml("bad.toml", toml)
         .resolve_config()
@@ -309,6 +313,8 @@ fn every_bad_rule_input_is_rejected_with_key_value_and_source() {
 
     let e = match DualMetrics::builder()
         .with_env_vars(Vec::<(String, String)>::new())
+        // Exact line sets: no `dualmetrics.sdk.*` self-metrics.
+        .with_setting("self_metrics", "false")
         .with_rule(Rule::matching("fine"))
         .with_rule(Rule::matching("x").cardinality_limit(0))
         .resolve_config()

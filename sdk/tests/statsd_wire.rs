@@ -10,6 +10,8 @@ const WAIT: Duration = Duration::from_secs(10);
 fn legacy(address: &str) -> DualMetrics {
     DualMetrics::builder()
         .with_env_vars(Vec::<(String, String)>::new())
+        // Exact line sets: no `dualmetrics.sdk.*` self-metrics.
+        .with_setting("self_metrics", "false")
         .with_mode(Mode::Legacy)
         .with_service_name("checkout")
         .with_environment("test")
@@ -114,6 +116,8 @@ fn lines_are_packed_into_datagrams_no_larger_than_the_limit() {
     let statsd = StatsdReceiver::bind_udp();
     let metrics = DualMetrics::builder()
         .with_env_vars(Vec::<(String, String)>::new())
+        // Exact line sets: no `dualmetrics.sdk.*` self-metrics.
+        .with_setting("self_metrics", "false")
         .with_mode(Mode::Legacy)
         .with_statsd_address(&statsd.local_addr().to_string())
         .with_statsd_max_packet_bytes(200)
@@ -140,6 +144,8 @@ fn flusher_thread_sends_on_its_interval_without_explicit_flush() {
     let statsd = StatsdReceiver::bind_udp();
     let metrics = DualMetrics::builder()
         .with_env_vars(Vec::<(String, String)>::new())
+        // Exact line sets: no `dualmetrics.sdk.*` self-metrics.
+        .with_setting("self_metrics", "false")
         .with_mode(Mode::Legacy)
         .with_statsd_address(&statsd.local_addr().to_string())
         .with_statsd_flush_interval(Duration::from_millis(50))
@@ -154,6 +160,8 @@ fn histogram_past_the_sample_buffer_sends_a_reservoir_with_a_declared_sample_rat
     let statsd = StatsdReceiver::bind_udp();
     let metrics = DualMetrics::builder()
         .with_env_vars(Vec::<(String, String)>::new())
+        // Exact line sets: no `dualmetrics.sdk.*` self-metrics.
+        .with_setting("self_metrics", "false")
         .with_mode(Mode::Legacy)
         .with_statsd_address(&statsd.local_addr().to_string())
         .with_statsd_flush_interval(Duration::from_secs(3600))

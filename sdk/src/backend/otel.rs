@@ -136,10 +136,11 @@ impl<E: PushMetricExporter> PushMetricExporter for Observed<E> {
             }
             Err(e) => {
                 stats.exports_failed.fetch_add(1, Relaxed);
+                stats.points_failed.fetch_add(points, Relaxed);
                 if is_timeout(e) {
                     stats.exports_timed_out.fetch_add(1, Relaxed);
+                    stats.points_timed_out.fetch_add(points, Relaxed);
                 }
-                stats.points_failed.fetch_add(points, Relaxed);
                 *stats.last_error.lock() = Some(e.to_string());
             }
         }

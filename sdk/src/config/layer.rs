@@ -41,6 +41,7 @@ pub(crate) const SCHEMA: &[(&str, Kind)] = &[
     ("otlp.ca_file", Kind::Str),
     ("otlp.resource", Kind::Table),
     ("reload.watch", Kind::Bool),
+    ("self_metrics", Kind::Bool),
     ("reload.poll_interval_ms", Kind::Int),
 ];
 

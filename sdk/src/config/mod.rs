@@ -98,3 +98,5 @@ pub const DEFAULT_HISTOGRAM_BOUNDARIES_MS: [f64; 15] = [
 pub const DEFAULT_RELOAD_POLL_INTERVAL: Duration = Duration::from_secs(1);
 /// Default deadline for [`crate::DualMetrics::shutdown`] when called from `Drop`.
 pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
+/// Default of `self_metrics`: the SDK emits its own telemetry as `dualmetrics.sdk.*` metrics.
+pub const DEFAULT_SELF_METRICS: bool = true;

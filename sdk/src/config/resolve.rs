@@ -126,6 +126,9 @@ pub struct Config {
     pub rules: crate::rules::Rules,
     /// Reload settings.
     pub reload: ReloadConfig,
+    /// Emit the SDK's own telemetry as `dualmetrics.sdk.*` metrics (key `self_metrics`).
+    /// Defaults to [`DEFAULT_SELF_METRICS`].
+    pub self_metrics: bool,
 }
 
 struct Reader<'a> {
@@ -233,7 +236,11 @@ pub(crate) fn resolve(
         None => DEFAULT_CUMULATIVE_SERIES_WARNING,
         Some(Entry { value: Value::Int(i), .. }) if *i >= 0 => *i as usize,
         Some(e) => {
-            return Err(r.err("cumulative_series_warning", e, "must be 0 (off) or a positive integer"))
+            return Err(r.err(
+                "cumulative_series_warning",
+                e,
+                "must be 0 (off) or a positive integer",
+            ))
         }
     };
 
@@ -376,6 +383,11 @@ pub(crate) fn resolve(
         poll_interval: r.millis("reload.poll_interval_ms", DEFAULT_RELOAD_POLL_INTERVAL)?,
     };
     let rules = crate::rules::Rules::compile(rules)?;
+    let self_metrics = match r.get("self_metrics") {
+        None => DEFAULT_SELF_METRICS,
+        Some(Entry { value: Value::Bool(b), .. }) => *b,
+        Some(e) => return Err(r.err("self_metrics", e, "expected true or false")),
+    };
 
     Ok(Config {
         mode,
@@ -388,6 +400,7 @@ pub(crate) fn resolve(
         otlp,
         rules,
         reload,
+        self_metrics,
     })
 }
 
