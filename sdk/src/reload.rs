@@ -7,6 +7,10 @@
 //! within the file system's time resolution are both seen). Replace the file atomically (write a
 //! temporary file, then rename): a reader that catches a half-written file refuses it (counted
 //! in `reloads_failed`) and reloads at the next poll that sees the complete file.
+//!
+//! The watch and the `SIGHUP` handler are set up at build: a reload that turns `reload.watch` on
+//! or off, or changes `reload.poll_interval_ms`, takes effect at the next start. `SIGHUP` is
+//! process-wide: every [`crate::DualMetrics`] built with `reload_on_sighup` reloads.
 use std::path::PathBuf;
 use std::sync::mpsc;
 use std::sync::{Arc, Weak};

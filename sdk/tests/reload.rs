@@ -38,8 +38,6 @@ impl Peers {
     fn builder(&self) -> dualmetrics::DualMetricsBuilder {
         DualMetrics::builder()
             .with_env_vars(Vec::<(String, String)>::new())
-            // Exact line sets: no `dualmetrics.sdk.*` self-metrics.
-            .with_setting("self_metrics", "false")
             .with_config_file(self.path())
             .with_statsd_address(&self.statsd.local_addr().to_string())
             .with_statsd_flush_interval(Duration::from_secs(3600))
@@ -223,4 +221,43 @@ fn reload_reports_settings_that_need_a_restart_and_new_instruments_get_new_rules
     let catalog = metrics.catalog();
     let entry = catalog.instruments.iter().find(|e| e.name == "pay.late").unwrap();
     assert_eq!((entry.otel_name.as_str(), entry.statsd_name.as_str()), ("payments", "pay.late"));
+}
+
+#[test]
+fn watching_without_a_configuration_file_is_a_build_error_naming_the_key() {
+    let err = DualMetrics::builder()
+        .with_env_vars(Vec::<(String, String)>::new())
+        .with_config_toml("inline", "[default]\nmode = \"dual\"\n")
+        .watch_config(true)
+        .build()
+        .unwrap_err();
+    match err {
+        dualmetrics::BuildError::Config(e) => assert_eq!(e.key, "reload.watch", "{e}"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn reload_watch_and_interval_are_read_from_the_file_and_the_environment() {
+    let peers = Peers::start("[default.reload]\nwatch = true\npoll_interval_ms = 250\n");
+    let config = peers.builder().resolve_config().unwrap();
+    assert!(config.reload.watch);
+    assert_eq!(config.reload.poll_interval, Duration::from_millis(250));
+    let config = DualMetrics::builder()
+        .with_env_vars([
+            ("DUALMETRICS_RELOAD_WATCH", "true"),
+            ("DUALMETRICS_RELOAD_POLL_INTERVAL_MS", "40"),
+        ])
+        .resolve_config()
+        .unwrap();
+    assert!(config.reload.watch);
+    assert_eq!(config.reload.poll_interval, Duration::from_millis(40));
+    let bad = peers.dir.path().join("bad.toml");
+    std::fs::write(&bad, "[default.reload]\nwatch = \"often\"\n").unwrap();
+    let err = DualMetrics::builder()
+        .with_env_vars(Vec::<(String, String)>::new())
+        .with_config_file(&bad)
+        .resolve_config()
+        .unwrap_err();
+    assert!(err.to_string().contains("reload.watch") && err.to_string().contains("often"), "{err}");
 }
