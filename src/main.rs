@@ -1,6 +1,8 @@
 //! The `dualmetrics` command line.
 use clap::{Parser, Subcommand};
 
+mod demo;
+
 #[derive(Parser)]
 #[command(name = "dualmetrics", version, about = "Dual StatsD + OTLP metrics: demo, compare, shim")]
 struct Cli {
@@ -10,6 +12,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// The whole migration story on embedded backends: legacy → dual → otlp, then the report.
+    Demo(demo::DemoArgs),
     /// Print the effective SDK configuration (file + env section + environment) and exit.
     Config {
         /// TOML configuration file.
@@ -38,6 +42,7 @@ fn main() -> anyhow::Result<()> {
                 }
             }
         }
+        Command::Demo(args) => std::process::exit(i32::from(demo::run_code(&args))),
         Command::Compare(args) => {
             std::process::exit(i32::from(dualmetrics_compare::run_code(&args)))
         }

@@ -1,0 +1,337 @@
+//! The embedded new backend: an OTLP/gRPC receiver (tonic `MetricsService`) that stores what it
+//! receives as Prometheus series, queryable through the comparator's [`QueryAdapter`] with the
+//! PromQL subset of [`super::promql`].
+//!
+//! # Naming (as VictoriaMetrics with `-opentelemetry.usePrometheusNaming`)
+//! Names and labels come from [`dualmetrics_model::naming_map`]: a monotonic sum becomes
+//! `<name>[_<unit>]_total`, a gauge or non-monotonic sum `<name>[_<unit>]`, an explicit-bucket
+//! histogram `<base>_bucket{le="…"}` (cumulative per bound, `+Inf` last), `<base>_sum` and
+//! `<base>_count`. Resource attributes (`service.name` → `service_name`) and point attributes
+//! become labels; a point attribute wins over a resource attribute of the same name.
+//!
+//! # Values
+//! Stored as cumulative values at the point's `time_unix_nano` (milliseconds). A delta sum or
+//! histogram is added to the series' previous value, so the store is cumulative either way.
+//! Exponential histograms and summaries are not stored; they are counted in
+//! [`OtlpStats::unsupported_points`].
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use dualmetrics_compare::{QueryAdapter, QueryError, Series, TimeRange};
+use dualmetrics_model::naming_map::{
+    histogram_series, otel_label, otel_series_base, HistogramPart,
+};
+use dualmetrics_model::MetricKind;
+use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_server::{
+    MetricsService, MetricsServiceServer,
+};
+use opentelemetry_proto::tonic::collector::metrics::v1::{
+    ExportMetricsServiceRequest, ExportMetricsServiceResponse,
+};
+use opentelemetry_proto::tonic::common::v1::{any_value, KeyValue};
+use opentelemetry_proto::tonic::metrics::v1::{metric, number_data_point};
+
+use super::error::DemoError;
+use super::promql::{self, Labels, Matcher, SampleSource};
+
+/// `aggregation_temporality` value of a delta stream in OTLP.
+const TEMPORALITY_DELTA: i32 = 1;
+
+/// What the receiver has seen.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OtlpStats {
+    /// Export requests accepted.
+    pub requests: u64,
+    /// Samples stored (one per series per point).
+    pub samples: u64,
+    /// Points of kinds this store does not keep (exponential histograms, summaries).
+    pub unsupported_points: u64,
+}
+
+#[derive(Default)]
+struct Inner {
+    series: Mutex<BTreeMap<Labels, Vec<(i64, f64)>>>,
+    requests: AtomicU64,
+    samples: AtomicU64,
+    unsupported: AtomicU64,
+    prometheus_naming: bool,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The embedded OTLP receiver and Prometheus store. Stops serving when dropped.
+pub struct OtlpStore {
+    inner: Arc<Inner>,
+    addr: SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+struct Service(Arc<Inner>);
+
+#[tonic::async_trait]
+impl MetricsService for Service {
+    async fn export(
+        &self,
+        request: tonic::Request<ExportMetricsServiceRequest>,
+    ) -> Result<tonic::Response<ExportMetricsServiceResponse>, tonic::Status> {
+        self.0.ingest(&request.into_inner());
+        Ok(tonic::Response::new(ExportMetricsServiceResponse::default()))
+    }
+}
+
+impl OtlpStore {
+    /// Binds `127.0.0.1:0` and serves OTLP/gRPC on a small runtime of its own.
+    ///
+    /// # Errors
+    /// The listener or the runtime cannot be created.
+    pub fn start() -> Result<OtlpStore, DemoError> {
+        let setup = |what: &str, e: std::io::Error| DemoError::Setup(format!("{what}: {e}"));
+        let listener = std::net::TcpListener::bind(("127.0.0.1", 0))
+            .map_err(|e| setup("bind the OTLP receiver", e))?;
+        let addr = listener.local_addr().map_err(|e| setup("OTLP receiver address", e))?;
+        listener.set_nonblocking(true).map_err(|e| setup("OTLP listener non-blocking", e))?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("demo-otlp-rx")
+            .enable_all()
+            .build()
+            .map_err(|e| setup("OTLP receiver runtime", e))?;
+        let inner = Arc::new(Inner { prometheus_naming: true, ..Inner::default() });
+        let service = MetricsServiceServer::from_arc(Arc::new(Service(Arc::clone(&inner))));
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let listener = {
+            let _guard = runtime.enter();
+            tokio::net::TcpListener::from_std(listener)
+                .map_err(|e| setup("register the OTLP listener", e))?
+        };
+        runtime.spawn(async move {
+            let incoming = tonic::transport::server::TcpIncoming::from(listener);
+            let _ = tonic::transport::Server::builder()
+                .add_service(service)
+                .serve_with_incoming_shutdown(incoming, async {
+                    let _ = stop_rx.await;
+                })
+                .await;
+        });
+        Ok(OtlpStore { inner, addr, stop: Some(stop_tx), runtime: Some(runtime) })
+    }
+
+    /// The OTLP/gRPC endpoint to give an exporter: `http://127.0.0.1:PORT`.
+    pub fn endpoint(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Counters of what was received and stored.
+    pub fn stats(&self) -> OtlpStats {
+        OtlpStats {
+            requests: self.inner.requests.load(Relaxed),
+            samples: self.inner.samples.load(Relaxed),
+            unsupported_points: self.inner.unsupported.load(Relaxed),
+        }
+    }
+
+    /// The distinct metric names stored.
+    pub fn metric_names(&self) -> Vec<String> {
+        let mut names: Vec<String> =
+            lock(&self.inner.series).keys().filter_map(|l| l.get("__name__").cloned()).collect();
+        names.dedup();
+        names
+    }
+}
+
+impl Drop for OtlpStore {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(rt) = self.runtime.take() {
+            rt.shutdown_timeout(std::time::Duration::from_secs(1));
+        }
+    }
+}
+
+fn attr_text(kv: &KeyValue) -> String {
+    match kv.value.as_ref().and_then(|v| v.value.as_ref()) {
+        Some(any_value::Value::StringValue(s)) => s.clone(),
+        Some(any_value::Value::BoolValue(b)) => b.to_string(),
+        Some(any_value::Value::IntValue(i)) => i.to_string(),
+        Some(any_value::Value::DoubleValue(d)) => d.to_string(),
+        _ => String::new(),
+    }
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+}
+
+/// Formats a bucket bound the way Prometheus writes `le` (`5`, `0.25`, `+Inf`).
+fn le_text(bound: f64) -> String {
+    if bound == f64::INFINITY {
+        "+Inf".to_owned()
+    } else {
+        format!("{bound}")
+    }
+}
+
+impl Inner {
+    fn labels(&self, base: &Labels, attrs: &[KeyValue], name: &str) -> Labels {
+        let mut l = base.clone();
+        for kv in attrs {
+            l.insert(otel_label(&kv.key, self.prometheus_naming), attr_text(kv));
+        }
+        l.insert("__name__".to_owned(), name.to_owned());
+        l
+    }
+
+    fn ingest(&self, req: &ExportMetricsServiceRequest) {
+        self.requests.fetch_add(1, Relaxed);
+        let mut out: Vec<(Labels, i64, f64, bool)> = Vec::new();
+        let prom = self.prometheus_naming;
+        for rm in &req.resource_metrics {
+            let resource: Labels = rm
+                .resource
+                .iter()
+                .flat_map(|r| r.attributes.iter())
+                .map(|kv| (otel_label(&kv.key, prom), attr_text(kv)))
+                .collect();
+            for m in rm.scope_metrics.iter().flat_map(|s| s.metrics.iter()) {
+                let ts =
+                    |nanos: u64| if nanos == 0 { now_ms() } else { (nanos / 1_000_000) as i64 };
+                match &m.data {
+                    Some(metric::Data::Sum(sum)) => {
+                        let kind = if sum.is_monotonic {
+                            MetricKind::Counter
+                        } else {
+                            MetricKind::UpDownCounter
+                        };
+                        let name = otel_series_base(&m.name, &m.unit, kind, prom);
+                        let delta = sum.aggregation_temporality == TEMPORALITY_DELTA;
+                        for p in &sum.data_points {
+                            let v = match p.value {
+                                Some(number_data_point::Value::AsDouble(d)) => d,
+                                Some(number_data_point::Value::AsInt(i)) => i as f64,
+                                None => continue,
+                            };
+                            let l = self.labels(&resource, &p.attributes, &name);
+                            out.push((l, ts(p.time_unix_nano), v, delta));
+                        }
+                    }
+                    Some(metric::Data::Gauge(g)) => {
+                        let name = otel_series_base(&m.name, &m.unit, MetricKind::Gauge, prom);
+                        for p in &g.data_points {
+                            let v = match p.value {
+                                Some(number_data_point::Value::AsDouble(d)) => d,
+                                Some(number_data_point::Value::AsInt(i)) => i as f64,
+                                None => continue,
+                            };
+                            let l = self.labels(&resource, &p.attributes, &name);
+                            out.push((l, ts(p.time_unix_nano), v, false));
+                        }
+                    }
+                    Some(metric::Data::Histogram(h)) => {
+                        let base = otel_series_base(&m.name, &m.unit, MetricKind::Histogram, prom);
+                        let delta = h.aggregation_temporality == TEMPORALITY_DELTA;
+                        for p in &h.data_points {
+                            let t = ts(p.time_unix_nano);
+                            let part = |part| histogram_series(&base, part);
+                            let count =
+                                self.labels(&resource, &p.attributes, &part(HistogramPart::Count));
+                            out.push((count, t, p.count as f64, delta));
+                            let sum =
+                                self.labels(&resource, &p.attributes, &part(HistogramPart::Sum));
+                            out.push((sum, t, p.sum.unwrap_or(0.0), delta));
+                            let mut cumulative = 0u64;
+                            for (i, c) in p.bucket_counts.iter().enumerate() {
+                                cumulative += c;
+                                let bound =
+                                    p.explicit_bounds.get(i).copied().unwrap_or(f64::INFINITY);
+                                let mut l = self.labels(
+                                    &resource,
+                                    &p.attributes,
+                                    &part(HistogramPart::Bucket),
+                                );
+                                l.insert("le".to_owned(), le_text(bound));
+                                out.push((l, t, cumulative as f64, delta));
+                            }
+                        }
+                    }
+                    Some(metric::Data::ExponentialHistogram(e)) => {
+                        self.unsupported.fetch_add(e.data_points.len() as u64, Relaxed);
+                    }
+                    Some(metric::Data::Summary(s)) => {
+                        self.unsupported.fetch_add(s.data_points.len() as u64, Relaxed);
+                    }
+                    None => {}
+                }
+            }
+        }
+        let mut series = lock(&self.series);
+        let stored = out.len() as u64;
+        for (labels, t, v, delta) in out {
+            let points = series.entry(labels).or_default();
+            let v = if delta { points.last().map_or(0.0, |p| p.1) + v } else { v };
+            // keep time order: an out-of-order point replaces nothing, it is inserted in place
+            let at = points.partition_point(|p| p.0 <= t);
+            points.insert(at, (t, v));
+        }
+        self.samples.fetch_add(stored, Relaxed);
+    }
+}
+
+impl SampleSource for Inner {
+    fn select(&self, matchers: &[Matcher]) -> Vec<(Labels, Vec<(i64, f64)>)> {
+        lock(&self.series)
+            .iter()
+            .filter(|(l, _)| matchers.iter().all(|m| m.matches(l)))
+            .map(|(l, p)| (l.clone(), p.clone()))
+            .collect()
+    }
+}
+
+fn rejected(query: &str, message: String) -> QueryError {
+    QueryError::Rejected {
+        url: "embedded prometheus store".to_owned(),
+        error_type: "bad_data".to_owned(),
+        message: format!("{message} (query {query:?})"),
+    }
+}
+
+fn collect(rows: Vec<(Labels, i64, f64)>) -> Vec<Series> {
+    let mut by: BTreeMap<Labels, Vec<(i64, f64)>> = BTreeMap::new();
+    for (mut l, t, v) in rows {
+        l.remove("__name__");
+        by.entry(l).or_default().push((t, v));
+    }
+    by.into_iter().map(|(labels, points)| Series { labels, points }).collect()
+}
+
+impl QueryAdapter for OtlpStore {
+    fn describe(&self) -> String {
+        format!("embedded otlp+prometheus grpc://{}", self.addr)
+    }
+
+    fn range(&self, query: &str, range: &TimeRange) -> Result<Vec<Series>, QueryError> {
+        let expr = promql::parse(query).map_err(|m| rejected(query, m))?;
+        let mut rows = Vec::new();
+        for t in range.grid() {
+            for (l, v) in promql::eval(&expr, self.inner.as_ref(), t * 1000) {
+                rows.push((l, t, v));
+            }
+        }
+        Ok(collect(rows))
+    }
+
+    fn instant(&self, query: &str, at: i64) -> Result<Vec<Series>, QueryError> {
+        let expr = promql::parse(query).map_err(|m| rejected(query, m))?;
+        let rows = promql::eval(&expr, self.inner.as_ref(), at * 1000)
+            .into_iter()
+            .map(|(l, v)| (l, at, v));
+        Ok(collect(rows.collect()))
+    }
+}
