@@ -38,7 +38,11 @@ impl Peers {
     fn builder(&self) -> dualmetrics::DualMetricsBuilder {
         DualMetrics::builder()
             .with_env_vars(Vec::<(String, String)>::new())
+            // Exact line sets: no `dualmetrics.sdk.*` self-metrics.
+            .with_setting("self_metrics", "false")
             .with_config_file(self.path())
+            // Exact line and catalog assertions: no dualmetrics.sdk.* metrics.
+            .with_setting("self_metrics", "false")
             .with_statsd_address(&self.statsd.local_addr().to_string())
             .with_statsd_flush_interval(Duration::from_secs(3600))
             .with_otlp_endpoint(&self.otlp.endpoint())
@@ -227,6 +231,8 @@ fn reload_reports_settings_that_need_a_restart_and_new_instruments_get_new_rules
 fn watching_without_a_configuration_file_is_a_build_error_naming_the_key() {
     let err = DualMetrics::builder()
         .with_env_vars(Vec::<(String, String)>::new())
+        // Exact line sets: no `dualmetrics.sdk.*` self-metrics.
+        .with_setting("self_metrics", "false")
         .with_config_toml("inline", "[default]\nmode = \"dual\"\n")
         .watch_config(true)
         .build()
@@ -256,6 +262,8 @@ fn reload_watch_and_interval_are_read_from_the_file_and_the_environment() {
     std::fs::write(&bad, "[default.reload]\nwatch = \"often\"\n").unwrap();
     let err = DualMetrics::builder()
         .with_env_vars(Vec::<(String, String)>::new())
+        // Exact line sets: no `dualmetrics.sdk.*` self-metrics.
+        .with_setting("self_metrics", "false")
         .with_config_file(&bad)
         .resolve_config()
         .unwrap_err();
