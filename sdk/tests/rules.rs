@@ -23,6 +23,8 @@ impl Peers {
             // Exact line sets: no `dualmetrics.sdk.*` self-metrics.
             .with_setting("self_metrics", "false")
             .with_config_toml("rules.toml", toml)
+            // Exact line and catalog assertions: no dualmetrics.sdk.* metrics.
+            .with_setting("self_metrics", "false")
             .with_statsd_address(&self.statsd.local_addr().to_string())
             .with_statsd_flush_interval(Duration::from_secs(3600))
             .with_otlp_endpoint(&self.otlp.endpoint())
