@@ -20,8 +20,6 @@ impl Peers {
     fn builder(&self, toml: &str) -> dualmetrics::DualMetricsBuilder {
         DualMetrics::builder()
             .with_env_vars(Vec::<(String, String)>::new())
-            // Exact line sets: no `dualmetrics.sdk.*` self-metrics.
-            .with_setting("self_metrics", "false")
             .with_config_toml("rules.toml", toml)
             // Exact line and catalog assertions: no dualmetrics.sdk.* metrics.
             .with_setting("self_metrics", "false")
