@@ -73,6 +73,14 @@
 //! counted in [`TelemetrySnapshot::reloads_failed`]. A mode set with [`DualMetrics::set_mode`]
 //! outranks the file until the next `set_mode`, so a rollback survives reloads.
 //!
+//! ## Adopting without rewrites
+//! Existing instrumentation keeps its call sites. [`metrics_rs::install`] (default feature
+//! `metrics-rs`) makes the `metrics` crate's `counter!`/`gauge!`/`histogram!` record into the
+//! facade, labels as tags and `describe_*!` units and descriptions included; a cadence
+//! `StatsdClient` built with [`cadence_sink::DualSink`] (`StatsdClient::from_sink(prefix, sink)`)
+//! records every line it writes. Both dual-emit and follow modes and rules like native
+//! instruments; what they cannot map is counted in [`TelemetrySnapshot::dropped_by_adapter`].
+//!
 //! ## Cost model
 //! Registration resolves names, units and backend handles; the first use of a tag set resolves
 //! its series (both pipelines). After that an unbound emit is a hash of the borrowed tags and a
@@ -90,6 +98,7 @@
 //! - OTLP over tonic gRPC or HTTP/protobuf, headers, TLS, cumulative or delta temporality.
 //! - TOML configuration with per-environment sections, `DUALMETRICS_*` and `OTEL_*` variables.
 //! - Per-metric rules and configuration reload (call, file watch, `SIGHUP`).
+//! - Adapters for `metrics` (a `Recorder`) and cadence (a `MetricSink`).
 #![deny(missing_docs)]
 
 mod adapters;
