@@ -1,7 +1,12 @@
 //! Ingest: sockets → (tee) → a bounded packet queue for the aggregator.
 //!
 //! - **UDP**: one blocking thread, `SO_RCVBUF` set from the config (the kernel may cap it at
-//!   `net.core.rmem_max`; the size actually granted is logged).
+//!   `net.core.rmem_max`; the size actually granted is logged). The socket is non-blocking: the
+//!   thread reads whatever the socket holds (up to [`UDP_BATCH_DATAGRAMS`] datagrams /
+//!   [`UDP_BATCH_BYTES`]), queues those datagrams as one batch joined by newlines (a datagram is
+//!   a list of lines, so the join parses the same), and waits for readability (epoll, through a
+//!   current-thread tokio runtime) only when the socket is empty. Under load that is one queue
+//!   operation and at most one wake-up of the aggregator per batch instead of per packet.
 //! - **TCP**: newline-framed; one thread per connection (at most `max_tcp_connections`), lines
 //!   longer than `max_line_len` are discarded up to the next newline (`oversized_packet`).
 //! - **Unix datagram**: one blocking thread.
@@ -27,6 +32,11 @@ use std::time::Duration;
 /// How often blocked reads wake up to check for shutdown.
 const POLL: Duration = Duration::from_millis(100);
 const RECV_BUF: usize = 65_536;
+/// Most UDP datagrams queued as one batch.
+pub const UDP_BATCH_DATAGRAMS: usize = 64;
+/// A UDP batch is queued before it would grow past this many bytes (a single larger datagram
+/// is queued alone).
+pub const UDP_BATCH_BYTES: usize = 64 * 1024;
 
 /// The bound ingest sockets.
 #[derive(Debug)]
@@ -67,9 +77,7 @@ pub(crate) fn bind(cfg: &IngestConfig) -> Result<Listeners, BuildError> {
             granted = sock.recv_buffer_size().unwrap_or(0),
             "udp receive buffer"
         );
-        let sock: UdpSocket = sock.into();
-        sock.set_read_timeout(Some(POLL)).map_err(bind_err("udp", &cfg.udp))?;
-        Some(sock)
+        Some(sock.into())
     };
     let tcp = match &cfg.tcp {
         Some(a) if !a.is_empty() => {
@@ -121,10 +129,15 @@ impl Ctx {
     }
 
     fn enqueue(&self, packet: Vec<u8>) -> bool {
-        match self.tx.try_send(packet) {
+        self.enqueue_batch(packet, 1)
+    }
+
+    /// Queues `lines` (`datagrams` packets joined); a full queue drops them all, counted.
+    fn enqueue_batch(&self, lines: Vec<u8>, datagrams: u64) -> bool {
+        match self.tx.try_send(lines) {
             Ok(()) => true,
             Err(TrySendError::Full(_)) => {
-                self.tel.count_drop(DropReason::QueueFull, 1);
+                self.tel.count_drop(DropReason::QueueFull, datagrams);
                 true
             }
             Err(TrySendError::Disconnected(_)) => false,
@@ -136,28 +149,88 @@ impl Ctx {
     }
 }
 
-pub(crate) fn spawn_udp(sock: UdpSocket, ctx: Ctx) -> JoinHandle<()> {
-    std::thread::Builder::new()
-        .name("shim-udp".into())
-        .spawn(move || {
-            let mut buf = vec![0u8; RECV_BUF];
-            loop {
-                match sock.recv(&mut buf) {
-                    Ok(n) => {
-                        if !ctx.datagram(&buf[..n], Transport::Udp) {
-                            return;
-                        }
-                    }
-                    Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
-                        if ctx.stopping() {
-                            return; // the read timed out: nothing is left in the socket
-                        }
-                    }
-                    Err(e) => tracing::debug!(error = %e, "udp recv"),
-                }
+/// UDP datagrams gathered for one queue operation.
+struct UdpBatch {
+    lines: Vec<u8>,
+    datagrams: u64,
+}
+
+impl UdpBatch {
+    fn new() -> Self {
+        UdpBatch { lines: Vec::with_capacity(UDP_BATCH_BYTES), datagrams: 0 }
+    }
+
+    /// Tees, size-checks and appends one datagram; queues the batch first when it would
+    /// overflow. Returns false when the aggregator is gone.
+    fn add(&mut self, bytes: &[u8], ctx: &Ctx) -> bool {
+        ctx.tel.packet(Transport::Udp);
+        if let Some(tee) = &ctx.tee {
+            tee.forward(bytes, &ctx.tel);
+        }
+        if bytes.len() > ctx.max_packet {
+            ctx.tel.count_drop(DropReason::OversizedPacket, 1);
+            return true;
+        }
+        if !self.lines.is_empty() && self.lines.len() + 1 + bytes.len() > UDP_BATCH_BYTES {
+            if !self.flush(ctx) {
+                return false;
             }
-        })
-        .expect("spawn udp thread")
+        }
+        if !self.lines.is_empty() {
+            self.lines.push(b'\n');
+        }
+        self.lines.extend_from_slice(bytes);
+        self.datagrams += 1;
+        true
+    }
+
+    fn flush(&mut self, ctx: &Ctx) -> bool {
+        if self.datagrams == 0 {
+            return true;
+        }
+        let lines = std::mem::replace(&mut self.lines, Vec::with_capacity(UDP_BATCH_BYTES));
+        let n = std::mem::take(&mut self.datagrams);
+        ctx.enqueue_batch(lines, n)
+    }
+}
+
+pub(crate) fn spawn_udp(sock: UdpSocket, ctx: Ctx) -> std::io::Result<JoinHandle<()>> {
+    // runtime and registration happen here, so an error reaches the caller instead of a panic
+    let rt = tokio::runtime::Builder::new_current_thread().enable_io().enable_time().build()?;
+    sock.set_nonblocking(true)?;
+    let sock = {
+        let _guard = rt.enter();
+        tokio::net::UdpSocket::from_std(sock)?
+    };
+    std::thread::Builder::new().name("shim-udp".into()).spawn(move || {
+        let mut buf = vec![0u8; RECV_BUF];
+        let mut batch = UdpBatch::new();
+        loop {
+            match sock.try_recv(&mut buf) {
+                Ok(n) => {
+                    if !batch.add(&buf[..n], &ctx) {
+                        return;
+                    }
+                    if batch.datagrams as usize >= UDP_BATCH_DATAGRAMS && !batch.flush(&ctx) {
+                        return;
+                    }
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                    if !batch.flush(&ctx) {
+                        return;
+                    }
+                    if ctx.stopping() {
+                        return; // the socket is empty
+                    }
+                    // inside block_on: the timer needs the runtime's context
+                    rt.block_on(async {
+                        let _ = tokio::time::timeout(POLL, sock.readable()).await;
+                    });
+                }
+                Err(e) => tracing::debug!(error = %e, "udp recv"),
+            }
+        }
+    })
 }
 
 pub(crate) fn spawn_unix(sock: UnixDatagram, ctx: Ctx) -> JoinHandle<()> {

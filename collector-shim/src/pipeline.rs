@@ -61,7 +61,10 @@ pub(crate) async fn run(
     let unix_path = listeners.unix.as_ref().map(|(_, p)| p.clone());
     let mut ingest_threads = Vec::new();
     if let Some(s) = listeners.udp {
-        ingest_threads.push(ingest::spawn_udp(s, ctx.clone()));
+        ingest_threads.push(
+            ingest::spawn_udp(s, ctx.clone())
+                .map_err(|e| ShutdownError::Internal(format!("udp ingest thread: {e}")))?,
+        );
     }
     if let Some(l) = listeners.tcp {
         ingest_threads.push(ingest::spawn_tcp(l, ctx.clone(), cfg.ingest.max_tcp_connections));

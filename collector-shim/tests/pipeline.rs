@@ -394,3 +394,40 @@ fn otlp_delta_in_becomes_cumulative_out() {
     assert_eq!(shim.telemetry().snapshot().otlp_in_series, 1);
     shim.shutdown().unwrap();
 }
+
+#[test]
+fn udp_datagrams_read_as_one_batch_keep_their_line_boundaries() {
+    // Everything is sent before the shim runs, so the socket holds it all and the UDP thread
+    // reads it in full batches (up to UDP_BATCH_DATAGRAMS datagrams joined into one queue item).
+    let otlp = OtlpGrpcReceiver::start();
+    let mut cfg = config(&otlp.endpoint());
+    cfg.ingest.max_packet_size = 100;
+    let shim = Shim::bind(cfg).unwrap();
+    let addr = shim.udp_addr().unwrap();
+    let oversized = format!("b.hits:1000|c|#pad:{}", "x".repeat(120));
+    let mut packets: Vec<Vec<u8>> = Vec::new();
+    for i in 0..1000 {
+        // no trailing newline, a trailing newline, and two lines in one datagram
+        packets.push(match i % 3 {
+            0 => b"b.hits:1|c".to_vec(),
+            1 => b"b.hits:1|c\n".to_vec(),
+            _ => b"b.hits:1|c\nb.gauge:7|g".to_vec(),
+        });
+        if i == 500 {
+            packets.push(oversized.clone().into_bytes());
+        }
+    }
+    let refs: Vec<&[u8]> = packets.iter().map(Vec::as_slice).collect();
+    send_udp(addr, &refs);
+    let shim = shim.spawn();
+    let two_line = (0..1000).filter(|i| i % 3 == 2).count() as u64;
+    wait_tel(&shim, "every line and the oversized drop", |t| {
+        t.lines == 1000 + two_line && t.dropped("oversized_packet") == 1
+    });
+    let t = shim.telemetry().snapshot();
+    assert_eq!(t.packets["udp"], 1001);
+    assert_eq!(t.bad_lines.values().sum::<u64>(), 0, "a join never merges two lines: {t:#?}");
+    assert_eq!(t.dropped("queue_full"), 0);
+    otlp.wait_for(WAIT, |p| latest(p, "b.hits", &[]).is_some_and(|p| p.as_f64() == Some(1000.0)));
+    shim.shutdown().unwrap();
+}
