@@ -335,3 +335,25 @@ fn cumulative_total_reaches_the_collector_once_it_is_back() {
     assert_eq!(otlp.request_count(), 2, "one export before the outage, one after");
     assert!(!points.is_empty());
 }
+
+/// An export the collector answers after the exporter's timeout is counted as a failure *and*
+/// as a timeout, with its points.
+#[test]
+fn export_past_the_timeout_is_counted_as_timed_out_with_its_points() {
+    let otlp = OtlpGrpcReceiver::builder().with_delay(Duration::from_secs(3)).start();
+    let metrics = base(Mode::Otlp, "127.0.0.1:9", &otlp.endpoint())
+        .with_statsd_flush_interval(Duration::from_secs(3600))
+        .with_otlp_export_interval(Duration::from_secs(3600))
+        .with_otlp_timeout(Duration::from_millis(300))
+        .with_temporality(Temporality::Delta)
+        .build()
+        .unwrap();
+    let hits = metrics.counter("iso.timeout").build().unwrap();
+    let start = Instant::now();
+    round(&metrics, &hits);
+    assert!(start.elapsed() < Duration::from_secs(3), "the exporter gave up at its timeout");
+    let t = metrics.telemetry().otlp;
+    assert_eq!((t.exports_failed, t.exports_timed_out), (1, 1), "{t:?}");
+    assert_eq!((t.points_failed, t.points_timed_out), (SERIES as u64, SERIES as u64));
+    assert_eq!(t.exports_ok, 0);
+}
