@@ -10,7 +10,12 @@ use cadence::{MetricSink, StatsdClient};
 use dualmetrics::cadence_sink::DualSink;
 use dualmetrics::metrics_rs::DualRecorder;
 use dualmetrics::{DualMetrics, Mode};
+use dualmetrics_testkit::alloc::{count_allocs, CountingAllocator};
 use dualmetrics_testkit::{latest, OtlpGrpcReceiver, Point, PointKind, PointValue, StatsdReceiver};
+
+// Counts allocations per thread for the steady-state tests at the end; other tests ignore it.
+#[global_allocator]
+static ALLOC: CountingAllocator = CountingAllocator;
 
 const WAIT: Duration = Duration::from_secs(10);
 /// The global tags every line carries.
@@ -236,4 +241,48 @@ fn cadence_prefix_moves_to_the_facade_without_doubling() {
     assert_eq!(r.statsd.wait_for_lines(1, WAIT), [format!("checkout.orders:2|c|#{G}")]);
     let points = r.otlp.wait_for(WAIT, |p| !p.is_empty());
     assert_eq!(latest(&points, "orders", &[]).unwrap().value, PointValue::Int(2));
+}
+
+/// Warms `emit` up across flushes (series created, buffers at their steady size), then counts
+/// the calling thread's allocations over 1000 more emits.
+fn steady_state_allocs(metrics: &DualMetrics, mut emit: impl FnMut()) -> usize {
+    assert!(dualmetrics_testkit::alloc::is_installed(), "the counting allocator is in use");
+    for _ in 0..3 {
+        for _ in 0..1000 {
+            emit();
+        }
+        metrics.flush().expect("flush");
+    }
+    count_allocs(|| {
+        for _ in 0..1000 {
+            emit();
+        }
+    })
+}
+
+#[test]
+fn metrics_rs_macros_with_static_labels_do_not_allocate_per_emit() {
+    let (_r, metrics) = dual("");
+    let recorder = DualRecorder::new(Arc::clone(&metrics));
+    metrics::with_local_recorder(&recorder, || {
+        let n = steady_state_allocs(&metrics, || {
+            metrics::counter!("http_requests_total", "route" => "/cart").increment(1);
+            metrics::gauge!("queue.depth").increment(1.0);
+            metrics::histogram!("http.latency", "route" => "/cart").record(12.0);
+        });
+        assert_eq!(n, 0, "allocations over 1000 macro emits of each kind");
+    });
+}
+
+#[test]
+fn cadence_sink_lines_do_not_allocate_per_emit() {
+    let (_r, metrics) = dual("");
+    let sink = DualSink::new(Arc::clone(&metrics));
+    let n = steady_state_allocs(&metrics, || {
+        sink.emit("http.requests:1|c|@0.5|#route:/cart,code:200").unwrap();
+        sink.emit("queue.depth:+1|g").unwrap();
+        sink.emit("http.latency:12|ms|#route:/cart").unwrap();
+        sink.emit("payload.size:512|d").unwrap();
+    });
+    assert_eq!(n, 0, "allocations over 1000 lines of each type");
 }
