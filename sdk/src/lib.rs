@@ -93,6 +93,15 @@
 //! infinities, negative histogram samples), invalid tag keys, socket refusals, failed exports and
 //! emits after shutdown are counted in [`DualMetrics::telemetry`].
 //!
+//! ## Failure isolation and self-metrics
+//! Sockets and exports run on their own threads and nothing queues while a backend is down: a
+//! slow or absent OTLP collector costs neither the caller nor StatsD anything, a gone StatsD
+//! daemon costs OTLP nothing. The StatsD sink is a connected socket, so a gone daemon's refusals
+//! are counted line by line (`lines_dropped_socket`, `lines_dropped_queue_full`: exactly lines
+//! produced − lines received); failed OTLP exports are counted with their points, and with
+//! timeouts apart. The same counters are emitted as `dualmetrics.sdk.*` metrics into the active
+//! pipelines (`self_metrics = false` turns them off).
+//!
 //! # Features
 //! - StatsD over UDP or Unix datagram sockets, DogStatsD tags, a metric prefix.
 //! - OTLP over tonic gRPC or HTTP/protobuf, headers, TLS, cumulative or delta temporality.
