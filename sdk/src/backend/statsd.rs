@@ -30,6 +30,10 @@
 //! later one than the one lost. The socket needs no repair: sends succeed again as soon as the
 //! daemon is back on its port.
 //!
+//! A UDP daemon that is up but reads too slowly drops datagrams in its own receive buffer, which
+//! the sender cannot see (on loopback the send buffer never fills: each datagram is handed over
+//! on `send`); over a Unix socket the same overload is `EAGAIN` and counted as queue full.
+//!
 //! Nothing queues in the process while the daemon is down: the cells aggregate between
 //! flushes and are drained at every flush whether or not the send succeeds, so memory stays
 //! bounded by the series count.
