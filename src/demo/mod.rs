@@ -261,6 +261,9 @@ pub fn run(args: &DemoArgs, say: &dyn Fn(&str)) -> Result<Outcome, DemoError> {
             .with_env_vars(Vec::<(String, String)>::new())
             .with_mode(mode)
             .with_service_name("checkout")
+            // The SDK's own `dualmetrics.sdk.*` metrics count per pipeline (bytes sent, exports):
+            // the two sides differ by design, so they are not part of the story.
+            .with_setting("self_metrics", "false")
             .with_statsd_address(&statsd_addr)
             .with_statsd_prefix("checkout")
             .with_statsd_flush_interval(SDK_STATSD_FLUSH)
@@ -277,7 +280,8 @@ pub fn run(args: &DemoArgs, say: &dyn Fn(&str)) -> Result<Outcome, DemoError> {
         }
         None => None,
     };
-    let mut service = Service::new(configure(Mode::Legacy)?, faults)?;
+    let hold = 2 * flush.max(export) + SDK_STATSD_FLUSH;
+    let mut service = Service::new(configure(Mode::Legacy)?, faults, hold)?;
 
     // Waits until the StatsD side has flushed everything sent before the call.
     let settle = || match &legacy_store {

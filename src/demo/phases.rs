@@ -73,9 +73,12 @@ fn emit_for(service: &mut Service, mode: Mode, length: Duration, say: &dyn Fn(&s
     ));
 }
 
-/// Pauses the service, lets both pipelines deliver, and returns the boundary second once it
+/// Pauses the service, lets both pipelines deliver (before and after the queue drains), and returns the boundary second once it
 /// has passed by [`RESUME_AFTER_BOUNDARY`].
 fn pause(service: &mut Service, settle: &dyn Fn()) -> i64 {
+    // Both sides see the last level before the queue drains, then the drain itself.
+    service.flush();
+    settle();
     service.drain();
     service.flush();
     settle();
@@ -105,7 +108,6 @@ pub fn run(
     let start = pause(service, settle);
     service.set_mode(Mode::Dual);
     service
-        .metrics()
         .write_catalog(catalog)
         .map_err(|source| DemoError::Write { path: catalog.display().to_string(), source })?;
     say(&format!("switch   legacy → dual at {start}; catalog written to {}", catalog.display()));

@@ -6,8 +6,12 @@
 //! - `cart.items_added` (counter, no tags): 3;
 //! - `http.latency` (histogram, ms → a StatsD timer, tag `route`): `/cart` 12, 40, 95 and `/pay`
 //!   180, 420 — the same values every tick, so any flush or window has the same distribution;
-//! - `cpu.temperature` (gauge, `Cel`): a level that changes once per second;
-//! - `queue.depth` (up-down counter): +1 per second for 5 s, then −1 per second for 5 s.
+//! - `cpu.temperature` (gauge, `Cel`): a level that changes every *hold*;
+//! - `queue.depth` (up-down counter): +1 every hold for 5 holds, then −1 for 5.
+//!
+//! The hold is at least two of the slower of the StatsD flush and the OTLP export, so every
+//! level is seen by both pipelines: a level shorter than a flush interval may be sampled by one
+//! side and not the other, a true difference of sampling that the comparator would report.
 //!
 //! At a phase switch the service pauses and its queue drains to 0 ([`Service::drain`]): an
 //! up-down counter's OTLP side starts from 0 when it is first recorded, while the StatsD gauge
@@ -21,7 +25,8 @@
 //! - `drop`: every 5th tick's `http.requests` adds never reach the new side;
 //! - `unit`: `http.latency` reaches the new side in seconds while its unit says `ms`.
 //!
-//! The main instance still builds the instrument, so the catalog lists it.
+//! The main instance still builds the instrument, so the catalog lists it; its tag keys come
+//! from the instances that record it ([`Service::write_catalog`]).
 use std::time::Duration;
 
 use dualmetrics::{Counter, DualMetrics, Gauge, Histogram, Mode, UpDownCounter};
@@ -30,8 +35,6 @@ use super::error::DemoError;
 
 /// Time between two ticks of the service.
 pub const TICK: Duration = Duration::from_millis(50);
-/// Ticks per second.
-pub const TICKS_PER_SEC: u64 = 20;
 
 /// A divergence injected on one pipeline.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -145,8 +148,8 @@ impl FaultSides {
 /// Route latencies recorded every tick.
 const CART_LATENCIES_MS: [f64; 3] = [12.0, 40.0, 95.0];
 const PAY_LATENCIES_MS: [f64; 2] = [180.0, 420.0];
-/// The queue grows for this many seconds, then shrinks for as many.
-const QUEUE_HALF_PERIOD_SECS: u64 = 5;
+/// The queue grows for this many holds, then shrinks for as many.
+const QUEUE_HALF_PERIOD_HOLDS: u64 = 5;
 
 /// The synthetic service.
 pub struct Service {
@@ -154,19 +157,48 @@ pub struct Service {
     inst: Instruments,
     faults: Option<FaultSides>,
     tick: u64,
+    hold_ticks: u64,
     queue_level: i64,
     /// Measurements recorded (all instances).
     pub recorded: u64,
 }
 
 impl Service {
-    /// A service emitting through `main`, with an optional fault.
+    /// A service emitting through `main`, with an optional fault; levels change every `hold`.
     ///
     /// # Errors
     /// An instrument could not be built.
-    pub fn new(main: DualMetrics, faults: Option<FaultSides>) -> Result<Service, DemoError> {
+    pub fn new(
+        main: DualMetrics,
+        faults: Option<FaultSides>,
+        hold: Duration,
+    ) -> Result<Service, DemoError> {
         let inst = Instruments::build(&main)?;
-        Ok(Service { main, inst, faults, tick: 0, queue_level: 0, recorded: 0 })
+        let hold_ticks = (hold.as_millis() as u64).div_ceil(TICK.as_millis() as u64).max(1);
+        Ok(Service { main, inst, faults, tick: 0, hold_ticks, queue_level: 0, recorded: 0 })
+    }
+
+    /// Writes the main instance's catalog; an instrument a fault records through the extra
+    /// instances gets the tag keys they saw.
+    ///
+    /// # Errors
+    /// The file cannot be written.
+    pub fn write_catalog(&self, path: &std::path::Path) -> std::io::Result<()> {
+        let mut catalog = self.main.catalog();
+        if let Some(sides) = &self.faults {
+            for other in [sides.legacy.0.catalog(), sides.new.0.catalog()] {
+                for entry in &mut catalog.instruments {
+                    let seen = other.instruments.iter().find(|o| o.name == entry.name);
+                    for key in seen.map(|o| o.tag_keys.as_slice()).unwrap_or_default() {
+                        if !entry.tag_keys.contains(key) {
+                            entry.tag_keys.push(key.clone());
+                        }
+                    }
+                }
+            }
+        }
+        let text = serde_json::to_string_pretty(&catalog).map_err(std::io::Error::other)?;
+        std::fs::write(path, text)
     }
 
     /// The SDK instance the phases switch.
@@ -191,7 +223,7 @@ impl Service {
                 if mode.has_otlp() {
                     match f {
                         Fault::DoubleCount => sides.new.1.requests.add(2 * n, tags),
-                        _ if tick % 5 == 0 => {}
+                        _ if tick % 5 == 4 => {}
                         _ => sides.new.1.requests.add(n, tags),
                     }
                     self.recorded += 1;
@@ -236,11 +268,11 @@ impl Service {
         for ms in PAY_LATENCIES_MS {
             self.record_latency(ms, &[("route", "/pay")]);
         }
-        let second = t / TICKS_PER_SEC;
-        if t % TICKS_PER_SEC == 0 {
-            self.inst.temperature.record(55.0 + (second % 6) as f64 * 0.5, &[]);
+        let hold = t / self.hold_ticks;
+        if t % self.hold_ticks == 0 {
+            self.inst.temperature.record(55.0 + (hold % 6) as f64 * 0.5, &[]);
             let step =
-                if second % (2 * QUEUE_HALF_PERIOD_SECS) < QUEUE_HALF_PERIOD_SECS { 1 } else { -1 };
+                if hold % (2 * QUEUE_HALF_PERIOD_HOLDS) < QUEUE_HALF_PERIOD_HOLDS { 1 } else { -1 };
             if self.queue_level + step >= 0 {
                 self.inst.queue.add(step, &[]);
                 self.queue_level += step;
@@ -258,10 +290,8 @@ impl Service {
             self.queue_level = 0;
             self.recorded += 1;
         }
-        self.tick = self.tick.div_ceil(TICKS_PER_SEC * 2 * QUEUE_HALF_PERIOD_SECS)
-            * TICKS_PER_SEC
-            * 2
-            * QUEUE_HALF_PERIOD_SECS;
+        let cycle = self.hold_ticks * 2 * QUEUE_HALF_PERIOD_HOLDS;
+        self.tick = self.tick.div_ceil(cycle) * cycle;
     }
 
     /// Sends what every instance has buffered.
