@@ -55,6 +55,10 @@ struct Args {
     /// Which contender(s) to measure.
     #[arg(long, value_enum, default_value_t = Who::Both)]
     contenders: Who,
+    /// Sender threads (each sends rate/N from its own socket; one thread tops out near 170k
+    /// packets/s here, below what the shim takes on single-line packets).
+    #[arg(long, default_value_t = 2)]
+    senders: usize,
     /// Duration of one trial (sending time), ms.
     #[arg(long, default_value_t = 2000)]
     trial_ms: u64,
@@ -185,6 +189,27 @@ trait Contender {
     fn addr(&self) -> SocketAddr;
     fn counts(&mut self) -> Result<Counts, String>;
     fn describe(&self) -> String;
+    /// CPU time (user + system) the contender has used so far, in clock ticks.
+    fn cpu_ticks(&self) -> u64;
+}
+
+/// utime + stime of one `/proc/.../stat` line (fields 14 and 15; the comm may hold spaces).
+fn stat_ticks(stat: &str) -> u64 {
+    let rest = stat.rsplit_once(')').map_or("", |r| r.1);
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    // rest starts at field 3 (state): utime is field 14 -> index 11
+    f.get(11).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
+        + f.get(12).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
+}
+
+/// Clock ticks per second (`getconf CLK_TCK`, 100 when unknown).
+fn clk_tck() -> f64 {
+    Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse::<f64>().ok())
+        .unwrap_or(100.0)
 }
 
 // ------------------------------------------------------------------ the shim, in process
@@ -228,6 +253,20 @@ impl Contender for ShimContender {
             packets: s.packets.get("udp").copied().unwrap_or(0),
             bad: s.bad_lines.values().sum::<u64>() + s.drops.values().sum::<u64>(),
         })
+    }
+    fn cpu_ticks(&self) -> u64 {
+        // the shim's threads: shim-udp, shim-aggregate, shim-runtime and its tokio workers
+        // (comm is cut at 15 bytes); not the sender (main thread) nor the OTLP sink's runtime
+        let Ok(dir) = std::fs::read_dir("/proc/self/task") else { return 0 };
+        dir.flatten()
+            .filter_map(|e| std::fs::read_to_string(e.path().join("stat")).ok())
+            .filter(|st| {
+                let comm =
+                    st.split_once('(').and_then(|r| r.1.rsplit_once(')')).map_or("", |r| r.0);
+                comm.starts_with("shim-") || comm.starts_with("tokio-runtime-w")
+            })
+            .map(|st| stat_ticks(&st))
+            .sum()
     }
     fn describe(&self) -> String {
         format!(
@@ -414,6 +453,10 @@ impl Contender for DaemonContender {
             bad: get("bad_lines_seen")?,
         })
     }
+    fn cpu_ticks(&self) -> u64 {
+        std::fs::read_to_string(format!("/proc/{}/stat", self.child.id()))
+            .map_or(0, |st| stat_ticks(&st))
+    }
     fn describe(&self) -> String {
         let granted = self
             .log_text()
@@ -453,6 +496,10 @@ struct Trial {
     received_packets: u64,
     bad: u64,
     achieved: f64,
+    /// CPU seconds the contender used from the first packet until it had read the last.
+    cpu_s: f64,
+    /// Wall time of the same window.
+    wall_s: f64,
 }
 
 impl Trial {
@@ -464,12 +511,47 @@ impl Trial {
     }
 }
 
-/// Sends `stream` at `rate` lines/s for `dur` to `to`; returns (lines, packets) sent.
-fn send(stream: &Stream, to: SocketAddr, rate: f64, dur: Duration) -> (u64, u64, Duration) {
+/// Sends `stream` at `rate` lines/s for `dur` to `to` from `senders` threads (each its own
+/// socket, each `rate / senders`, starting at a different packet); returns (lines, packets)
+/// sent and the time taken.
+fn send(
+    stream: &Stream,
+    to: SocketAddr,
+    rate: f64,
+    dur: Duration,
+    senders: usize,
+) -> (u64, u64, Duration) {
+    let start = Instant::now();
+    let (lines, packets) = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..senders)
+            .map(|k| {
+                std::thread::Builder::new()
+                    .name(format!("sender-{k}"))
+                    .spawn_scoped(scope, move || {
+                        send_one(
+                            stream,
+                            to,
+                            rate / senders as f64,
+                            dur,
+                            k * stream.packets.len() / senders,
+                        )
+                    })
+                    .expect("spawn sender")
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("sender"))
+            .fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1))
+    });
+    (lines, packets, start.elapsed())
+}
+
+fn send_one(stream: &Stream, to: SocketAddr, rate: f64, dur: Duration, first: usize) -> (u64, u64) {
     let sock = UdpSocket::bind("127.0.0.1:0").expect("bind sender");
     sock.connect(to).expect("connect sender");
     let pps = rate / stream.lines_per_packet();
-    let (mut lines, mut packets, mut i) = (0u64, 0u64, 0usize);
+    let (mut lines, mut packets, mut i) = (0u64, 0u64, first);
     let start = Instant::now();
     loop {
         let elapsed = start.elapsed();
@@ -490,7 +572,7 @@ fn send(stream: &Stream, to: SocketAddr, rate: f64, dur: Duration) -> (u64, u64,
             packets += 1; // a failed send is not retried (it counts as not sent)
         }
     }
-    (lines, packets, start.elapsed())
+    (lines, packets)
 }
 
 fn trial(
@@ -498,9 +580,11 @@ fn trial(
     stream: &Stream,
     rate: f64,
     dur: Duration,
+    senders: usize,
 ) -> Result<Trial, String> {
     let before = c.counts()?;
-    let (sent_lines, sent_packets, took) = send(stream, c.addr(), rate, dur);
+    let (cpu0, t0) = (c.cpu_ticks(), Instant::now());
+    let (sent_lines, sent_packets, took) = send(stream, c.addr(), rate, dur, senders);
     let deadline = Instant::now() + DRAIN_DEADLINE;
     let (mut last, mut since) = (c.counts()?, Instant::now());
     while last.lines - before.lines < sent_lines && Instant::now() < deadline {
@@ -513,7 +597,10 @@ fn trial(
         }
         last = now;
     }
+    let (cpu_s, wall_s) = ((c.cpu_ticks() - cpu0) as f64 / clk_tck(), t0.elapsed().as_secs_f64());
     Ok(Trial {
+        cpu_s,
+        wall_s,
         target: rate,
         sent_lines,
         sent_packets,
@@ -527,6 +614,8 @@ fn trial(
 /// The outcome of one contender's search on one stream.
 struct Found {
     rate: f64,
+    /// The confirming trial at `rate`.
+    last: Option<Trial>,
     trials: usize,
     sender_limited: bool,
 }
@@ -537,9 +626,9 @@ fn search(c: &mut dyn Contender, stream: &Stream, a: &Args) -> Result<Found, Str
     let mut trials = 0;
     let mut run = |c: &mut dyn Contender, rate: f64| -> Result<Trial, String> {
         trials += 1;
-        let t = trial(c, stream, rate, dur)?;
+        let t = trial(c, stream, rate, dur, a.senders)?;
         eprintln!(
-            "  {:<22} target {:>11.0} lines/s  sent {:>9} lines ({:>11.0}/s)  received {:>9} ({}/{} packets)  {}{}",
+            "  {:<22} target {:>11.0} lines/s  sent {:>9} lines ({:>11.0}/s)  received {:>9} ({}/{} packets)  cpu {:.2} cores  {}{}",
             c.name(),
             t.target,
             t.sent_lines,
@@ -547,6 +636,7 @@ fn search(c: &mut dyn Contender, stream: &Stream, a: &Args) -> Result<Found, Str
             t.received,
             t.received_packets,
             t.sent_packets,
+            t.cpu_s / t.wall_s,
             if t.clean() { "clean" } else { "LOSS" },
             if t.sender_limited() { "  (sender-limited)" } else { "" }
         );
@@ -604,10 +694,13 @@ fn search(c: &mut dyn Contender, stream: &Stream, a: &Args) -> Result<Found, Str
         lo = Some(l);
     }
     // confirm the best clean rate once more (step down 10% up to twice if it loses)
+    let mut last = None;
     if let Some(mut l) = lo {
         let mut confirmed = false;
         for _ in 0..3 {
-            if run(c, l)?.clean() {
+            let t = run(c, l)?;
+            if t.clean() {
+                last = Some(t);
                 confirmed = true;
                 break;
             }
@@ -615,7 +708,7 @@ fn search(c: &mut dyn Contender, stream: &Stream, a: &Args) -> Result<Found, Str
         }
         lo = confirmed.then_some(l);
     }
-    Ok(Found { rate: lo.unwrap_or(0.0), trials, sender_limited })
+    Ok(Found { rate: lo.unwrap_or(0.0), last, trials, sender_limited })
 }
 
 fn main() {
@@ -681,20 +774,34 @@ fn real_main() -> Result<(), String> {
     drop(shim.take());
     drop(daemon.take());
     println!("\nzero-loss UDP receive rate, {:.0} s in all", started.elapsed().as_secs_f64());
-    println!("| stream | contender | zero-loss lines/s | packets/s | trials | shim / daemon |");
-    println!("|---|---|---:|---:|---:|---:|");
+    println!(
+        "| stream | contender | zero-loss lines/s | packets/s | CPU used at that rate (cores) | lines per CPU-second | trials | shim / daemon: rate | shim / daemon: lines per CPU-s |"
+    );
+    println!("|---|---|---:|---:|---:|---:|---:|---:|---:|");
+    let per_cpu = |f: &Found| f.last.map(|t| t.received as f64 / t.cpu_s.max(1e-9));
     for (stream, lpp, found) in &rows {
-        let daemon_rate = found.iter().find(|f| f.0.starts_with("statsd")).map(|f| f.1.rate);
+        let daemon = found.iter().find(|f| f.0.starts_with("statsd")).map(|f| &f.1);
         for (name, f) in found {
-            let ratio = match (name.starts_with("dualmetrics"), daemon_rate) {
-                (true, Some(d)) if d > 0.0 => format!("**{:.1}×**", f.rate / d),
-                _ => String::new(),
-            };
+            let (mut ratio, mut eff) = (String::new(), String::new());
+            if let (true, Some(d)) = (name.starts_with("dualmetrics"), daemon) {
+                if d.rate > 0.0 {
+                    ratio = format!(
+                        "**{}{:.1}×**",
+                        if f.sender_limited { "≥ " } else { "" },
+                        f.rate / d.rate
+                    );
+                }
+                if let (Some(a), Some(b)) = (per_cpu(f), per_cpu(d)) {
+                    eff = format!("{:.1}×", a / b);
+                }
+            }
             println!(
-                "| {stream} | {name} | {}{:.0} | {:.0} | {} | {ratio} |",
+                "| {stream} | {name} | {}{:.0} | {:.0} | {} | {} | {} | {ratio} | {eff} |",
                 if f.sender_limited { "≥ " } else { "" },
                 f.rate,
                 f.rate / lpp,
+                f.last.map_or("-".into(), |t| format!("{:.2}", t.cpu_s / t.wall_s)),
+                per_cpu(f).map_or("-".into(), |v| format!("{v:.0}")),
                 f.trials
             );
         }
