@@ -17,6 +17,11 @@
 //! ([`dualmetrics_model::naming_map::graphite_tagged`]). Points are stamped with the flush time
 //! in whole seconds, rounded as the daemon does.
 //!
+//! Names, tag keys and tag values are sanitised like the daemon's `sanitizeKeyName` (on by
+//! default): whitespace runs become `_`, `/` becomes `-`, and characters outside
+//! `[A-Za-z0-9_.;=-]` are removed — so a tag `route:/cart` is stored as `route=-cart`, while the
+//! OTLP side keeps `/cart`. See [`sanitize`].
+//!
 //! # Queries answered
 //! `seriesByTag('name=N'[, 'k=v' | 'k!=v', …])` (tagged series) and a plain dotted path without
 //! wildcards (untagged series) — the targets `dualmetrics compare` generates. Anything else is
@@ -200,9 +205,9 @@ impl Inner {
                     Ok(line) => {
                         self.lines.fetch_add(1, Relaxed);
                         let mut tags: Vec<(String, String)> =
-                            line.tags().map(|(k, v)| (k.to_owned(), v.to_owned())).collect();
+                            line.tags().map(|(k, v)| (sanitize(k), sanitize(v))).collect();
                         tags.sort();
-                        let key: Key = (line.name.to_owned(), tags);
+                        let key: Key = (sanitize(line.name), tags);
                         let rate = line.sample_rate;
                         for value in line.values() {
                             agg.add(&key, line.ty, value, rate);
@@ -306,6 +311,31 @@ impl Aggregates {
         self.timer_counters.values_mut().for_each(|v| *v = 0.0);
         self.sets.values_mut().for_each(HashSet::clear);
     }
+}
+
+/// The reference daemon's `sanitizeKeyName`: whitespace runs → `_`, `/` → `-`, and every
+/// character outside `[A-Za-z0-9_.;=-]` removed.
+pub fn sanitize(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut in_space = false;
+    for c in s.chars() {
+        if c.is_whitespace() {
+            if !in_space {
+                out.push('_');
+            }
+            in_space = true;
+            continue;
+        }
+        in_space = false;
+        match c {
+            '/' => out.push('-'),
+            c if c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | ';' | '=') => {
+                out.push(c)
+            }
+            _ => {}
+        }
+    }
+    out
 }
 
 /// The statistics the daemon writes for one timer in one flush.
@@ -478,6 +508,40 @@ mod tests {
         // round(0.9 * 3) = 3 values under the threshold
         assert_eq!(stats["upper_90"], 300.0);
         assert_eq!(stats["median"], 200.0);
+    }
+
+    #[test]
+    fn keys_and_tags_are_sanitised_like_the_daemon() {
+        assert_eq!(sanitize("/cart"), "-cart");
+        assert_eq!(sanitize("a b\t c"), "a_b_c");
+        assert_eq!(sanitize("héllo:x"), "hllox");
+    }
+
+    #[test]
+    fn statsd_lines_over_udp_become_graphite_series_at_the_next_flush() {
+        let store = LegacyStore::start(Duration::from_millis(200)).unwrap();
+        let sock = UdpSocket::bind(("127.0.0.1", 0)).unwrap();
+        let lines = "svc.hits:2|c|#route:/cart\nsvc.hits:3|c|@0.5|#route:/cart\nsvc.t:10|ms\nsvc.t:30|ms\nbad";
+        sock.send_to(lines.as_bytes(), store.local_addr()).unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        let range = |now: i64| TimeRange { start: now - 60, end: now + 60, step: 1 };
+        let now = unix_now() as i64;
+        let hits = loop {
+            let s = store.range("seriesByTag('name=stats.counters.svc.hits.count')", &range(now));
+            let s = s.unwrap();
+            let total: f64 = s.iter().flat_map(|s| s.points.iter()).map(|p| p.1).sum();
+            if total > 0.0 || std::time::Instant::now() > deadline {
+                break s;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        assert_eq!(hits.len(), 1);
+        assert_eq!(hits[0].labels.get("route").map(String::as_str), Some("-cart"));
+        let total: f64 = hits[0].points.iter().map(|p| p.1).sum();
+        assert_eq!(total, 8.0, "2 + 3 at rate 0.5");
+        let upper = store.range("stats.timers.svc.t.upper", &range(now)).unwrap();
+        assert!(upper[0].points.iter().any(|p| p.1 == 30.0), "{upper:?}");
+        assert_eq!(store.stats().bad_lines, 1);
     }
 
     #[test]

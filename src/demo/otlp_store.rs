@@ -335,3 +335,49 @@ impl QueryAdapter for OtlpStore {
         Ok(collect(rows.collect()))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dualmetrics::{DualMetrics, Mode, Protocol};
+    use std::time::Duration;
+
+    #[test]
+    fn sdk_exports_become_prometheus_series_answering_the_generated_queries() {
+        let store = OtlpStore::start().unwrap();
+        let m = DualMetrics::builder()
+            .with_env_vars(Vec::<(String, String)>::new())
+            .with_mode(Mode::Otlp)
+            .with_service_name("t")
+            .with_setting("self_metrics", "false")
+            .with_otlp_endpoint(&store.endpoint())
+            .with_otlp_protocol(Protocol::Grpc)
+            .build()
+            .unwrap();
+        let c = m.counter("http.requests").build().unwrap();
+        c.add(3, &[("route", "/cart")]);
+        c.add(4, &[("route", "/pay")]);
+        let h = m.histogram("http.latency").with_unit("ms").build().unwrap();
+        for v in [10.0, 20.0, 300.0] {
+            h.record(v, &[]);
+        }
+        m.flush().unwrap();
+        let now = now_ms() / 1000 + 1;
+        let one = |q: &str| -> Vec<Series> { store.instant(q, now).unwrap() };
+        let total = one("sum by (route) (http_requests_total)");
+        let by_route: BTreeMap<_, _> =
+            total.iter().map(|s| (s.labels["route"].clone(), s.points[0].1)).collect();
+        assert_eq!(by_route, BTreeMap::from([("/cart".into(), 3.0), ("/pay".into(), 4.0)]));
+        let mean = one(
+            "sum (increase(http_latency_milliseconds_sum[1m])) / sum (increase(http_latency_milliseconds_count[1m]))",
+        );
+        assert_eq!(mean[0].points[0].1, 110.0);
+        let p100 = one(
+            "histogram_quantile(1, sum by (le) (increase(http_latency_milliseconds_bucket[1m])))",
+        );
+        assert_eq!(p100[0].points[0].1, 500.0, "upper bound of the (250, 500] bucket");
+        assert!(store.instant("rate(http_requests_total[1m])", now).is_err());
+        m.shutdown(Duration::from_secs(5)).unwrap();
+        assert_eq!(store.stats().unsupported_points, 0);
+    }
+}

@@ -505,7 +505,8 @@ mod tests {
     fn increase_counts_a_new_series_from_zero_and_survives_resets() {
         let pts = [(1_000, 5.0), (2_000, 8.0), (3_000, 2.0)];
         assert_eq!(increase(&pts, 3_000, 10_000), Some(10.0));
-        assert_eq!(increase(&pts, 3_000, 1_500), Some(2.0));
+        assert_eq!(increase(&pts, 3_000, 1_500), Some(5.0), "8 - 5, then a reset to 2");
+        assert_eq!(increase(&pts, 3_000, 500), Some(2.0), "a reset counts the new value");
         assert_eq!(increase(&pts, 10_000, 1_000), None);
     }
 

@@ -1,10 +1,10 @@
 //! The synthetic service: a checkout that emits through the SDK at a steady rate.
 //!
 //! Every tick (50 ms) it records:
-//! - `http.requests` (counter, tags `route`, `code`): 1 × `/cart 200`, every 2nd tick 1 ×
-//!   `/pay 200`, every 10th tick 1 × `/pay 500`;
+//! - `http.requests` (counter, tags `route`, `code`): 1 × `cart 200`, every 2nd tick 1 ×
+//!   `pay 200`, every 10th tick 1 × `pay 500`;
 //! - `cart.items_added` (counter, no tags): 3;
-//! - `http.latency` (histogram, ms → a StatsD timer, tag `route`): `/cart` 12, 40, 95 and `/pay`
+//! - `http.latency` (histogram, ms → a StatsD timer, tag `route`): `cart` 12, 40, 95 and `pay`
 //!   180, 420 — the same values every tick, so any flush or window has the same distribution;
 //! - `cpu.temperature` (gauge, `Cel`): a level that changes every *hold*;
 //! - `queue.depth` (up-down counter): +1 every hold for 5 holds, then −1 for 5.
@@ -24,6 +24,9 @@
 //! - `double-count`: every `http.requests` add counts twice on the new side;
 //! - `drop`: every 5th tick's `http.requests` adds never reach the new side;
 //! - `unit`: `http.latency` reaches the new side in seconds while its unit says `ms`.
+//!
+//! Tag values avoid `/`: the reference daemon turns `route:/cart` into `route=-cart` while OTLP
+//! keeps `/cart`, a real divergence the comparator reports (try it against a real daemon).
 //!
 //! The main instance still builds the instrument, so the catalog lists it; its tag keys come
 //! from the instances that record it ([`Service::write_catalog`]).
@@ -254,19 +257,19 @@ impl Service {
     /// One tick of traffic.
     pub fn tick(&mut self) {
         let t = self.tick;
-        self.add_requests(1, &[("route", "/cart"), ("code", "200")]);
+        self.add_requests(1, &[("route", "cart"), ("code", "200")]);
         if t % 2 == 0 {
-            self.add_requests(1, &[("route", "/pay"), ("code", "200")]);
+            self.add_requests(1, &[("route", "pay"), ("code", "200")]);
         }
         if t % 10 == 0 {
-            self.add_requests(1, &[("route", "/pay"), ("code", "500")]);
+            self.add_requests(1, &[("route", "pay"), ("code", "500")]);
         }
         self.inst.items.add(3, &[]);
         for ms in CART_LATENCIES_MS {
-            self.record_latency(ms, &[("route", "/cart")]);
+            self.record_latency(ms, &[("route", "cart")]);
         }
         for ms in PAY_LATENCIES_MS {
-            self.record_latency(ms, &[("route", "/pay")]);
+            self.record_latency(ms, &[("route", "pay")]);
         }
         let hold = t / self.hold_ticks;
         if t % self.hold_ticks == 0 {
