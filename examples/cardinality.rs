@@ -16,8 +16,8 @@
 //! # Same settings for every implementation
 //! - one `u64` counter, attributes `service=bench` and `key=k<i>` (dualmetrics adds `service` as
 //!   a global tag; the direct SDK is given it explicitly), resource `service.name=bench`;
-//! - the cardinality limit set above `N` (dualmetrics: `cardinality_limit = N`, which gives the
-//!   SDK stream `N + 16`; the direct SDK: a view with `N + 16`);
+//! - the cardinality limit set above `N` (dualmetrics: `with_cardinality_limit(N)` on the
+//!   instrument, which gives the SDK stream `N + 16`; the direct SDK: a view with `N + 16`);
 //! - the same `opentelemetry-otlp` tonic exporter to the same local OTLP/gRPC receiver (in the
 //!   parent process, which counts points and discards them), export timeout 120 s, the periodic
 //!   reader's own timer out of the way (1 h);
@@ -41,6 +41,46 @@ use opentelemetry_proto::tonic::collector::metrics::v1::{
     ExportMetricsServiceRequest, ExportMetricsServiceResponse,
 };
 use opentelemetry_proto::tonic::metrics::v1::metric::Data;
+
+/// Counts live heap bytes (and their peak) to tell the allocator's retention apart from data.
+struct Counting;
+
+static LIVE: AtomicU64 = AtomicU64::new(0);
+static PEAK: AtomicU64 = AtomicU64::new(0);
+/// Live heap bytes after the last cycle's flush, while everything is still alive.
+static HEAP_END: AtomicU64 = AtomicU64::new(0);
+
+unsafe impl std::alloc::GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
+        let p = unsafe { std::alloc::System.alloc(layout) };
+        if !p.is_null() {
+            let now = LIVE.fetch_add(layout.size() as u64, Relaxed) + layout.size() as u64;
+            PEAK.fetch_max(now, Relaxed);
+        }
+        p
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: std::alloc::Layout) {
+        LIVE.fetch_sub(layout.size() as u64, Relaxed);
+        unsafe { std::alloc::System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: std::alloc::Layout, new: usize) -> *mut u8 {
+        let p = unsafe { std::alloc::System.realloc(ptr, layout, new) };
+        if !p.is_null() {
+            let old = layout.size() as u64;
+            let new = new as u64;
+            let now = if new >= old {
+                LIVE.fetch_add(new - old, Relaxed) + (new - old)
+            } else {
+                LIVE.fetch_sub(old - new, Relaxed) - (old - new)
+            };
+            PEAK.fetch_max(now, Relaxed);
+        }
+        p
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
 
 const CYCLES: usize = 10;
 const EXPORT_TIMEOUT: Duration = Duration::from_secs(120);
@@ -102,6 +142,8 @@ fn label(n: usize) -> String {
 
 struct Outcome {
     peak_kb: u64,
+    heap_peak_kb: u64,
+    heap_end_kb: u64,
     flush_ms: Vec<f64>,
     emit_ms: Vec<f64>,
 }
@@ -152,9 +194,9 @@ fn parent(args: &[String]) {
 
     let exe = std::env::current_exe().unwrap();
     println!(
-        "| N | temporality | implementation | peak RSS (MB) | flush per cycle, mean / max (ms) | emit per cycle, mean (ms) |"
+        "| N | temporality | implementation | peak RSS (MB) | peak heap (MB) | heap at end (MB) | flush per cycle, mean / max (ms) | emit per cycle, mean (ms) |"
     );
-    println!("|---:|---|---|---:|---:|---:|");
+    println!("|---:|---|---|---:|---:|---:|---:|---:|");
     let mut results = Vec::new();
     for &n in &sizes {
         for t in &temporalities {
@@ -174,10 +216,12 @@ fn parent(args: &[String]) {
                 let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
                 let max = |v: &[f64]| v.iter().cloned().fold(0.0, f64::max);
                 println!(
-                    "| {} | {t} | {} | {:.0} | {:.0} / {:.0} | {:.0} |",
+                    "| {} | {t} | {} | {:.0} | {:.0} | {:.0} | {:.0} / {:.0} | {:.0} |",
                     label(n),
                     impl_name(i),
                     o.peak_kb as f64 / 1024.0,
+                    o.heap_peak_kb as f64 / 1024.0,
+                    o.heap_end_kb as f64 / 1024.0,
                     mean(&o.flush_ms),
                     max(&o.flush_ms),
                     mean(&o.emit_ms),
@@ -236,8 +280,16 @@ fn parse_outcome(text: &str) -> Outcome {
     let line = text.lines().find(|l| l.starts_with("RESULT ")).expect("child RESULT line");
     let mut parts = line["RESULT ".len()..].split(' ');
     let peak_kb = parts.next().unwrap().parse().unwrap();
+    let heap_peak_kb = parts.next().unwrap().parse().unwrap();
+    let heap_end_kb = parts.next().unwrap().parse().unwrap();
     let list = |s: &str| s.split(',').map(|x| x.parse::<f64>().unwrap()).collect::<Vec<_>>();
-    Outcome { peak_kb, flush_ms: list(parts.next().unwrap()), emit_ms: list(parts.next().unwrap()) }
+    Outcome {
+        peak_kb,
+        heap_peak_kb,
+        heap_end_kb,
+        flush_ms: list(parts.next().unwrap()),
+        emit_ms: list(parts.next().unwrap()),
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -266,6 +318,7 @@ fn cycles(n: usize, mut emit: impl FnMut(usize), mut flush: impl FnMut()) -> (Ve
         flush();
         flush_ms.push(start.elapsed().as_secs_f64() * 1e3);
     }
+    HEAP_END.store(LIVE.load(Relaxed), Relaxed);
     (flush_ms, emit_ms)
 }
 
@@ -276,7 +329,14 @@ fn child(which: &str, temporality: &str, n: usize, endpoint: &str, statsd: &str)
         other => panic!("unknown implementation {other:?}"),
     };
     let join = |v: &[f64]| v.iter().map(|x| format!("{x:.3}")).collect::<Vec<_>>().join(",");
-    println!("RESULT {} {} {}", vm_hwm_kb(), join(&flush_ms), join(&emit_ms));
+    println!(
+        "RESULT {} {} {} {} {}",
+        vm_hwm_kb(),
+        PEAK.load(Relaxed) / 1024,
+        HEAP_END.load(Relaxed) / 1024,
+        join(&flush_ms),
+        join(&emit_ms)
+    );
 }
 
 fn child_dualmetrics(
@@ -301,11 +361,12 @@ fn child_dualmetrics(
         } else {
             Temporality::Cumulative
         })
-        .with_cardinality_limit(n)
         .with_setting("cumulative_series_warning", "0")
         .build()
         .expect("dualmetrics");
-    let counter = metrics.counter("bench.requests").build().unwrap();
+    // The limit on the measured instrument only: a global limit of N would also size every
+    // self-metric instrument's SDK table for N series.
+    let counter = metrics.counter("bench.requests").with_cardinality_limit(n).build().unwrap();
     let mut key = String::new();
     let out = cycles(
         n,
