@@ -232,12 +232,12 @@ fn cadence_sample_rates_gauge_deltas_and_bad_lines() {
 }
 
 #[test]
-fn cadence_prefix_moves_to_the_facade_without_doubling() {
+fn cadence_prefix_moves_to_the_facade_without_doubling_and_client_flush_flushes_both() {
     let (r, metrics) = dual("checkout");
     let sink = DualSink::new(Arc::clone(&metrics)).strip_prefix("checkout");
     let client = StatsdClient::from_sink("checkout", sink);
     client.count("orders", 2).unwrap();
-    metrics.flush().unwrap();
+    client.flush().unwrap(); // the sink's flush flushes both pipelines
     assert_eq!(r.statsd.wait_for_lines(1, WAIT), [format!("checkout.orders:2|c|#{G}")]);
     let points = r.otlp.wait_for(WAIT, |p| !p.is_empty());
     assert_eq!(latest(&points, "orders", &[]).unwrap().value, PointValue::Int(2));

@@ -45,7 +45,9 @@
 //! # Cost
 //! Instruments are registered once per (name, type); a line then costs a parse, a read-locked
 //! lookup by the borrowed name and an unbound facade emit, without allocating. Gauge lines also
-//! take the sink's gauge lock.
+//! take the sink's gauge lock. The sink keeps one entry per metric name and, for gauges, one
+//! current value per (name, tags) seen: a tag with unbounded values grows that map even though
+//! the facade folds such series into its overflow series.
 use std::hash::{BuildHasher, Hash, Hasher};
 use std::io;
 use std::sync::Arc;
@@ -213,5 +215,10 @@ impl cadence::MetricSink for DualSink {
             }
         }
         Ok(metric.len())
+    }
+
+    /// `StatsdClient::flush`: sends what both pipelines buffered now ([`DualMetrics::flush`]).
+    fn flush(&self) -> io::Result<()> {
+        self.metrics.flush().map_err(io::Error::other)
     }
 }

@@ -46,7 +46,10 @@
 //! lookup of the `metrics::Key` (whose hash `metrics` computes once); the first use of a
 //! (name, labels) pair builds the instrument and binds the labels. The returned handle wraps the
 //! facade's bound handle, so recording costs what a [`crate::BoundCounter`] costs. Keep the
-//! handle (`let c = counter!(..)`) in hot loops to skip the lookup.
+//! handle (`let c = counter!(..)`) in hot loops to skip the lookup. The recorder keeps one entry
+//! per (name, labels) seen, as `metrics-util`'s registry does: a label with unbounded values
+//! grows it, even though the facade folds the extra series into its overflow series, and the
+//! bound handles keep their series (a delta instrument does not forget them while idle).
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 
