@@ -39,7 +39,7 @@
 //! bounded by the series count.
 use std::io;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering::Relaxed};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -95,30 +95,17 @@ impl Samples {
     }
 }
 
-/// One series as StatsD sees it: the line prefix and tag suffix, built once.
-pub(crate) struct StatsdSeries {
-    /// `name:`, shared by every series of the instrument.
-    line_prefix: Arc<str>,
-    tags: Box<str>,
-    ty: StatsdType,
-    cell: Cell,
-}
-
-impl StatsdSeries {
-    pub(crate) fn new(line_prefix: Arc<str>, tags: String, ty: StatsdType, cell: Cell) -> Self {
-        StatsdSeries { line_prefix, tags: tags.into(), ty, cell }
-    }
-
+impl Cell {
     #[inline]
     pub(crate) fn add_u64(&self, v: u64) {
-        if let Cell::Counter(c) = &self.cell {
+        if let Cell::Counter(c) = self {
             c.fetch_add(v, Relaxed);
         }
     }
 
     #[inline]
     pub(crate) fn add_i64(&self, v: i64) {
-        if let Cell::UpDown { value, dirty } = &self.cell {
+        if let Cell::UpDown { value, dirty } = self {
             value.fetch_add(v, Relaxed);
             dirty.store(true, Relaxed);
         }
@@ -126,7 +113,7 @@ impl StatsdSeries {
 
     #[inline]
     pub(crate) fn set_f64(&self, v: f64) {
-        if let Cell::Gauge { bits, dirty } = &self.cell {
+        if let Cell::Gauge { bits, dirty } = self {
             bits.store(v.to_bits(), Relaxed);
             dirty.store(true, Relaxed);
         }
@@ -136,31 +123,46 @@ impl StatsdSeries {
     /// still represented by the declared sample rate of the interval).
     #[inline]
     pub(crate) fn push_sample(&self, v: f64) -> bool {
-        if let Cell::Histogram { samples, max } = &self.cell {
+        if let Cell::Histogram { samples, max } = self {
             return samples.lock().push(v, *max as usize);
         }
         true
     }
+}
 
-    /// Appends this series' lines for the interval to `out` through `emit`; `spare` is a
-    /// reusable buffer swapped with the histogram's so the caller never waits on formatting.
-    fn drain(&self, scratch: &mut String, spare: &mut Vec<f64>, emit: &mut impl FnMut(&str)) {
-        match &self.cell {
-            Cell::Counter(c) => {
-                let v = c.swap(0, Relaxed);
-                if v != 0 {
-                    self.line(scratch, LineValue::Uint(v), emit);
-                }
-            }
+/// What a [`StatsdSource`] drains its cells into: formats each line and packs it.
+pub(crate) struct Drain<'a> {
+    scratch: &'a mut String,
+    spare: &'a mut Vec<f64>,
+    packer: Packer<'a>,
+}
+
+impl Drain<'_> {
+    /// Sends the interval's lines of one series' `cell` (`line_prefix` is `name:`); `tags` builds
+    /// the tag suffix, called only when the cell has something to send.
+    pub(crate) fn cell(
+        &mut self,
+        cell: &Cell,
+        line_prefix: &str,
+        ty: StatsdType,
+        tags: impl FnOnce() -> String,
+    ) {
+        let value = match cell {
+            Cell::Counter(c) => match c.swap(0, Relaxed) {
+                0 => return,
+                v => LineValue::Uint(v),
+            },
             Cell::Gauge { bits, dirty } => {
-                if dirty.swap(false, Relaxed) {
-                    self.line(scratch, LineValue::Float(f64::from_bits(bits.load(Relaxed))), emit);
+                if !dirty.swap(false, Relaxed) {
+                    return;
                 }
+                LineValue::Float(f64::from_bits(bits.load(Relaxed)))
             }
             Cell::UpDown { value, dirty } => {
-                if dirty.swap(false, Relaxed) {
-                    self.line(scratch, LineValue::Int(value.load(Relaxed)), emit);
+                if !dirty.swap(false, Relaxed) {
+                    return;
                 }
+                LineValue::Int(value.load(Relaxed))
             }
             Cell::Histogram { samples, .. } => {
                 let seen = {
@@ -168,33 +170,30 @@ impl StatsdSeries {
                     if s.kept.is_empty() {
                         return;
                     }
-                    spare.clear();
-                    std::mem::swap(&mut s.kept, spare);
+                    self.spare.clear();
+                    std::mem::swap(&mut s.kept, self.spare);
                     std::mem::take(&mut s.seen)
                 };
-                let rate = (seen > spare.len() as u64).then(|| spare.len() as f64 / seen as f64);
-                for v in spare.iter() {
-                    self.line_with_rate(scratch, LineValue::Float(*v), rate, emit);
+                let kept = self.spare.len();
+                let rate = (seen > kept as u64).then(|| kept as f64 / seen as f64);
+                let tags = tags();
+                for v in self.spare.iter() {
+                    self.scratch.clear();
+                    write_line(self.scratch, line_prefix, LineValue::Float(*v), ty, rate, &tags);
+                    self.packer.push(self.scratch);
                 }
+                return;
             }
-        }
+        };
+        self.scratch.clear();
+        write_line(self.scratch, line_prefix, value, ty, None, &tags());
+        self.packer.push(self.scratch);
     }
+}
 
-    fn line(&self, scratch: &mut String, value: LineValue, emit: &mut impl FnMut(&str)) {
-        self.line_with_rate(scratch, value, None, emit)
-    }
-
-    fn line_with_rate(
-        &self,
-        scratch: &mut String,
-        value: LineValue,
-        rate: Option<f64>,
-        emit: &mut impl FnMut(&str),
-    ) {
-        scratch.clear();
-        write_line(scratch, &self.line_prefix, value, self.ty, rate, &self.tags);
-        emit(scratch);
-    }
+/// Something with StatsD cells to drain at every flush: an instrument's series table.
+pub(crate) trait StatsdSource: Send + Sync {
+    fn drain(&self, out: &mut Drain<'_>);
 }
 
 /// Packs lines into datagrams of at most `max` bytes and sends them on the sink, counting what
@@ -312,7 +311,8 @@ pub(crate) fn open_sink(
 }
 
 struct Shared {
-    series: Mutex<Vec<Arc<StatsdSeries>>>,
+    /// Every instrument's series table, drained in registration order.
+    sources: Mutex<Vec<Weak<dyn StatsdSource>>>,
     sink: Box<dyn MetricSink + Send + Sync>,
     telemetry: Arc<Telemetry>,
     max_packet: usize,
@@ -341,7 +341,7 @@ impl StatsdBackend {
         telemetry: Arc<Telemetry>,
     ) -> Result<Self, BuildError> {
         let shared = Arc::new(Shared {
-            series: Mutex::new(Vec::new()),
+            sources: Mutex::new(Vec::new()),
             sink,
             telemetry,
             max_packet: config.max_packet_bytes,
@@ -378,9 +378,9 @@ impl StatsdBackend {
         Ok(StatsdBackend { shared, thread: Mutex::new(Some(thread)) })
     }
 
-    /// Adds a series to the flush list.
-    pub(crate) fn register(&self, series: Arc<StatsdSeries>) {
-        self.shared.series.lock().push(series);
+    /// Adds an instrument's series table to the flush list (until it is dropped).
+    pub(crate) fn register(&self, source: Weak<dyn StatsdSource>) {
+        self.shared.sources.lock().push(source);
     }
 
     /// Drains every series now and sends the lines.
@@ -407,30 +407,33 @@ impl StatsdBackend {
 fn flush(shared: &Shared) {
     let mut guard = shared.flush_lock.lock();
     let FlushScratch { line, spare } = &mut *guard;
-    // The list is taken out (not cloned) for the walk; series registered meanwhile are appended
+    // The list is taken out (not cloned) for the walk; sources registered meanwhile are appended
     // back after it.
-    let mut list = std::mem::take(&mut *shared.series.lock());
-    let mut packer = Packer {
-        sink: &*shared.sink,
-        telemetry: &shared.telemetry,
-        buf: String::with_capacity(shared.max_packet),
-        lines: 0,
-        max: shared.max_packet,
+    let mut list = std::mem::take(&mut *shared.sources.lock());
+    let mut out = Drain {
+        scratch: line,
+        spare,
+        packer: Packer {
+            sink: &*shared.sink,
+            telemetry: &shared.telemetry,
+            buf: String::with_capacity(shared.max_packet),
+            lines: 0,
+            max: shared.max_packet,
+        },
     };
-    list.retain(|series| {
-        // A series only this list holds was forgotten by its instrument (delta): nobody can
-        // record into it anymore, so this last drain sends all it has and it is let go. The
-        // count is read before the drain so that no record can slip in between.
-        let orphan = Arc::strong_count(series) == 1;
-        series.drain(line, spare, &mut |l| packer.push(l));
-        !orphan
+    list.retain(|source| match source.upgrade() {
+        Some(source) => {
+            source.drain(&mut out);
+            true
+        }
+        None => false,
     });
     {
-        let mut shared_list = shared.series.lock();
+        let mut shared_list = shared.sources.lock();
         list.append(&mut shared_list);
         *shared_list = list;
     }
-    packer.send();
+    out.packer.send();
     let _ = shared.sink.flush();
     shared.telemetry.statsd.flushes.fetch_add(1, Relaxed);
 }

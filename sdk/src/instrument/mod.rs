@@ -22,10 +22,10 @@ use dualmetrics_model::naming::validate_tag_key;
 use dualmetrics_model::statsd_line::{tags_suffix, StatsdType};
 use dualmetrics_model::MetricKind;
 use opentelemetry::KeyValue;
-use parking_lot::RwLock;
+use parking_lot::{Mutex, RwLock};
 
 use crate::backend::otel::OnCollect;
-use crate::backend::statsd::{StatsdBackend, StatsdSeries};
+use crate::backend::statsd::{Cell, Drain, StatsdBackend, StatsdSource};
 use crate::config::Temporality;
 use crate::mode::CLOSED;
 use crate::telemetry::Telemetry;
@@ -75,7 +75,9 @@ pub(crate) struct Spec {
 pub(crate) struct Series<K: KindSpec> {
     /// The call's tags, compact: the map's key, and the source of the attributes at binding.
     key: TagKey,
-    pub statsd: Arc<StatsdSeries>,
+    /// What StatsD gets at the next flush; the line's prefix, type and tags are built from the
+    /// instrument and the key at that flush, not kept per series.
+    pub statsd: Cell,
     otel: OnceLock<K::OtelBound>,
     /// Set by unbound emits; a delta instrument forgets a series whose flag stayed clear for a
     /// whole export interval (see [`Table::on_collect`]).
@@ -98,8 +100,7 @@ impl<K: KindSpec> Series<K> {
             let tags: Vec<(&str, &str)> = self.key.pairs().collect();
             // Sorted by key, as OpenTelemetry sorts them: its tracker map then keeps one key
             // per series instead of the given order and the sorted one.
-            let mut attrs: Vec<KeyValue> = core
-                .merged(&tags)
+            let mut attrs: Vec<KeyValue> = merged(&core.series.global_tags, &tags)
                 .iter()
                 .map(|(k, v)| KeyValue::new(k.to_string(), v.to_string()))
                 .collect();
@@ -117,6 +118,14 @@ type SeriesMap<K> = hashbrown::HashTable<Arc<Series<K>>>;
 pub(crate) struct Table<K: KindSpec> {
     map: RwLock<SeriesMap<K>>,
     hasher: foldhash::fast::RandomState,
+    /// The series that takes every tag set past the cardinality limit.
+    overflow: OnceLock<Arc<Series<K>>>,
+    /// Series a delta collect forgot, kept for the StatsD flush that sends their last values.
+    retired: Mutex<Vec<Arc<Series<K>>>>,
+    /// `name:` of the StatsD lines.
+    statsd_line_prefix: Box<str>,
+    statsd_type: dualmetrics_model::statsd_line::StatsdType,
+    global_tags: Vec<(String, String)>,
     telemetry: Arc<Telemetry>,
 }
 
@@ -125,13 +134,54 @@ impl<K: KindSpec> Table<K> {
     fn get<'m>(map: &'m SeriesMap<K>, hash: u64, tags: Tags<'_>) -> Option<&'m Arc<Series<K>>> {
         map.find(hash, |s| s.key.matches(tags))
     }
+
+    fn drain_series(&self, series: &Series<K>, out: &mut Drain<'_>) {
+        out.cell(&series.statsd, &self.statsd_line_prefix, self.statsd_type, || {
+            let tags: Vec<(&str, &str)> = series.key.pairs().collect();
+            tags_suffix(merged(&self.global_tags, &tags).iter().copied())
+        });
+    }
+}
+
+/// Global tags with `tags` over them (a call tag wins over a global tag with the same key).
+fn merged<'a>(
+    global: &'a [(String, String)],
+    tags: &[(&'a str, &'a str)],
+) -> Vec<(&'a str, &'a str)> {
+    let mut merged: Vec<(&str, &str)> =
+        global.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    for &(k, v) in tags {
+        match merged.iter_mut().find(|(mk, _)| *mk == k) {
+            Some(slot) => slot.1 = v,
+            None => merged.push((k, v)),
+        }
+    }
+    merged
+}
+
+impl<K: KindSpec> StatsdSource for Table<K> {
+    /// Drains every series' cell (under the read lock: series creation for this instrument
+    /// waits for the walk, emits do not), the overflow series, and the series forgotten since
+    /// the last flush, which are then let go.
+    fn drain(&self, out: &mut Drain<'_>) {
+        for series in self.map.read().iter() {
+            self.drain_series(series, out);
+        }
+        if let Some(series) = self.overflow.get() {
+            self.drain_series(series, out);
+        }
+        let retired = std::mem::take(&mut *self.retired.lock());
+        for series in &retired {
+            self.drain_series(series, out);
+        }
+    }
 }
 
 impl<K: KindSpec> OnCollect for Table<K> {
     /// Delta forgetting, run at the start of every collect: the series no unbound emit touched
     /// since the previous collect, and that no bound handle holds (the map holds the only
-    /// reference), are dropped. Their StatsD cells are still on the StatsD flush list, which
-    /// drains them once more and then lets them go, so nothing recorded is lost. Dropping the
+    /// reference), are dropped. They wait in `retired` for the next StatsD flush, which drains their
+    /// cells once more and then lets them go, so nothing recorded is lost. Dropping the
     /// bound OpenTelemetry instrument releases the SDK's tracker: the collect that follows
     /// exports it if a (since dropped) bound handle recorded into it, and evicts it otherwise. A
     /// forgotten tag set that comes back is resolved again like a new one.
@@ -141,14 +191,21 @@ impl<K: KindSpec> OnCollect for Table<K> {
     /// collect.
     fn on_collect(&self) {
         let mut map = self.map.write();
-        let before = map.len();
-        map.retain(|s| s.touched.swap(false, Relaxed) || Arc::strong_count(s) > 1);
-        let evicted = before - map.len();
+        let mut forgotten = Vec::new();
+        map.retain(|s| {
+            let keep = s.touched.swap(false, Relaxed) || Arc::strong_count(s) > 1;
+            if !keep {
+                forgotten.push(Arc::clone(s));
+            }
+            keep
+        });
+        let evicted = forgotten.len();
         if map.capacity() > 64 && map.len() < map.capacity() / 4 {
             let keep = map.len() * 2;
             map.shrink_to(keep, |s| s.key.hash_with(&self.hasher));
         }
         drop(map);
+        self.retired.lock().append(&mut forgotten);
         if evicted > 0 {
             self.telemetry.series_evicted.fetch_add(evicted as u64, Relaxed);
         }
@@ -160,10 +217,8 @@ pub(crate) struct Core<K: KindSpec> {
     /// Mode bits (`LEGACY_BIT | OTLP_BIT`, or `CLOSED`): the one load on every emit.
     pub mode: AtomicU8,
     pub spec: Spec,
-    statsd_line_prefix: Arc<str>,
     pub otel: K::Otel,
     series: Arc<Table<K>>,
-    overflow: OnceLock<Arc<Series<K>>>,
     /// Emits recorded into the overflow series, shared with the telemetry snapshot.
     overflowed: OnceLock<Arc<AtomicU64>>,
     warned_invalid_tags: AtomicBool,
@@ -177,14 +232,20 @@ pub(crate) struct Core<K: KindSpec> {
 impl<K: KindSpec> Core<K> {
     pub(crate) fn new(spec: Spec, mode_bits: u8, ctx: Arc<Context>) -> Self {
         let otel = ctx.otel.create(spec.temporality, |meter| K::build_otel(meter, &spec));
-        let statsd_line_prefix: Arc<str> = format!("{}:", spec.statsd_name).into();
         let forgets =
             spec.temporality == Temporality::Delta && K::KIND != MetricKind::UpDownCounter;
         let series = Arc::new(Table {
             map: RwLock::new(SeriesMap::new()),
             hasher: foldhash::fast::RandomState::default(),
+            overflow: OnceLock::new(),
+            retired: Mutex::new(Vec::new()),
+            statsd_line_prefix: format!("{}:", spec.statsd_name).into(),
+            statsd_type: spec.statsd_type,
+            global_tags: ctx.global_tags.clone(),
             telemetry: Arc::clone(&ctx.telemetry),
         });
+        let source: Arc<dyn StatsdSource> = series.clone();
+        ctx.statsd.register(Arc::downgrade(&source));
         if forgets {
             let table: Arc<dyn OnCollect> = series.clone();
             ctx.otel.on_collect(Arc::downgrade(&table));
@@ -192,10 +253,8 @@ impl<K: KindSpec> Core<K> {
         Core {
             mode: AtomicU8::new(mode_bits),
             spec,
-            statsd_line_prefix,
             otel,
             series,
-            overflow: OnceLock::new(),
             overflowed: OnceLock::new(),
             warned_invalid_tags: AtomicBool::new(false),
             warned_series: AtomicBool::new(false),
@@ -275,7 +334,9 @@ impl<K: KindSpec> Core<K> {
                 self.ctx.telemetry.overflow_counter(&self.spec.name)
             })
             .fetch_add(1, Relaxed);
-        Arc::clone(self.overflow.get_or_init(|| Arc::new(self.resolve(&[(OVERFLOW_TAG, "true")]))))
+        Arc::clone(
+            self.series.overflow.get_or_init(|| Arc::new(self.resolve(&[(OVERFLOW_TAG, "true")]))),
+        )
     }
 
     /// Logs, once per metric, that a cumulative metric keeps more series than
@@ -314,32 +375,12 @@ impl<K: KindSpec> Core<K> {
         Ok(self.create_series(hash, tags).expect("validated tags always resolve"))
     }
 
-    /// Global tags with `tags` over them (a call tag wins over a global tag with the same key).
-    fn merged<'a>(&'a self, tags: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
-        let mut merged: Vec<(&str, &str)> =
-            self.ctx.global_tags.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        for &(k, v) in tags {
-            match merged.iter_mut().find(|(mk, _)| *mk == k) {
-                Some(slot) => slot.1 = v,
-                None => merged.push((k, v)),
-            }
-        }
-        merged
-    }
-
-    /// The series for `tags`: its StatsD series registered for flushing; the OpenTelemetry side
+    /// The series for `tags`; its StatsD cell is drained with the table, the OpenTelemetry side
     /// is bound at the first OTLP record.
     fn resolve(&self, tags: Tags<'_>) -> Series<K> {
-        let statsd = Arc::new(StatsdSeries::new(
-            Arc::clone(&self.statsd_line_prefix),
-            tags_suffix(self.merged(tags).iter().copied()),
-            self.spec.statsd_type,
-            K::statsd_cell(&self.ctx),
-        ));
-        self.ctx.statsd.register(Arc::clone(&statsd));
         Series {
             key: TagKey::from_borrowed(tags),
-            statsd,
+            statsd: K::statsd_cell(&self.ctx),
             otel: OnceLock::new(),
             touched: AtomicBool::new(true),
         }
@@ -375,7 +416,7 @@ impl<K: KindSpec> Core<K> {
 
     /// Number of live series (tag sets) including the overflow series.
     pub(crate) fn series_count(&self) -> usize {
-        self.series.map.read().len() + usize::from(self.overflow.get().is_some())
+        self.series.map.read().len() + usize::from(self.series.overflow.get().is_some())
     }
 }
 
