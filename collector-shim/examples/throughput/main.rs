@@ -16,7 +16,7 @@
 //!   (`count_backend.js`, read through the admin `stats` command); flush 1 s; no other backend.
 //! The search per contender: the rate doubles from `--start-rate` until a trial loses lines, then
 //! bisects (geometric mean) between the last clean and the first lossy rate, then re-runs the
-//! best clean rate once to confirm it (stepping down 10% if it loses). Contenders run one after
+//! best clean rate once to confirm it (stepping down 10% after a loss, at most 6 tries). Contenders run one after
 //! the other (never at once: the machine is small), on the same packets.
 //!
 //! Both sockets get the same `SO_RCVBUF` request (`--rcvbuf`): the shim via its
@@ -43,6 +43,8 @@ const STREAM_LINES: usize = 8192;
 const SETTLE: Duration = Duration::from_millis(400);
 /// Longest wait for a contender to catch up after a trial.
 const DRAIN_DEADLINE: Duration = Duration::from_secs(10);
+/// Tries to confirm the best clean rate, stepping down 10% after each lossy try.
+const CONFIRM_STEPS: usize = 6;
 /// The sender counts as keeping up when it achieved this share of the target rate.
 const SENDER_KEEPS_UP: f64 = 0.97;
 
@@ -693,11 +695,11 @@ fn search(c: &mut dyn Contender, stream: &Stream, a: &Args) -> Result<Found, Str
         }
         lo = Some(l);
     }
-    // confirm the best clean rate once more (step down 10% up to twice if it loses)
+    // confirm the best clean rate once more (step down 10% after each loss)
     let mut last = None;
     if let Some(mut l) = lo {
         let mut confirmed = false;
-        for _ in 0..3 {
+        for _ in 0..CONFIRM_STEPS {
             let t = run(c, l)?;
             if t.clean() {
                 last = Some(t);
