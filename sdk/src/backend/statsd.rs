@@ -96,6 +96,15 @@ impl Samples {
 }
 
 impl Cell {
+    /// Whether the next drain would send nothing.
+    pub(crate) fn is_empty(&self) -> bool {
+        match self {
+            Cell::Counter(c) => c.load(Relaxed) == 0,
+            Cell::Gauge { dirty, .. } | Cell::UpDown { dirty, .. } => !dirty.load(Relaxed),
+            Cell::Histogram { samples, .. } => samples.lock().kept.is_empty(),
+        }
+    }
+
     #[inline]
     pub(crate) fn add_u64(&self, v: u64) {
         if let Cell::Counter(c) = self {

@@ -191,15 +191,18 @@ impl<K: KindSpec> OnCollect for Table<K> {
     /// collect.
     fn on_collect(&self) {
         let mut map = self.map.write();
+        let before = map.len();
         let mut forgotten = Vec::new();
         map.retain(|s| {
             let keep = s.touched.swap(false, Relaxed) || Arc::strong_count(s) > 1;
-            if !keep {
+            // Only a cell with something left to send waits for the StatsD flush (recorded by a
+            // since-dropped bound handle after the last drain); nobody else can write to it now.
+            if !keep && !s.statsd.is_empty() {
                 forgotten.push(Arc::clone(s));
             }
             keep
         });
-        let evicted = forgotten.len();
+        let evicted = before - map.len();
         if map.capacity() > 64 && map.len() < map.capacity() / 4 {
             let keep = map.len() * 2;
             map.shrink_to(keep, |s| s.key.hash_with(&self.hasher));
