@@ -171,6 +171,11 @@ fn demo_against_the_real_lab_finds_every_pair_equivalent() {
             &statsd,
             "--legacy-query",
             &vm,
+            // PromQL over the Graphite names: VictoriaMetrics' render API repeats the last
+            // value of a series that stopped (a timer's `sum` after the service pauses) for a
+            // few steps, which per-flush `sum` pairs would count again.
+            "--legacy-api",
+            "prometheus",
             "--otlp",
             &otlp,
             "--new-query",

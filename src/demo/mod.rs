@@ -66,6 +66,17 @@ pub enum NewNaming {
     Otel,
 }
 
+/// Query language of `--legacy-query`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LegacyQueryApi {
+    /// The Graphite render API (`seriesByTag(...)`).
+    Graphite,
+    /// PromQL over the Graphite names (VictoriaMetrics serves both): `sum_over_time(x[1s])`
+    /// counts each flush once, where VictoriaMetrics' render API repeats the last value of a
+    /// series that stopped for a few steps.
+    Prometheus,
+}
+
 /// OTLP transport of `--otlp`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum OtlpProtocol {
@@ -99,6 +110,9 @@ pub struct DemoArgs {
     /// Graphite render API holding what --statsd's daemon writes.
     #[arg(long, value_name = "URL")]
     pub legacy_query: Option<String>,
+    /// Query language of --legacy-query.
+    #[arg(long, value_enum, default_value = "graphite")]
+    pub legacy_api: LegacyQueryApi,
     /// Prometheus HTTP API holding what --otlp receives.
     #[arg(long, value_name = "URL")]
     pub new_query: Option<String>,
@@ -198,6 +212,9 @@ fn validate(a: &DemoArgs) -> Result<(), DemoError> {
             url_arg("--new-query", q)?;
         }
         _ => {}
+    }
+    if a.legacy_query.is_none() && a.legacy_api == LegacyQueryApi::Prometheus {
+        return Err(invalid("--legacy-api", "prometheus", "the embedded store speaks Graphite"));
     }
     if a.otlp.is_none() && a.new_naming == NewNaming::Otel {
         return Err(invalid("--new-naming", "otel", "the embedded store uses Prometheus naming"));
@@ -351,7 +368,10 @@ fn compare(
     let parsed = parse_catalog(&text, &catalog.display().to_string())
         .map_err(|e| DemoError::Compare(e.to_string()))?;
     let opts = GenerateOptions {
-        legacy_api: LegacyApi::Graphite,
+        legacy_api: match (args.legacy_api, &args.legacy_query) {
+            (LegacyQueryApi::Prometheus, Some(_)) => LegacyApi::Prometheus,
+            _ => LegacyApi::Graphite,
+        },
         prometheus_naming: args.new_naming == NewNaming::Prometheus,
         ..GenerateOptions::default()
     };
@@ -371,6 +391,10 @@ fn compare(
     };
     let http_err = |e: dualmetrics_compare::QueryError| DemoError::Compare(e.to_string());
     let legacy: Box<dyn QueryAdapter + '_> = match (&args.legacy_query, legacy_store) {
+        (Some(q), _) if args.legacy_api == LegacyQueryApi::Prometheus => Box::new(
+            PrometheusAdapter::new(HttpConfig::new(url_arg("--legacy-query", q)?))
+                .map_err(http_err)?,
+        ),
         (Some(q), _) => Box::new(
             GraphiteAdapter::new(HttpConfig::new(url_arg("--legacy-query", q)?))
                 .map_err(http_err)?
