@@ -171,10 +171,11 @@ impl UdpBatch {
             ctx.tel.count_drop(DropReason::OversizedPacket, 1);
             return true;
         }
-        if !self.lines.is_empty() && self.lines.len() + 1 + bytes.len() > UDP_BATCH_BYTES {
-            if !self.flush(ctx) {
-                return false;
-            }
+        if !self.lines.is_empty()
+            && self.lines.len() + 1 + bytes.len() > UDP_BATCH_BYTES
+            && !self.flush(ctx)
+        {
+            return false;
         }
         if !self.lines.is_empty() {
             self.lines.push(b'\n');

@@ -7,13 +7,14 @@
 //! cargo run --release -p dualmetrics-shim --example throughput -- --help
 //! ```
 //!
-//! How one trial works: a sender thread sends a pre-built packet list, paced at a target rate
-//! (lines/s), to one contender for `--trial-ms`; then the contender's own counter of received
+//! How one trial works: sender threads (`--senders`, default 2) send a pre-built packet list,
+//! paced at a target rate (lines/s), to one contender for `--trial-ms`; then the contender's own counter of received
 //! lines is polled until it reaches the number sent or stops moving. Zero loss = equal.
 //! - shim: `dualmetrics.shim.lines` (accepted lines) from its telemetry; bad lines and drops are
 //!   printed too. Tee off; export: OTLP gRPC to an in-process receiver (testkit), flush 1 s.
 //! - daemon: `statsd.metrics_received` summed over flushes by a counting backend
 //!   (`count_backend.js`, read through the admin `stats` command); flush 1 s; no other backend.
+//!
 //! The search per contender: the rate doubles from `--start-rate` until a trial loses lines, then
 //! bisects (geometric mean) between the last clean and the first lossy rate, then re-runs the
 //! best clean rate once to confirm it (stepping down 10% after a loss, at most 6 tries). Contenders run one after
