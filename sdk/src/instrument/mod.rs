@@ -97,14 +97,7 @@ impl<K: KindSpec> Series<K> {
     #[cold]
     fn bind_otel(&self, core: &Core<K>) -> &K::OtelBound {
         self.otel.get_or_init(|| {
-            let tags: Vec<(&str, &str)> = self.key.pairs().collect();
-            // Sorted by key, as OpenTelemetry sorts them: its tracker map then keeps one key
-            // per series instead of the given order and the sorted one.
-            let mut attrs: Vec<KeyValue> = merged(&core.series.global_tags, &tags)
-                .iter()
-                .map(|(k, v)| KeyValue::new(k.to_string(), v.to_string()))
-                .collect();
-            attrs.sort_unstable_by(|a, b| a.key.cmp(&b.key));
+            let attrs = core.series.otel_attributes(&self.key);
             K::bind(&core.otel, &attrs)
         })
     }
@@ -126,13 +119,52 @@ pub(crate) struct Table<K: KindSpec> {
     statsd_line_prefix: Box<str>,
     statsd_type: dualmetrics_model::statsd_line::StatsdType,
     global_tags: Vec<(String, String)>,
+    /// The global tags as OpenTelemetry attributes, built once.
+    global_attrs: Vec<KeyValue>,
+    /// Tag keys seen so far, shared by every series' attributes.
+    otel_keys: Mutex<Vec<opentelemetry::Key>>,
     telemetry: Arc<Telemetry>,
 }
+
+/// Tag keys an instrument shares between its series' attributes (tag keys are few; past this,
+/// each series gets its own copy).
+const MAX_SHARED_TAG_KEYS: usize = 64;
 
 impl<K: KindSpec> Table<K> {
     #[inline]
     fn get<'m>(map: &'m SeriesMap<K>, hash: u64, tags: Tags<'_>) -> Option<&'m Arc<Series<K>>> {
         map.find(hash, |s| s.key.matches(tags))
+    }
+
+    /// The OpenTelemetry attributes of `key`: global tags with the key's tags over them, sorted
+    /// by key as OpenTelemetry sorts them (its tracker map then keeps one key per series, not
+    /// the given order and the sorted one). Global tags and tag keys are shared `Arc<str>`s, so
+    /// the copy the SDK keeps allocates only the series' own tag values.
+    fn otel_attributes(&self, key: &TagKey) -> Vec<KeyValue> {
+        let mut attrs = self.global_attrs.clone();
+        let mut keys = self.otel_keys.lock();
+        for (k, v) in key.pairs() {
+            let value = opentelemetry::Value::from(v.to_owned());
+            match attrs.iter_mut().find(|kv| kv.key.as_str() == k) {
+                Some(kv) => kv.value = value,
+                None => {
+                    let shared = match keys.iter().find(|key| key.as_str() == k) {
+                        Some(key) => key.clone(),
+                        None => {
+                            let key = opentelemetry::Key::from(Arc::<str>::from(k));
+                            if keys.len() < MAX_SHARED_TAG_KEYS {
+                                keys.push(key.clone());
+                            }
+                            key
+                        }
+                    };
+                    attrs.push(KeyValue::new(shared, value));
+                }
+            }
+        }
+        drop(keys);
+        attrs.sort_unstable_by(|a, b| a.key.cmp(&b.key));
+        attrs
     }
 
     fn drain_series(&self, series: &Series<K>, out: &mut Drain<'_>) {
@@ -245,6 +277,17 @@ impl<K: KindSpec> Core<K> {
             statsd_line_prefix: format!("{}:", spec.statsd_name).into(),
             statsd_type: spec.statsd_type,
             global_tags: ctx.global_tags.clone(),
+            global_attrs: ctx
+                .global_tags
+                .iter()
+                .map(|(k, v)| {
+                    KeyValue::new(
+                        opentelemetry::Key::from(Arc::<str>::from(k.as_str())),
+                        opentelemetry::Value::from(Arc::<str>::from(v.as_str())),
+                    )
+                })
+                .collect(),
+            otel_keys: Mutex::new(Vec::new()),
             telemetry: Arc::clone(&ctx.telemetry),
         });
         let source: Arc<dyn StatsdSource> = series.clone();
