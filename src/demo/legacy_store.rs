@@ -49,6 +49,8 @@ const POLL: Duration = Duration::from_millis(50);
 
 /// A StatsD key with its sorted DogStatsD tags.
 type Key = (String, Vec<(String, String)>);
+/// One Graphite point of a flush: name without tags, the tags, the value.
+type FlushRow<'a> = (String, &'a Vec<(String, String)>, f64);
 
 #[derive(Default)]
 struct Aggregates {
@@ -238,7 +240,7 @@ impl Inner {
     fn flush(&self) {
         let ts = unix_now().round() as i64;
         let secs = self.flush_interval.as_secs_f64();
-        let mut out: Vec<(String, &Vec<(String, String)>, f64)> = Vec::new();
+        let mut out: Vec<FlushRow<'_>> = Vec::new();
         let mut agg = lock(&self.agg);
         let n = &self.naming;
         for (key, v) in &agg.counters {

@@ -258,10 +258,10 @@ impl Service {
     pub fn tick(&mut self) {
         let t = self.tick;
         self.add_requests(1, &[("route", "cart"), ("code", "200")]);
-        if t % 2 == 0 {
+        if t.is_multiple_of(2) {
             self.add_requests(1, &[("route", "pay"), ("code", "200")]);
         }
-        if t % 10 == 0 {
+        if t.is_multiple_of(10) {
             self.add_requests(1, &[("route", "pay"), ("code", "500")]);
         }
         self.inst.items.add(3, &[]);
@@ -272,7 +272,7 @@ impl Service {
             self.record_latency(ms, &[("route", "pay")]);
         }
         let hold = t / self.hold_ticks;
-        if t % self.hold_ticks == 0 {
+        if t.is_multiple_of(self.hold_ticks) {
             self.inst.temperature.record(55.0 + (hold % 6) as f64 * 0.5, &[]);
             let step =
                 if hold % (2 * QUEUE_HALF_PERIOD_HOLDS) < QUEUE_HALF_PERIOD_HOLDS { 1 } else { -1 };
