@@ -64,6 +64,19 @@
 //! ```
 //! See [`rules`] for the TOML form and precedence.
 //!
+//! ## Temporality and cardinality
+//! Delta and cumulative metrics share one OpenTelemetry provider and one OTLP export per
+//! interval, each metric carrying its own temporality:
+//! `Rule::matching("search.*").temporality(Temporality::Delta)` makes the high-cardinality
+//! emitters delta while the rest stays cumulative. A delta metric forgets, at each collect, the
+//! series no emit touched during the interval (after their last values were exported and
+//! flushed; series held by bound handles stay), so its memory follows the series of recent
+//! intervals, not every series ever seen. Each metric keeps at most its cardinality limit of tag
+//! sets (builder > rule > [`config::DEFAULT_CARDINALITY_LIMIT`]); further tag sets go to one
+//! [`OVERFLOW_TAG`]`=true` series on both pipelines, counted per metric in
+//! [`TelemetrySnapshot::cardinality_overflow_by_metric`] and logged once per metric. A cumulative
+//! metric past `cumulative_series_warning` series logs once, suggesting the delta rule.
+//!
 //! ## Reload
 //! [`DualMetrics::reload`] re-reads the configuration file and environment and re-resolves every
 //! instrument's mode (global mode and rule pins) without restart. It also runs when the file
