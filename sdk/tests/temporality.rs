@@ -217,3 +217,41 @@ fn previous_interval_series_count_toward_the_limit_until_the_next_export() {
     assert_eq!(point(&third, "users.logins", &[("user", "d")]).value, PointValue::Int(1));
     assert_eq!(metrics.telemetry().cardinality_overflow_by_metric["users.logins"], 1);
 }
+
+#[test]
+fn series_of_a_dropped_bound_handle_is_forgotten_after_its_last_values_are_sent() {
+    let otlp = OtlpGrpcReceiver::start();
+    let statsd = StatsdReceiver::bind_udp();
+    let metrics = builder(&otlp, Mode::Dual)
+        .with_statsd_address(&statsd.local_addr().to_string())
+        .with_temporality(Temporality::Delta)
+        .build()
+        .unwrap();
+    let events = metrics.counter("handle.events").build().unwrap();
+    let handle = events.bind(&[("key", "h")]).unwrap();
+    handle.add(5);
+    metrics.flush().unwrap();
+    assert_eq!(
+        point(&export(&otlp, 0), "handle.events", &[("key", "h")]).value,
+        PointValue::Int(5)
+    );
+
+    // The handle records again and is dropped: the next collect forgets the series (no emit
+    // touched it through the map, nobody holds it) yet still exports what the handle recorded.
+    handle.add(7);
+    drop(handle);
+    metrics.flush().unwrap();
+    let p = point(&export(&otlp, 1), "handle.events", &[("key", "h")]).clone();
+    assert_eq!((p.temporality, p.value), (Some(Wire::Delta), PointValue::Int(7)));
+    assert_eq!(catalog_series(&metrics, "handle.events"), 0);
+    assert_eq!(metrics.telemetry().series_evicted, 1);
+    statsd.wait_until(WAIT, |lines| {
+        let total: f64 = lines
+            .iter()
+            .map(|l| dualmetrics_testkit::parse_line(l))
+            .filter(|p| p.name == "handle.events")
+            .map(|p| p.value_f64())
+            .sum();
+        total == 12.0
+    });
+}
