@@ -64,7 +64,12 @@ impl Fault {
     pub fn divergent_pairs(self) -> &'static [&'static str] {
         match self {
             Fault::DoubleCount | Fault::Drop => &["http.requests"],
-            Fault::Unit => &["http.latency.sum", "http.latency.mean", "http.latency.upper"],
+            Fault::Unit => &[
+                "http.latency.sum",
+                "http.latency.mean",
+                "http.latency.upper",
+                "http.latency.upper_90",
+            ],
         }
     }
 }
