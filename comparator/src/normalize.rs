@@ -16,6 +16,8 @@
 //!   and combined; other labels (resource attributes such as `service_name`) drop out.
 use std::collections::BTreeMap;
 
+use dualmetrics_model::naming_map::graphite_sanitize;
+
 use crate::align::{align_level, align_sum, bucket_of, Aligned, Cell};
 use crate::pairs::Form;
 use crate::query::{Series, TimeRange};
@@ -118,6 +120,10 @@ fn combine(a: Cell, b: Cell, how: Combine) -> Cell {
 }
 
 /// The group labels of a series: its values for `keys`, under `names` (a missing key is `""`).
+///
+/// Values pass through the reference daemon's [`graphite_sanitize`] on both sides: the legacy
+/// side already stores `route=-cart` for a tag sent as `route:/cart`, which the new side keeps
+/// as `/cart`, and the rewrite is idempotent, so equal tag values meet in one group.
 pub fn group_labels(
     labels: &BTreeMap<String, String>,
     keys: &[String],
@@ -128,7 +134,9 @@ pub fn group_labels(
     }
     keys.iter()
         .zip(names)
-        .map(|(k, name)| (name.clone(), labels.get(k).cloned().unwrap_or_default()))
+        .map(|(k, name)| {
+            (name.clone(), labels.get(k).map(|v| graphite_sanitize(v)).unwrap_or_default())
+        })
         .collect()
 }
 
@@ -225,7 +233,23 @@ mod tests {
         let b = series(&[("http_route", "/a"), ("service_instance_id", "2")], &[(120, 3.0)]);
         let out = normalize(&[a, b], &spec, &R, 5);
         assert_eq!(out.len(), 1);
-        assert_eq!(out[0].labels["http.route"], "/a");
+        assert_eq!(out[0].labels["http.route"], "-a", "values meet in the daemon's spelling");
         assert_eq!(out[0].cells[4].value, 5.0);
+    }
+
+    #[test]
+    fn a_tag_value_the_daemon_rewrote_matches_the_new_sides_original() {
+        let keys = vec!["route".to_owned()];
+        let spec = SideSpec {
+            form: Form::Level,
+            running_total: false,
+            scale: 1.0,
+            keys: &keys,
+            names: &keys,
+            combine: Combine::Sum,
+        };
+        let legacy = normalize(&[series(&[("route", "-cart")], &[(110, 1.0)])], &spec, &R, 5);
+        let new = normalize(&[series(&[("route", "/cart")], &[(110, 1.0)])], &spec, &R, 5);
+        assert_eq!(legacy[0].labels, new[0].labels);
     }
 }

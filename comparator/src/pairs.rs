@@ -367,6 +367,10 @@ impl Gen<'_> {
     }
 }
 
+/// Names of the SDK's own metrics (`dualmetrics.sdk.*`). They describe each pipeline's own
+/// traffic (bytes, packets, exports), so the two sides never agree by design and no pair is made.
+pub const SDK_SELF_METRICS_PREFIX: &str = "dualmetrics.sdk.";
+
 /// Derives the pairs of every `dual` instrument. Returns the pairs and one note per instrument
 /// left out (and why).
 pub fn generate_from_catalog(
@@ -377,6 +381,13 @@ pub fn generate_from_catalog(
     let mut notes = Vec::new();
     let prom = opts.prometheus_naming;
     for inst in &catalog.instruments {
+        if inst.name.starts_with(SDK_SELF_METRICS_PREFIX) {
+            notes.push(format!(
+                "{}: SDK self-telemetry counts each pipeline's own traffic, skipped",
+                inst.name
+            ));
+            continue;
+        }
         if inst.mode != "dual" {
             notes.push(format!("{}: mode {} has only one side, skipped", inst.name, inst.mode));
             continue;
@@ -592,6 +603,18 @@ mod tests {
         let c = parse_catalog(json, "sdk.json").unwrap();
         let (pairs, _) = generate_from_catalog(&c, &GenerateOptions::default());
         assert_eq!(pairs[0].new, "http_requests_total");
+    }
+
+    #[test]
+    fn sdk_self_metrics_in_a_catalog_get_no_pair() {
+        let json = r#"{"version":1,"service":"checkout","statsd_prefix":"","global_tags":{},
+          "instruments":[{"name":"dualmetrics.sdk.statsd.bytes.sent","kind":"counter","unit":"By",
+          "description":"","statsd_name":"dualmetrics.sdk.statsd.bytes.sent","statsd_type":"c",
+          "otel_name":"dualmetrics.sdk.statsd.bytes.sent","tag_keys":[],"mode":"dual"}]}"#;
+        let c = parse_catalog(json, "sdk.json").unwrap();
+        let (pairs, notes) = generate_from_catalog(&c, &GenerateOptions::default());
+        assert!(pairs.is_empty(), "{pairs:?}");
+        assert!(notes[0].contains("self-telemetry"), "{notes:?}");
     }
 
     #[test]

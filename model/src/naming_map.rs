@@ -113,6 +113,34 @@ pub fn timer_percentile_stat(p: f64) -> String {
     format!("upper_{}", s.replace('.', "_"))
 }
 
+/// The reference StatsD daemon's `sanitizeKeyName`, applied to names, tag keys and tag values
+/// before it writes them to Graphite: whitespace runs become `_`, `/` becomes `-`, and every
+/// character outside `[A-Za-z0-9_.;=-]` is removed (`route:/cart` is stored as `route=-cart`).
+///
+/// Idempotent, so the comparator can apply it to both sides before matching tag values.
+pub fn graphite_sanitize(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut in_space = false;
+    for c in s.chars() {
+        if c.is_whitespace() {
+            if !in_space {
+                out.push('_');
+            }
+            in_space = true;
+            continue;
+        }
+        in_space = false;
+        match c {
+            '/' => out.push('-'),
+            c if c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | ';' | '=') => {
+                out.push(c)
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
 /// A Graphite tagged series name: `name;k=v;…` with the tags sorted by key, as Graphite stores it.
 /// Without tags the name is returned unchanged.
 pub fn graphite_tagged(name: &str, tags: &[(&str, &str)]) -> String {
@@ -271,6 +299,17 @@ pub fn otel_label(key: &str, prometheus: bool) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn graphite_sanitize_rewrites_like_the_reference_daemon_and_is_idempotent() {
+        assert_eq!(graphite_sanitize("/cart"), "-cart");
+        assert_eq!(graphite_sanitize("a b\t c"), "a_b_c");
+        assert_eq!(graphite_sanitize("héllo:x"), "hllox");
+        for s in ["/cart/:id", "a b", "ok.value-1"] {
+            let once = graphite_sanitize(s);
+            assert_eq!(graphite_sanitize(&once), once);
+        }
+    }
 
     #[test]
     fn counter_names_without_legacy_namespace() {

@@ -315,30 +315,7 @@ impl Aggregates {
     }
 }
 
-/// The reference daemon's `sanitizeKeyName`: whitespace runs → `_`, `/` → `-`, and every
-/// character outside `[A-Za-z0-9_.;=-]` removed.
-pub fn sanitize(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut in_space = false;
-    for c in s.chars() {
-        if c.is_whitespace() {
-            if !in_space {
-                out.push('_');
-            }
-            in_space = true;
-            continue;
-        }
-        in_space = false;
-        match c {
-            '/' => out.push('-'),
-            c if c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | ';' | '=') => {
-                out.push(c)
-            }
-            _ => {}
-        }
-    }
-    out
-}
+pub use dualmetrics_model::naming_map::graphite_sanitize as sanitize;
 
 /// The statistics the daemon writes for one timer in one flush.
 fn timer_stats(values: &[f64], count: f64, secs: f64, pcts: &[f64]) -> Vec<(String, f64)> {
