@@ -415,7 +415,8 @@ impl Aggregator {
 
 /// Sorts by key (stable) and keeps the last value of a repeated key.
 fn sort_dedup<'t, 'a>(tags: &'t mut [(&'a str, &'a str)]) -> &'t [(&'a str, &'a str)] {
-    if tags.len() < 2 {
+    // already sorted with distinct keys (what the SDK and most clients send): nothing to do
+    if tags.windows(2).all(|w| w[0].0 < w[1].0) {
         return tags;
     }
     tags.sort_by(|a, b| a.0.cmp(b.0));

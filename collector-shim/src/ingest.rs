@@ -11,6 +11,10 @@
 //!   longer than `max_line_len` are discarded up to the next newline (`oversized_packet`).
 //! - **Unix datagram**: one blocking thread.
 //!
+//! UDP batch buffers are recycled: the aggregator hands each emptied batch back through a small
+//! pool channel ([`BatchPool`]) and the UDP thread reuses it, so a steady stream allocates (and
+//! page-faults in) no new 64 KiB buffers.
+//!
 //! Each packet is copied once into the queue. When the queue is full the packet is dropped and
 //! counted (`queue_full`), so a slow aggregator never grows memory. A packet larger than
 //! `max_packet_size` is dropped (`oversized_packet`), after the tee has forwarded it.
@@ -24,7 +28,7 @@ use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::os::unix::net::UnixDatagram;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::mpsc::{SyncSender, TrySendError};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -37,6 +41,31 @@ pub const UDP_BATCH_DATAGRAMS: usize = 64;
 /// A UDP batch is queued before it would grow past this many bytes (a single larger datagram
 /// is queued alone).
 pub const UDP_BATCH_BYTES: usize = 64 * 1024;
+
+/// Emptied UDP batch buffers on their way back from the aggregator to the UDP thread.
+pub(crate) struct BatchPool {
+    /// Where the UDP thread takes buffers from.
+    pub take: Receiver<Vec<u8>>,
+    /// Where the aggregator gives processed batches back ([`give_back`]).
+    pub give: SyncSender<Vec<u8>>,
+}
+
+impl BatchPool {
+    /// A pool holding at most `cap` idle buffers.
+    pub fn new(cap: usize) -> BatchPool {
+        let (give, take) = sync_channel(cap.max(1));
+        BatchPool { take, give }
+    }
+}
+
+/// Returns a processed packet's buffer to the pool when it is a UDP batch buffer (full
+/// capacity) and the pool has room; otherwise it is freed.
+pub(crate) fn give_back(pool: &SyncSender<Vec<u8>>, mut buf: Vec<u8>) {
+    if buf.capacity() >= UDP_BATCH_BYTES {
+        buf.clear();
+        let _ = pool.try_send(buf);
+    }
+}
 
 /// The bound ingest sockets.
 #[derive(Debug)]
@@ -153,11 +182,17 @@ impl Ctx {
 struct UdpBatch {
     lines: Vec<u8>,
     datagrams: u64,
+    pool: Receiver<Vec<u8>>,
 }
 
 impl UdpBatch {
-    fn new() -> Self {
-        UdpBatch { lines: Vec::with_capacity(UDP_BATCH_BYTES), datagrams: 0 }
+    fn new(pool: Receiver<Vec<u8>>) -> Self {
+        UdpBatch { lines: Vec::with_capacity(UDP_BATCH_BYTES), datagrams: 0, pool }
+    }
+
+    /// An empty buffer: a recycled one if the aggregator gave one back, else a new one.
+    fn fresh_buffer(&self) -> Vec<u8> {
+        self.pool.try_recv().unwrap_or_else(|_| Vec::with_capacity(UDP_BATCH_BYTES))
     }
 
     /// Tees, size-checks and appends one datagram; queues the batch first when it would
@@ -189,13 +224,18 @@ impl UdpBatch {
         if self.datagrams == 0 {
             return true;
         }
-        let lines = std::mem::replace(&mut self.lines, Vec::with_capacity(UDP_BATCH_BYTES));
+        let fresh = self.fresh_buffer();
+        let lines = std::mem::replace(&mut self.lines, fresh);
         let n = std::mem::take(&mut self.datagrams);
         ctx.enqueue_batch(lines, n)
     }
 }
 
-pub(crate) fn spawn_udp(sock: UdpSocket, ctx: Ctx) -> std::io::Result<JoinHandle<()>> {
+pub(crate) fn spawn_udp(
+    sock: UdpSocket,
+    ctx: Ctx,
+    pool: Receiver<Vec<u8>>,
+) -> std::io::Result<JoinHandle<()>> {
     // runtime and registration happen here, so an error reaches the caller instead of a panic
     let rt = tokio::runtime::Builder::new_current_thread().enable_io().enable_time().build()?;
     sock.set_nonblocking(true)?;
@@ -205,7 +245,7 @@ pub(crate) fn spawn_udp(sock: UdpSocket, ctx: Ctx) -> std::io::Result<JoinHandle
     };
     std::thread::Builder::new().name("shim-udp".into()).spawn(move || {
         let mut buf = vec![0u8; RECV_BUF];
-        let mut batch = UdpBatch::new();
+        let mut batch = UdpBatch::new(pool);
         loop {
             match sock.try_recv(&mut buf) {
                 Ok(n) => {
@@ -342,4 +382,32 @@ fn tcp_lines(lines: Vec<u8>, ctx: &Ctx) -> bool {
         tee.forward_lines(&lines, &ctx.tel);
     }
     ctx.enqueue(lines)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn processed_udp_batches_come_back_empty_for_reuse_and_other_buffers_are_freed() {
+        let pool = BatchPool::new(2);
+        let mut batch = Vec::with_capacity(UDP_BATCH_BYTES);
+        batch.extend_from_slice(b"a:1|c\nb:2|g");
+        let ptr = batch.as_ptr();
+        give_back(&pool.give, batch);
+        give_back(&pool.give, b"tcp line".to_vec()); // not a batch buffer: freed
+        let reused = pool.take.try_recv().unwrap();
+        assert_eq!((reused.as_ptr(), reused.len()), (ptr, 0));
+        assert!(reused.capacity() >= UDP_BATCH_BYTES);
+        assert!(pool.take.try_recv().is_err());
+    }
+
+    #[test]
+    fn a_full_pool_frees_what_it_cannot_hold() {
+        let pool = BatchPool::new(1);
+        give_back(&pool.give, Vec::with_capacity(UDP_BATCH_BYTES));
+        give_back(&pool.give, Vec::with_capacity(UDP_BATCH_BYTES));
+        assert!(pool.take.try_recv().is_ok());
+        assert!(pool.take.try_recv().is_err());
+    }
 }

@@ -162,9 +162,11 @@ impl<'a> StatsdLine<'a> {
     pub fn values(&self) -> impl Iterator<Item = Value<'a>> + 'a {
         let ty = self.ty;
         let rest = self.more_values;
+        // single-value lines (the common case) never build the `split`
+        let more = (!rest.is_empty()).then(|| rest.split(':'));
         std::iter::once(self.value).chain(
-            rest.split(':')
-                .filter(move |_| !rest.is_empty())
+            more.into_iter()
+                .flatten()
                 .map(move |v| parse_value(v, ty).unwrap_or(Value::Number(0.0))),
         )
     }
