@@ -141,10 +141,12 @@ impl<K: KindSpec> Table<K> {
     /// the given order and the sorted one). Global tags and tag keys are shared `Arc<str>`s, so
     /// the copy the SDK keeps allocates only the series' own tag values.
     fn otel_attributes(&self, key: &TagKey) -> Vec<KeyValue> {
-        let mut attrs = self.global_attrs.clone();
+        let mut attrs = Vec::with_capacity(self.global_attrs.len() + key.len());
+        attrs.extend(self.global_attrs.iter().cloned());
         let mut keys = self.otel_keys.lock();
         for (k, v) in key.pairs() {
-            let value = opentelemetry::Value::from(v.to_owned());
+            // An `Arc<str>`: the SDK's copy shares it instead of copying the string.
+            let value = opentelemetry::Value::from(Arc::<str>::from(v));
             match attrs.iter_mut().find(|kv| kv.key.as_str() == k) {
                 Some(kv) => kv.value = value,
                 None => {
