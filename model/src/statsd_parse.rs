@@ -196,7 +196,7 @@ impl<'a> Iterator for Tags<'a> {
             if self.rest.is_empty() {
                 return None;
             }
-            let (tag, rest) = match memchr(b',', self.rest.as_bytes()) {
+            let (tag, rest) = match find_byte(b',', self.rest.as_bytes()) {
                 Some(i) => (&self.rest[..i], &self.rest[i + 1..]),
                 None => (self.rest, ""),
             };
@@ -204,7 +204,7 @@ impl<'a> Iterator for Tags<'a> {
             if tag.is_empty() {
                 continue;
             }
-            return Some(match memchr(b':', tag.as_bytes()) {
+            return Some(match find_byte(b':', tag.as_bytes()) {
                 Some(i) => (&tag[..i], &tag[i + 1..]),
                 None => (tag, ""),
             });
@@ -259,10 +259,21 @@ impl Default for Parser {
     }
 }
 
+/// Position of the first `b` in `hay`: a plain loop for the short fields of a line (where
+/// `memchr`'s dispatch costs more than it saves), `memchr` for longer ones.
+#[inline]
+fn find_byte(b: u8, hay: &[u8]) -> Option<usize> {
+    if hay.len() < 32 {
+        hay.iter().position(|&c| c == b)
+    } else {
+        memchr(b, hay)
+    }
+}
+
 /// Splits `s` at the first `b` (an ASCII byte, so both halves are `str`s): before, after.
 #[inline]
 fn split_once_byte(s: &str, b: u8) -> Option<(&str, &str)> {
-    let i = memchr(b, s.as_bytes())?;
+    let i = find_byte(b, s.as_bytes())?;
     Some((&s[..i], &s[i + 1..]))
 }
 
@@ -277,7 +288,8 @@ impl Parser {
     }
 
     /// Parses one line (without its newline). Byte-level: every separator is ASCII, found
-    /// with `memchr`; the line is read left to right once (plus once per tag list to count).
+    /// with `memchr` (or a plain loop on short fields); the line is read left to right once
+    /// (plus once per tag list to count its commas).
     pub fn parse<'a>(&self, line: &'a str) -> Result<StatsdLine<'a>, ParseError> {
         let bytes = line.as_bytes();
         if bytes.len() > self.max_line_len {
@@ -369,7 +381,8 @@ impl Parser {
                 let raw = &section[1..];
                 // fewer commas than the limit means at most `max_tags` tags: no need to count
                 let may_exceed = self.max_tags == 0
-                    || memchr_iter(b',', raw.as_bytes()).nth(self.max_tags - 1).is_some();
+                    || raw.len() >= self.max_tags
+                        && memchr_iter(b',', raw.as_bytes()).nth(self.max_tags - 1).is_some();
                 if may_exceed && (Tags { rest: raw }).nth(self.max_tags).is_some() {
                     return Err(ParseError::TooManyTags);
                 }
