@@ -53,11 +53,15 @@ use crate::telemetry::Telemetry;
 
 /// What one series accumulates between two flushes. 16 bytes: a histogram's buffer is boxed so
 /// that the (far more numerous) counter and gauge series do not pay for it.
+///
+/// Every variant also carries the series' `touched` flag (set by unbound emits of a delta
+/// instrument, which forgets series whose flag stayed clear for an interval): it fits in the
+/// cell's padding, where a separate field would grow every series by 8 bytes.
 pub(crate) enum Cell {
-    Counter(AtomicU64),
-    Gauge { bits: AtomicU64, dirty: AtomicBool },
-    UpDown { value: AtomicI64, dirty: AtomicBool },
-    Histogram { samples: Box<Mutex<Samples>>, max: u32 },
+    Counter { value: AtomicU64, touched: AtomicBool },
+    Gauge { bits: AtomicU64, dirty: AtomicBool, touched: AtomicBool },
+    UpDown { value: AtomicI64, dirty: AtomicBool, touched: AtomicBool },
+    Histogram { samples: Box<Mutex<Samples>>, max: u32, touched: AtomicBool },
 }
 
 /// Histogram samples of one interval: every sample up to the buffer size, then a uniform
@@ -96,10 +100,21 @@ impl Samples {
 }
 
 impl Cell {
+    /// The series' touched flag (see the type's docs).
+    #[inline]
+    pub(crate) fn touched(&self) -> &AtomicBool {
+        match self {
+            Cell::Counter { touched, .. }
+            | Cell::Gauge { touched, .. }
+            | Cell::UpDown { touched, .. }
+            | Cell::Histogram { touched, .. } => touched,
+        }
+    }
+
     /// Whether the next drain would send nothing.
     pub(crate) fn is_empty(&self) -> bool {
         match self {
-            Cell::Counter(c) => c.load(Relaxed) == 0,
+            Cell::Counter { value, .. } => value.load(Relaxed) == 0,
             Cell::Gauge { dirty, .. } | Cell::UpDown { dirty, .. } => !dirty.load(Relaxed),
             Cell::Histogram { samples, .. } => samples.lock().kept.is_empty(),
         }
@@ -107,14 +122,14 @@ impl Cell {
 
     #[inline]
     pub(crate) fn add_u64(&self, v: u64) {
-        if let Cell::Counter(c) = self {
-            c.fetch_add(v, Relaxed);
+        if let Cell::Counter { value, .. } = self {
+            value.fetch_add(v, Relaxed);
         }
     }
 
     #[inline]
     pub(crate) fn add_i64(&self, v: i64) {
-        if let Cell::UpDown { value, dirty } = self {
+        if let Cell::UpDown { value, dirty, .. } = self {
             value.fetch_add(v, Relaxed);
             dirty.store(true, Relaxed);
         }
@@ -122,7 +137,7 @@ impl Cell {
 
     #[inline]
     pub(crate) fn set_f64(&self, v: f64) {
-        if let Cell::Gauge { bits, dirty } = self {
+        if let Cell::Gauge { bits, dirty, .. } = self {
             bits.store(v.to_bits(), Relaxed);
             dirty.store(true, Relaxed);
         }
@@ -132,7 +147,7 @@ impl Cell {
     /// still represented by the declared sample rate of the interval).
     #[inline]
     pub(crate) fn push_sample(&self, v: f64) -> bool {
-        if let Cell::Histogram { samples, max } = self {
+        if let Cell::Histogram { samples, max, .. } = self {
             return samples.lock().push(v, *max as usize);
         }
         true
@@ -157,17 +172,17 @@ impl Drain<'_> {
         tags: impl FnOnce() -> String,
     ) {
         let value = match cell {
-            Cell::Counter(c) => match c.swap(0, Relaxed) {
+            Cell::Counter { value, .. } => match value.swap(0, Relaxed) {
                 0 => return,
                 v => LineValue::Uint(v),
             },
-            Cell::Gauge { bits, dirty } => {
+            Cell::Gauge { bits, dirty, .. } => {
                 if !dirty.swap(false, Relaxed) {
                     return;
                 }
                 LineValue::Float(f64::from_bits(bits.load(Relaxed)))
             }
-            Cell::UpDown { value, dirty } => {
+            Cell::UpDown { value, dirty, .. } => {
                 if !dirty.swap(false, Relaxed) {
                     return;
                 }

@@ -52,7 +52,7 @@ impl KindSpec for CounterSpec {
         otel.bind(attrs)
     }
     fn statsd_cell(_: &Context) -> Cell {
-        Cell::Counter(AtomicU64::new(0))
+        Cell::Counter { value: AtomicU64::new(0), touched: AtomicBool::new(true) }
     }
     #[inline]
     fn record(series: &Series<Self>, core: &Core<Self>, mode: u8, value: u64) {
@@ -79,7 +79,11 @@ impl KindSpec for UpDownSpec {
         otel.bind(attrs)
     }
     fn statsd_cell(_: &Context) -> Cell {
-        Cell::UpDown { value: AtomicI64::new(0), dirty: AtomicBool::new(false) }
+        Cell::UpDown {
+            value: AtomicI64::new(0),
+            dirty: AtomicBool::new(false),
+            touched: AtomicBool::new(true),
+        }
     }
     #[inline]
     fn record(series: &Series<Self>, core: &Core<Self>, mode: u8, value: i64) {
@@ -106,7 +110,11 @@ impl KindSpec for GaugeSpec {
         otel.bind(attrs)
     }
     fn statsd_cell(_: &Context) -> Cell {
-        Cell::Gauge { bits: AtomicU64::new(0), dirty: AtomicBool::new(false) }
+        Cell::Gauge {
+            bits: AtomicU64::new(0),
+            dirty: AtomicBool::new(false),
+            touched: AtomicBool::new(true),
+        }
     }
     #[inline]
     fn record(series: &Series<Self>, core: &Core<Self>, mode: u8, value: f64) {
@@ -136,6 +144,7 @@ impl KindSpec for HistogramSpec {
         Cell::Histogram {
             samples: Box::new(Mutex::new(Default::default())),
             max: ctx.max_samples_per_flush.min(u32::MAX as usize) as u32,
+            touched: AtomicBool::new(true),
         }
     }
     #[inline]

@@ -75,13 +75,11 @@ pub(crate) struct Spec {
 pub(crate) struct Series<K: KindSpec> {
     /// The call's tags, compact: the map's key, and the source of the attributes at binding.
     key: TagKey,
-    /// What StatsD gets at the next flush; the line's prefix, type and tags are built from the
-    /// instrument and the key at that flush, not kept per series.
+    /// What StatsD gets at the next flush (the line's prefix, type and tags are built from the
+    /// instrument and the key at that flush, not kept per series), and the series' touched flag
+    /// for delta forgetting ([`Cell::touched`], see [`Table::on_collect`]).
     pub statsd: Cell,
     otel: OnceLock<K::OtelBound>,
-    /// Set by unbound emits; a delta instrument forgets a series whose flag stayed clear for a
-    /// whole export interval (see [`Table::on_collect`]).
-    touched: AtomicBool,
 }
 
 impl<K: KindSpec> Series<K> {
@@ -219,7 +217,7 @@ impl<K: KindSpec> OnCollect for Table<K> {
         let before = map.len();
         let mut forgotten = Vec::new();
         map.retain(|s| {
-            let keep = s.touched.swap(false, Relaxed) || Arc::strong_count(s) > 1;
+            let keep = s.statsd.touched().swap(false, Relaxed) || Arc::strong_count(s) > 1;
             // Only a cell with something left to send waits for the StatsD flush (recorded by a
             // since-dropped bound handle after the last drain); nobody else can write to it now.
             if !keep && !s.statsd.is_empty() {
@@ -308,8 +306,8 @@ impl<K: KindSpec> Core<K> {
     pub(crate) fn with_series(&self, tags: Tags<'_>, f: impl FnOnce(&Series<K>)) {
         let hash = hash_tags(&self.series.hasher, tags);
         if let Some(s) = Table::get(&self.series.map.read(), hash, tags) {
-            if self.forgets && !s.touched.load(Relaxed) {
-                s.touched.store(true, Relaxed);
+            if self.forgets && !s.statsd.touched().load(Relaxed) {
+                s.statsd.touched().store(true, Relaxed);
             }
             return f(s);
         }
@@ -334,7 +332,7 @@ impl<K: KindSpec> Core<K> {
         }
         let mut map = self.series.map.write();
         if let Some(s) = Table::get(&map, hash, tags) {
-            s.touched.store(true, Relaxed);
+            s.statsd.touched().store(true, Relaxed);
             return Some(Arc::clone(s));
         }
         if map.len() >= self.spec.cardinality_limit {
@@ -421,7 +419,6 @@ impl<K: KindSpec> Core<K> {
             key: TagKey::from_borrowed(tags),
             statsd: K::statsd_cell(&self.ctx),
             otel: OnceLock::new(),
-            touched: AtomicBool::new(true),
         }
     }
 
@@ -493,5 +490,15 @@ impl<K: KindSpec> AnyCore for Core<K> {
     }
     fn as_any(self: Arc<Self>) -> Arc<dyn std::any::Any + Send + Sync> {
         self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_counter_series_takes_56_bytes() {
+        // Tag key (16), StatsD cell with the touched flag (16), bound OTel instrument (24): with
+        // the Arc header, one 72-byte allocation per series.
+        assert_eq!(std::mem::size_of::<super::Series<super::kinds::CounterSpec>>(), 56);
     }
 }
