@@ -3,7 +3,9 @@
 //!
 //! Semantics kept intact at the daemon:
 //! - counters: the sum of the adds since the last flush, one `c` line per series;
-//! - gauges and up-down counters: the last value, one `g` line per series that changed;
+//! - gauges: the last value, one `g` line per series that changed;
+//! - up-down counters: the series' level (the sum of every add, in any mode), one `g` line per
+//!   series that changed while StatsD was active, and every series when StatsD becomes active;
 //! - histograms: every sample, one line each (`ms` for time units, converted to milliseconds); past
 //!   `max_samples_per_flush` samples in one interval, a uniform reservoir of that many samples is
 //!   kept and sent with a declared sample rate (`|@kept/seen`), so the daemon's count stays exact.
@@ -127,10 +129,30 @@ impl Cell {
         }
     }
 
+    /// Adds `v` to an up-down series' level, which accumulates in every mode (it is the level
+    /// OTLP observes too); `send` (StatsD active) marks it for the next flush.
     #[inline]
-    pub(crate) fn add_i64(&self, v: i64) {
+    pub(crate) fn add_i64(&self, v: i64, send: bool) {
         if let Cell::UpDown { value, dirty, .. } = self {
             value.fetch_add(v, Relaxed);
+            if send {
+                dirty.store(true, Relaxed);
+            }
+        }
+    }
+
+    /// An up-down series' level: the sum of every add ever made.
+    #[inline]
+    pub(crate) fn level(&self) -> i64 {
+        match self {
+            Cell::UpDown { value, .. } => value.load(Relaxed),
+            _ => 0,
+        }
+    }
+
+    /// Sends an up-down series' level at the next flush (StatsD just became active for it).
+    pub(crate) fn mark_dirty(&self) {
+        if let Cell::UpDown { dirty, .. } = self {
             dirty.store(true, Relaxed);
         }
     }

@@ -1,13 +1,14 @@
 //! What differs between the four kinds: the OpenTelemetry instrument, the StatsD cell, and how a
 //! value is recorded into both.
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Weak};
 
 use dualmetrics_model::MetricKind;
 use opentelemetry::metrics::Meter;
 use opentelemetry::KeyValue;
 use parking_lot::Mutex;
 
-use super::{Context, Core, Series, Spec};
+use super::{Context, Core, Series, Spec, Table};
 use crate::backend::statsd::Cell;
 use crate::mode::{LEGACY_BIT, OTLP_BIT};
 
@@ -17,7 +18,9 @@ pub(crate) trait KindSpec: Sized + Send + Sync + 'static {
     type Otel: Send + Sync;
     type OtelBound: Send + Sync;
     const KIND: MetricKind;
-    fn build_otel(meter: &Meter, spec: &Spec) -> Self::Otel;
+    /// The OpenTelemetry instrument; `table` is the instrument's series (read by an observable
+    /// instrument's callback).
+    fn build_otel(meter: &Meter, spec: &Spec, table: &Arc<Table<Self>>) -> Self::Otel;
     fn bind(otel: &Self::Otel, attrs: &[KeyValue]) -> Self::OtelBound;
     fn statsd_cell(ctx: &Context) -> Cell;
     /// Records a value already known to be valid into the pipelines `mode` names.
@@ -44,7 +47,7 @@ impl KindSpec for CounterSpec {
     type Otel = opentelemetry::metrics::Counter<u64>;
     type OtelBound = opentelemetry::metrics::BoundCounter<u64>;
     const KIND: MetricKind = MetricKind::Counter;
-    fn build_otel(meter: &Meter, spec: &Spec) -> Self::Otel {
+    fn build_otel(meter: &Meter, spec: &Spec, _: &Arc<Table<Self>>) -> Self::Otel {
         let b = meter.u64_counter(spec.otel_name.clone());
         desc_unit(spec, b, |b, d| b.with_description(d), |b, u| b.with_unit(u)).build()
     }
@@ -65,18 +68,29 @@ impl KindSpec for CounterSpec {
     }
 }
 
+/// An up-down counter is a level. Both pipelines report the series' level, the sum of every add
+/// ever made in any mode, whenever they are active for the instrument: the level lives in the
+/// StatsD cell and accumulates in every mode (marked for sending only while StatsD is active, and
+/// all series are marked when StatsD becomes active), and the OpenTelemetry side is an observable
+/// up-down counter whose callback observes each series' level at collect time while the
+/// instrument's mode includes OTLP. A switch therefore never loses nor double counts an add, and an
+/// emit is one atomic add (no OpenTelemetry record).
 pub(crate) struct UpDownSpec;
 impl KindSpec for UpDownSpec {
     type Value = i64;
-    type Otel = opentelemetry::metrics::UpDownCounter<i64>;
-    type OtelBound = opentelemetry::metrics::BoundUpDownCounter<i64>;
+    type Otel = opentelemetry::metrics::ObservableUpDownCounter<i64>;
+    /// The series' attributes, built at its first observation.
+    type OtelBound = Box<[KeyValue]>;
     const KIND: MetricKind = MetricKind::UpDownCounter;
-    fn build_otel(meter: &Meter, spec: &Spec) -> Self::Otel {
-        let b = meter.i64_up_down_counter(spec.otel_name.clone());
+    fn build_otel(meter: &Meter, spec: &Spec, table: &Arc<Table<Self>>) -> Self::Otel {
+        let table = Arc::downgrade(table);
+        let b = meter
+            .i64_observable_up_down_counter(spec.otel_name.clone())
+            .with_callback(move |observer| observe_levels(&table, observer));
         desc_unit(spec, b, |b, d| b.with_description(d), |b, u| b.with_unit(u)).build()
     }
-    fn bind(otel: &Self::Otel, attrs: &[KeyValue]) -> Self::OtelBound {
-        otel.bind(attrs)
+    fn bind(_: &Self::Otel, attrs: &[KeyValue]) -> Self::OtelBound {
+        attrs.into()
     }
     fn statsd_cell(_: &Context) -> Cell {
         Cell::UpDown {
@@ -86,13 +100,27 @@ impl KindSpec for UpDownSpec {
         }
     }
     #[inline]
-    fn record(series: &Series<Self>, core: &Core<Self>, mode: u8, value: i64) {
-        if mode & LEGACY_BIT != 0 {
-            series.statsd.add_i64(value);
-        }
-        if mode & OTLP_BIT != 0 {
-            series.otel(core).add(value);
-        }
+    fn record(series: &Series<Self>, _: &Core<Self>, mode: u8, value: i64) {
+        series.statsd.add_i64(value, mode & LEGACY_BIT != 0);
+    }
+}
+
+/// The up-down counter's collect callback: every series' level (the overflow series included),
+/// if the instrument's mode includes OTLP. It reads the mode the instrument had before a shutdown
+/// closed it, so the final export still carries the levels.
+fn observe_levels(
+    table: &Weak<Table<UpDownSpec>>,
+    observer: &dyn opentelemetry::metrics::AsyncInstrument<i64>,
+) {
+    let Some(table) = table.upgrade() else { return };
+    if table.open_mode.load(Relaxed) & OTLP_BIT == 0 {
+        return;
+    }
+    let map = table.map.read();
+    for series in map.iter().chain(table.overflow.get()) {
+        let attrs =
+            series.otel.get_or_init(|| table.otel_attributes(&series.key).into_boxed_slice());
+        observer.observe(series.statsd.level(), attrs);
     }
 }
 
@@ -102,7 +130,7 @@ impl KindSpec for GaugeSpec {
     type Otel = opentelemetry::metrics::Gauge<f64>;
     type OtelBound = opentelemetry::metrics::BoundGauge<f64>;
     const KIND: MetricKind = MetricKind::Gauge;
-    fn build_otel(meter: &Meter, spec: &Spec) -> Self::Otel {
+    fn build_otel(meter: &Meter, spec: &Spec, _: &Arc<Table<Self>>) -> Self::Otel {
         let b = meter.f64_gauge(spec.otel_name.clone());
         desc_unit(spec, b, |b, d| b.with_description(d), |b, u| b.with_unit(u)).build()
     }
@@ -133,7 +161,7 @@ impl KindSpec for HistogramSpec {
     type Otel = opentelemetry::metrics::Histogram<f64>;
     type OtelBound = opentelemetry::metrics::BoundHistogram<f64>;
     const KIND: MetricKind = MetricKind::Histogram;
-    fn build_otel(meter: &Meter, spec: &Spec) -> Self::Otel {
+    fn build_otel(meter: &Meter, spec: &Spec, _: &Arc<Table<Self>>) -> Self::Otel {
         let b = meter.f64_histogram(spec.otel_name.clone());
         desc_unit(spec, b, |b, d| b.with_description(d), |b, u| b.with_unit(u)).build()
     }

@@ -27,7 +27,7 @@ use parking_lot::{Mutex, RwLock};
 use crate::backend::otel::OnCollect;
 use crate::backend::statsd::{Cell, Drain, StatsdBackend, StatsdSource};
 use crate::config::Temporality;
-use crate::mode::CLOSED;
+use crate::mode::{CLOSED, LEGACY_BIT};
 use crate::telemetry::Telemetry;
 use tags::{hash_tags, TagKey, Tags};
 
@@ -68,7 +68,8 @@ pub(crate) struct Spec {
 
 /// One tag set of one instrument, resolved for both pipelines.
 ///
-/// The OpenTelemetry side is bound on the first OTLP record, not at creation: a bound instrument
+/// The OpenTelemetry side is bound on the first OTLP record, not at creation (an up-down
+/// counter's is its attributes, built at its first observation, see [`kinds::UpDownSpec`]): a bound instrument
 /// that never recorded still exports a zero point, which would put series into the new backend
 /// that the service never sent there (in `legacy` mode, for instance). The attributes for that
 /// binding are rebuilt from the key then, not kept: OpenTelemetry keeps its own copy.
@@ -113,6 +114,9 @@ pub(crate) struct Table<K: KindSpec> {
     overflow: OnceLock<Arc<Series<K>>>,
     /// Series a delta collect forgot, kept for the StatsD flush that sends their last values.
     retired: Mutex<Vec<Arc<Series<K>>>>,
+    /// The instrument's mode bits, kept as they were before a shutdown closed it: what an
+    /// up-down counter's collect callback reads (the shutdown's final export still observes).
+    open_mode: AtomicU8,
     /// `name:` of the StatsD lines.
     statsd_line_prefix: Box<str>,
     statsd_type: dualmetrics_model::statsd_line::StatsdType,
@@ -257,7 +261,6 @@ pub(crate) struct Core<K: KindSpec> {
 
 impl<K: KindSpec> Core<K> {
     pub(crate) fn new(spec: Spec, mode_bits: u8, ctx: Arc<Context>) -> Self {
-        let otel = ctx.otel.create(spec.temporality, |meter| K::build_otel(meter, &spec));
         let forgets =
             spec.temporality == Temporality::Delta && K::KIND != MetricKind::UpDownCounter;
         let series = Arc::new(Table {
@@ -265,6 +268,7 @@ impl<K: KindSpec> Core<K> {
             hasher: foldhash::fast::RandomState::default(),
             overflow: OnceLock::new(),
             retired: Mutex::new(Vec::new()),
+            open_mode: AtomicU8::new(mode_bits),
             statsd_line_prefix: format!("{}:", spec.statsd_name).into(),
             statsd_type: spec.statsd_type,
             global_tags: ctx.global_tags.clone(),
@@ -281,6 +285,7 @@ impl<K: KindSpec> Core<K> {
             otel_keys: Mutex::new(Vec::new()),
             telemetry: Arc::clone(&ctx.telemetry),
         });
+        let otel = ctx.otel.create(spec.temporality, |meter| K::build_otel(meter, &spec, &series));
         let source: Arc<dyn StatsdSource> = series.clone();
         ctx.statsd.register(Arc::downgrade(&source));
         if forgets {
@@ -473,7 +478,23 @@ impl<K: KindSpec> AnyCore for Core<K> {
     }
     fn set_mode_bits(&self, bits: u8) {
         // Once closed, an instrument stays closed.
-        let _ = self.mode.fetch_update(Relaxed, Relaxed, |m| (m != CLOSED).then_some(bits));
+        let Ok(before) =
+            self.mode.fetch_update(Relaxed, Relaxed, |m| (m != CLOSED).then_some(bits))
+        else {
+            return;
+        };
+        self.series.open_mode.store(bits, Relaxed);
+        // An up-down series' level accumulates in every mode: when StatsD becomes active, every
+        // series sends its level at the next flush (OTLP observes the level at each collect).
+        if K::KIND == MetricKind::UpDownCounter
+            && before & LEGACY_BIT == 0
+            && bits & LEGACY_BIT != 0
+        {
+            let map = self.series.map.read();
+            for series in map.iter().chain(self.series.overflow.get()) {
+                series.statsd.mark_dirty();
+            }
+        }
     }
     fn mode_bits(&self) -> u8 {
         self.mode.load(Relaxed)
