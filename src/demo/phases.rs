@@ -1,8 +1,8 @@
 //! The cutover, phase by phase: `legacy` → `dual` → `otlp`, switched at runtime with
 //! `DualMetrics::set_mode`, one progress bar per phase.
 //!
-//! Between two phases the service pauses ([`Service::drain`], a flush of every pipeline, and
-//! `settle`, which waits until the StatsD side has flushed what it got). The switch then
+//! Between two phases the service pauses (a flush of every pipeline, and `settle`, which waits
+//! until the StatsD side has flushed what it got). The switch then
 //! happens on a whole second, the *boundary*, and traffic resumes half a second later: every
 //! StatsD flush stamped at or before the boundary holds only the previous phase's data, every
 //! later one only the next phase's, and no OTLP point of the next phase is stamped at or before
@@ -73,13 +73,9 @@ fn emit_for(service: &mut Service, mode: Mode, length: Duration, say: &dyn Fn(&s
     ));
 }
 
-/// Pauses the service, lets both pipelines deliver (before and after the queue drains), and returns the boundary second once it
-/// has passed by [`RESUME_AFTER_BOUNDARY`].
+/// Pauses the service, lets both pipelines deliver, and returns the boundary second once it has
+/// passed by [`RESUME_AFTER_BOUNDARY`].
 fn pause(service: &mut Service, settle: &dyn Fn()) -> i64 {
-    // Both sides see the last level before the queue drains, then the drain itself.
-    service.flush();
-    settle();
-    service.drain();
     service.flush();
     settle();
     let boundary = unix_now().ceil() as i64;

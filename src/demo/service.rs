@@ -13,9 +13,9 @@
 //! level is seen by both pipelines: a level shorter than a flush interval may be sampled by one
 //! side and not the other, a true difference of sampling that the comparator would report.
 //!
-//! At a phase switch the service pauses and its queue drains to 0 ([`Service::drain`]): an
-//! up-down counter's OTLP side starts from 0 when it is first recorded, while the StatsD gauge
-//! carries the level from before, so a cutover at a non-zero level would differ by that level.
+//! The queue keeps its level across phase switches: the SDK reports an up-down counter's true
+//! level (every add, in any mode) on each pipeline while it is active, so a cutover at a non-zero
+//! level shows the same level on both sides.
 //!
 //! # Faults ([`Fault`])
 //! With a fault, the faulty instrument is recorded through two extra SDK instances instead of
@@ -289,17 +289,6 @@ impl Service {
         }
         self.recorded += 1;
         self.tick += 1;
-    }
-
-    /// The queue drains to 0 (the pause before a cutover) and the next tick starts a new cycle.
-    pub fn drain(&mut self) {
-        if self.queue_level != 0 {
-            self.inst.queue.add(-self.queue_level, &[]);
-            self.queue_level = 0;
-            self.recorded += 1;
-        }
-        let cycle = self.hold_ticks * 2 * QUEUE_HALF_PERIOD_HOLDS;
-        self.tick = self.tick.div_ceil(cycle) * cycle;
     }
 
     /// Sends what every instance has buffered.
