@@ -68,6 +68,11 @@ pub(crate) struct SelfMetrics {
     thread: Mutex<Option<JoinHandle<()>>>,
 }
 
+/// Cardinality limit of every self-metric: they have at most eight tag sets (`points.dropped`), and
+/// opentelemetry_sdk preallocates each instrument's tracker table to its limit, so the global
+/// limit (10 000 by default) would cost about 6 MB for nothing.
+const SELF_METRICS_CARDINALITY_LIMIT: usize = 16;
+
 fn counter(
     registry: &Arc<Registry>,
     name: &str,
@@ -77,6 +82,7 @@ fn counter(
     InstrumentBuilder::<Counter>::new(registry, &format!("{SELF_METRICS_PREFIX}.{name}"))
         .with_unit(unit)
         .with_description(description)
+        .with_cardinality_limit(SELF_METRICS_CARDINALITY_LIMIT)
         .build()
 }
 
@@ -118,6 +124,7 @@ impl SelfMetrics {
             )
             .with_unit("ms")
             .with_description("duration of the last OTLP export")
+            .with_cardinality_limit(SELF_METRICS_CARDINALITY_LIMIT)
             .build()?,
             reloads: counter(registry, "reloads", "1", "configuration reloads by result")?,
         };

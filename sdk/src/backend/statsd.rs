@@ -55,15 +55,11 @@ use crate::telemetry::Telemetry;
 
 /// What one series accumulates between two flushes. 16 bytes: a histogram's buffer is boxed so
 /// that the (far more numerous) counter and gauge series do not pay for it.
-///
-/// Every variant also carries the series' `touched` flag (set by unbound emits of a delta
-/// instrument, which forgets series whose flag stayed clear for an interval): it fits in the
-/// cell's padding, where a separate field would grow every series by 8 bytes.
 pub(crate) enum Cell {
-    Counter { value: AtomicU64, touched: AtomicBool },
-    Gauge { bits: AtomicU64, dirty: AtomicBool, touched: AtomicBool },
-    UpDown { value: AtomicI64, dirty: AtomicBool, touched: AtomicBool },
-    Histogram { samples: Box<Mutex<Samples>>, max: u32, touched: AtomicBool },
+    Counter { value: AtomicU64 },
+    Gauge { bits: AtomicU64, dirty: AtomicBool },
+    UpDown { value: AtomicI64, dirty: AtomicBool },
+    Histogram { samples: Box<Mutex<Samples>>, max: u32 },
 }
 
 /// Histogram samples of one interval: every sample up to the buffer size, then a uniform
@@ -102,17 +98,6 @@ impl Samples {
 }
 
 impl Cell {
-    /// The series' touched flag (see the type's docs).
-    #[inline]
-    pub(crate) fn touched(&self) -> &AtomicBool {
-        match self {
-            Cell::Counter { touched, .. }
-            | Cell::Gauge { touched, .. }
-            | Cell::UpDown { touched, .. }
-            | Cell::Histogram { touched, .. } => touched,
-        }
-    }
-
     /// Whether the next drain would send nothing.
     pub(crate) fn is_empty(&self) -> bool {
         match self {

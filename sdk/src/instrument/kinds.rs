@@ -55,7 +55,7 @@ impl KindSpec for CounterSpec {
         otel.bind(attrs)
     }
     fn statsd_cell(_: &Context) -> Cell {
-        Cell::Counter { value: AtomicU64::new(0), touched: AtomicBool::new(true) }
+        Cell::Counter { value: AtomicU64::new(0) }
     }
     #[inline]
     fn record(series: &Series<Self>, core: &Core<Self>, mode: u8, value: u64) {
@@ -93,11 +93,7 @@ impl KindSpec for UpDownSpec {
         attrs.into()
     }
     fn statsd_cell(_: &Context) -> Cell {
-        Cell::UpDown {
-            value: AtomicI64::new(0),
-            dirty: AtomicBool::new(false),
-            touched: AtomicBool::new(true),
-        }
+        Cell::UpDown { value: AtomicI64::new(0), dirty: AtomicBool::new(false) }
     }
     #[inline]
     fn record(series: &Series<Self>, _: &Core<Self>, mode: u8, value: i64) {
@@ -138,11 +134,7 @@ impl KindSpec for GaugeSpec {
         otel.bind(attrs)
     }
     fn statsd_cell(_: &Context) -> Cell {
-        Cell::Gauge {
-            bits: AtomicU64::new(0),
-            dirty: AtomicBool::new(false),
-            touched: AtomicBool::new(true),
-        }
+        Cell::Gauge { bits: AtomicU64::new(0), dirty: AtomicBool::new(false) }
     }
     #[inline]
     fn record(series: &Series<Self>, core: &Core<Self>, mode: u8, value: f64) {
@@ -172,7 +164,6 @@ impl KindSpec for HistogramSpec {
         Cell::Histogram {
             samples: Box::new(Mutex::new(Default::default())),
             max: ctx.max_samples_per_flush.min(u32::MAX as usize) as u32,
-            touched: AtomicBool::new(true),
         }
     }
     #[inline]

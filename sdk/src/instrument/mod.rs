@@ -77,8 +77,7 @@ pub(crate) struct Series<K: KindSpec> {
     /// The call's tags, compact: the map's key, and the source of the attributes at binding.
     key: TagKey,
     /// What StatsD gets at the next flush (the line's prefix, type and tags are built from the
-    /// instrument and the key at that flush, not kept per series), and the series' touched flag
-    /// for delta forgetting ([`Cell::touched`], see [`Table::on_collect`]).
+    /// instrument and the key at that flush, not kept per series).
     pub statsd: Cell,
     otel: OnceLock<K::OtelBound>,
 }
@@ -205,29 +204,32 @@ impl<K: KindSpec> StatsdSource for Table<K> {
 }
 
 impl<K: KindSpec> OnCollect for Table<K> {
-    /// Delta forgetting, run at the start of every collect: the series no unbound emit touched
-    /// since the previous collect, and that no bound handle holds (the map holds the only
-    /// reference), are dropped. They wait in `retired` for the next StatsD flush, which drains their
-    /// cells once more and then lets them go, so nothing recorded is lost. Dropping the
-    /// bound OpenTelemetry instrument releases the SDK's tracker: the collect that follows
-    /// exports it if a (since dropped) bound handle recorded into it, and evicts it otherwise. A
-    /// forgotten tag set that comes back is resolved again like a new one.
+    /// Delta forgetting, run at the start of every collect: every series no bound handle holds
+    /// (the map holds the only reference) is dropped, used during the interval or not, as
+    /// OpenTelemetry's delta aggregation drains every tracker at each collect. Emits hold the
+    /// map's read lock while they record, so none is under way here. The bound OpenTelemetry
+    /// instrument is dropped at once, which releases the SDK's tracker: the collect that follows
+    /// exports what was recorded into it and then evicts it (opentelemetry_sdk 0.33 never evicts a
+    /// tracker a bound instrument holds). A series whose StatsD cell still has something to send
+    /// waits in `retired` for the next StatsD flush, which drains it once more and then lets it
+    /// go, so nothing recorded is lost. A forgotten tag set that comes back is resolved again like
+    /// a new one (allocating, as OpenTelemetry's unbound delta path does).
     ///
-    /// So a series used in interval `n` is held until the collect that ends interval `n + 1`:
-    /// the previous interval's series still count toward the cardinality limit until the next
-    /// collect.
+    /// So the table holds one interval's series, like the SDK, and a tag set used in interval `n`
+    /// no longer counts toward the cardinality limit in interval `n + 1`.
     fn on_collect(&self) {
         let mut map = self.map.write();
         let before = map.len();
         let mut forgotten = Vec::new();
         map.retain(|s| {
-            let keep = s.statsd.touched().swap(false, Relaxed) || Arc::strong_count(s) > 1;
-            // Only a cell with something left to send waits for the StatsD flush (recorded by a
-            // since-dropped bound handle after the last drain); nobody else can write to it now.
-            if !keep && !s.statsd.is_empty() {
+            let Some(series) = Arc::get_mut(s) else {
+                return true; // a bound handle (or an emit that just created it) holds it
+            };
+            drop(series.otel.take());
+            if !series.statsd.is_empty() {
                 forgotten.push(Arc::clone(s));
             }
-            keep
+            false
         });
         let evicted = before - map.len();
         if map.capacity() > 64 && map.len() < map.capacity() / 4 {
@@ -311,9 +313,6 @@ impl<K: KindSpec> Core<K> {
     pub(crate) fn with_series(&self, tags: Tags<'_>, f: impl FnOnce(&Series<K>)) {
         let hash = hash_tags(&self.series.hasher, tags);
         if let Some(s) = Table::get(&self.series.map.read(), hash, tags) {
-            if self.forgets && !s.statsd.touched().load(Relaxed) {
-                s.statsd.touched().store(true, Relaxed);
-            }
             return f(s);
         }
         if let Some(s) = self.create_series(hash, tags) {
@@ -337,7 +336,6 @@ impl<K: KindSpec> Core<K> {
         }
         let mut map = self.series.map.write();
         if let Some(s) = Table::get(&map, hash, tags) {
-            s.statsd.touched().store(true, Relaxed);
             return Some(Arc::clone(s));
         }
         if map.len() >= self.spec.cardinality_limit {
@@ -518,7 +516,7 @@ impl<K: KindSpec> AnyCore for Core<K> {
 mod tests {
     #[test]
     fn a_counter_series_takes_56_bytes() {
-        // Tag key (16), StatsD cell with the touched flag (16), bound OTel instrument (24): with
+        // Tag key (16), StatsD cell (16), bound OTel instrument (24): with
         // the Arc header, one 72-byte allocation per series.
         assert_eq!(std::mem::size_of::<super::Series<super::kinds::CounterSpec>>(), 56);
     }
