@@ -4,9 +4,16 @@
 //! The first use of a tag set allocates (series creation on both pipelines); so does the first
 //! flush interval of a histogram, whose StatsD sample buffer grows until the flusher swaps it
 //! for the spare buffer. Each test therefore warms up across explicit flushes before counting.
+//!
+//! Scope: bound handles under either temporality, and unbound emits of cumulative instruments (the
+//! default). An unbound emit of a *delta* instrument allocates, by design: every collect forgets
+//! the series no handle holds (as OpenTelemetry's delta aggregation drains its trackers), so the
+//! first emit of a tag set in each interval creates its series again, and such emits record into
+//! OpenTelemetry with attributes built per emit instead of a bound instrument (which would hold
+//! the SDK's bound-instrument handle per series). Bind the tag sets of a hot delta path.
 use std::time::Duration;
 
-use dualmetrics::{DualMetrics, Mode};
+use dualmetrics::{DualMetrics, Mode, Temporality};
 use dualmetrics_testkit::alloc::{count_allocs, CountingAllocator};
 use dualmetrics_testkit::{OtlpGrpcReceiver, StatsdReceiver};
 
@@ -23,6 +30,10 @@ struct Rig {
 }
 
 fn rig() -> Rig {
+    rig_with(Temporality::Cumulative)
+}
+
+fn rig_with(temporality: Temporality) -> Rig {
     let statsd = StatsdReceiver::bind_udp();
     let otlp = OtlpGrpcReceiver::start();
     let metrics = DualMetrics::builder()
@@ -32,6 +43,7 @@ fn rig() -> Rig {
         .with_statsd_address(&statsd.local_addr().to_string())
         .with_otlp_endpoint(&format!("http://{}", otlp.local_addr()))
         .with_otlp_export_interval(Duration::from_secs(1))
+        .with_temporality(temporality)
         .build()
         .expect("build DualMetrics");
     Rig { metrics, statsd, _otlp: otlp }
@@ -68,6 +80,13 @@ fn unbound_counter_with_borrowed_tags_does_not_allocate() {
         ls.iter().any(|l| l.starts_with("alloc.counter:"))
     });
     assert!(!lines.is_empty());
+}
+
+#[test]
+fn bound_delta_counter_does_not_allocate_across_collects() {
+    let r = rig_with(Temporality::Delta);
+    let c = r.metrics.counter("alloc.bound_delta").build().unwrap().bind(TAGS).unwrap();
+    assert_zero("bound delta counter", steady_state_allocs(&r.metrics, |_| c.increment()));
 }
 
 #[test]

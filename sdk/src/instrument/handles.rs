@@ -86,7 +86,7 @@ macro_rules! handle {
                 let core = &*self.core;
                 let check: fn($value) -> bool = $check;
                 let Some(mode) = core.admit(check(value)) else { return };
-                core.with_series(tags, |s| <$spec>::record(s, core, mode, value));
+                core.with_series(tags, |s| <$spec>::record(s, core, mode, value, false));
             }
 
             /// Resolves `tags` once (global tags merged, both pipelines' series created) and
@@ -125,7 +125,7 @@ macro_rules! handle {
                 let core = &*self.core;
                 let check: fn($value) -> bool = $check;
                 let Some(mode) = core.admit(check(value)) else { return };
-                <$spec>::record(&self.series, core, mode, value);
+                <$spec>::record(&self.series, core, mode, value, true);
             }
         }
 

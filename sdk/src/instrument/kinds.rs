@@ -23,8 +23,9 @@ pub(crate) trait KindSpec: Sized + Send + Sync + 'static {
     fn build_otel(meter: &Meter, spec: &Spec, table: &Arc<Table<Self>>) -> Self::Otel;
     fn bind(otel: &Self::Otel, attrs: &[KeyValue]) -> Self::OtelBound;
     fn statsd_cell(ctx: &Context) -> Cell;
-    /// Records a value already known to be valid into the pipelines `mode` names.
-    fn record(series: &Series<Self>, core: &Core<Self>, mode: u8, value: Self::Value);
+    /// Records a value already known to be valid into the pipelines `mode` names; `bound` when a
+    /// bound handle records (see [`Core::otel_record`]).
+    fn record(series: &Series<Self>, core: &Core<Self>, mode: u8, value: Self::Value, bound: bool);
 }
 
 fn desc_unit<B>(
@@ -58,12 +59,12 @@ impl KindSpec for CounterSpec {
         Cell::Counter { value: AtomicU64::new(0) }
     }
     #[inline]
-    fn record(series: &Series<Self>, core: &Core<Self>, mode: u8, value: u64) {
+    fn record(series: &Series<Self>, core: &Core<Self>, mode: u8, value: u64, bound: bool) {
         if mode & LEGACY_BIT != 0 {
             series.statsd.add_u64(value);
         }
         if mode & OTLP_BIT != 0 {
-            series.otel(core).add(value);
+            core.otel_record(series, bound, |b| b.add(value), |o, attrs| o.add(value, attrs));
         }
     }
 }
@@ -96,7 +97,7 @@ impl KindSpec for UpDownSpec {
         Cell::UpDown { value: AtomicI64::new(0), dirty: AtomicBool::new(false) }
     }
     #[inline]
-    fn record(series: &Series<Self>, _: &Core<Self>, mode: u8, value: i64) {
+    fn record(series: &Series<Self>, _: &Core<Self>, mode: u8, value: i64, _: bool) {
         series.statsd.add_i64(value, mode & LEGACY_BIT != 0);
     }
 }
@@ -137,12 +138,12 @@ impl KindSpec for GaugeSpec {
         Cell::Gauge { bits: AtomicU64::new(0), dirty: AtomicBool::new(false) }
     }
     #[inline]
-    fn record(series: &Series<Self>, core: &Core<Self>, mode: u8, value: f64) {
+    fn record(series: &Series<Self>, core: &Core<Self>, mode: u8, value: f64, bound: bool) {
         if mode & LEGACY_BIT != 0 {
             series.statsd.set_f64(value);
         }
         if mode & OTLP_BIT != 0 {
-            series.otel(core).record(value);
+            core.otel_record(series, bound, |b| b.record(value), |o, a| o.record(value, a));
         }
     }
 }
@@ -167,7 +168,7 @@ impl KindSpec for HistogramSpec {
         }
     }
     #[inline]
-    fn record(series: &Series<Self>, core: &Core<Self>, mode: u8, value: f64) {
+    fn record(series: &Series<Self>, core: &Core<Self>, mode: u8, value: f64, bound: bool) {
         if mode & LEGACY_BIT != 0 {
             let statsd_value = value * core.spec.millis_factor.unwrap_or(1.0);
             if !series.statsd.push_sample(statsd_value) {
@@ -179,7 +180,7 @@ impl KindSpec for HistogramSpec {
             }
         }
         if mode & OTLP_BIT != 0 {
-            series.otel(core).record(value);
+            core.otel_record(series, bound, |b| b.record(value), |o, a| o.record(value, a));
         }
     }
 }

@@ -425,6 +425,29 @@ impl<K: KindSpec> Core<K> {
         }
     }
 
+    /// Records into OpenTelemetry: through the series' bound instrument (bound now if needed),
+    /// except for an unbound emit of a delta instrument into a series no handle has bound, which
+    /// records with the series' attributes instead (`unbound`). Such a series is forgotten at every
+    /// collect, so a bound instrument would be created again each interval, and it would hold the
+    /// SDK's bound-instrument handle (three small allocations) per series on top of the tracker:
+    /// the attribute-keyed record holds nothing but the tracker, as with an unbound
+    /// `opentelemetry_sdk` user, at the cost of building the attributes (allocating) on every
+    /// such emit.
+    #[inline]
+    pub(crate) fn otel_record(
+        &self,
+        series: &Series<K>,
+        bound: bool,
+        on_bound: impl FnOnce(&K::OtelBound),
+        unbound: impl FnOnce(&K::Otel, &[KeyValue]),
+    ) {
+        if bound || !self.forgets || series.otel.get().is_some() {
+            on_bound(series.otel(self));
+        } else {
+            unbound(&self.otel, &self.series.otel_attributes(&series.key));
+        }
+    }
+
     /// The mode bits an emit records under, or `None` (counted) when the instrument is closed or
     /// the value is invalid: the one relaxed load of the hot path.
     #[inline]
