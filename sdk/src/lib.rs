@@ -68,10 +68,10 @@
 //! Delta and cumulative metrics share one OpenTelemetry provider and one OTLP export per
 //! interval, each metric carrying its own temporality:
 //! `Rule::matching("search.*").temporality(Temporality::Delta)` makes the high-cardinality
-//! emitters delta while the rest stays cumulative. A delta metric forgets, at each collect, the
-//! series no emit touched during the interval (after their last values were exported and
-//! flushed; series held by bound handles stay), so its memory follows the series of recent
-//! intervals, not every series ever seen. Each metric keeps at most its cardinality limit of tag
+//! emitters delta while the rest stays cumulative. A delta metric forgets, at each collect, every
+//! series no bound handle holds (their values are still exported and flushed), as OpenTelemetry's
+//! delta aggregation drains its trackers, so its memory follows one interval's series, not every
+//! series ever seen; an unbound delta emit allocates (bind the tag sets of a hot delta path). Each metric keeps at most its cardinality limit of tag
 //! sets (builder > rule > [`config::DEFAULT_CARDINALITY_LIMIT`]); further tag sets go to one
 //! [`OVERFLOW_TAG`]`=true` series on both pipelines, counted per metric in
 //! [`TelemetrySnapshot::cardinality_overflow_by_metric`] and logged once per metric. A cumulative

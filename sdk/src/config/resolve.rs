@@ -31,7 +31,7 @@ pub enum Protocol {
 pub enum Temporality {
     /// Running totals since start (the default; what Prometheus-compatible stores accept).
     Cumulative,
-    /// Changes since the last export; series untouched in an interval are forgotten.
+    /// Changes since the last export; series no bound handle holds are forgotten at each export.
     Delta,
 }
 
