@@ -251,9 +251,7 @@ impl OtelBackend {
         next_temporality.set(otlp.temporality);
         let observed =
             Observed { inner: exporter, telemetry, next_temporality: next_temporality.clone() };
-        let reader = PeriodicReader::builder(observed)
-            .with_interval(otlp.export_interval)
-            .build();
+        let reader = PeriodicReader::builder(observed).with_interval(otlp.export_interval).build();
 
         let mut resource = vec![KeyValue::new("service.name", config.service.clone())];
         resource.extend(otlp.resource.iter().map(|(k, v)| KeyValue::new(k.clone(), v.clone())));
