@@ -21,9 +21,9 @@ enum Command {
         config: Option<std::path::PathBuf>,
     },
     /// Compare legacy (Graphite/StatsD) and new (Prometheus API) backends; exit 0/1/2.
-    Compare(dualmetrics_compare::CompareArgs),
+    Compare(Box<dualmetrics_compare::CompareArgs>),
     /// StatsD sidecar: tee raw StatsD to the legacy daemon, export cumulative OTLP.
-    Shim(dualmetrics_shim::ShimArgs),
+    Shim(Box<dualmetrics_shim::ShimArgs>),
 }
 
 fn main() -> anyhow::Result<()> {

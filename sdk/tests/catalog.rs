@@ -15,9 +15,9 @@ fn catalog_lists_every_instrument_with_both_names_kind_unit_and_tag_keys() {
     let c = metrics.counter("http.requests").with_unit("1").build().unwrap();
     c.add(1, &[("route", "/a"), ("code", "200")]);
     c.add(1, &[("route", "/b")]);
-    metrics.histogram("http/latency").with_unit("s").build().unwrap();
-    metrics.gauge("cpu.temp").build().unwrap();
-    metrics.up_down_counter("inflight").build().unwrap();
+    let _ = metrics.histogram("http/latency").with_unit("s").build().unwrap();
+    let _ = metrics.gauge("cpu.temp").build().unwrap();
+    let _ = metrics.up_down_counter("inflight").build().unwrap();
 
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("catalog.json");
