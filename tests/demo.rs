@@ -116,7 +116,14 @@ fn injected_double_count_shows_http_requests_divergent_and_exits_1() {
         .expect("http.requests pair");
     assert_eq!(requests["verdict"], "divergent", "{}", explain(&output));
     let why = requests["explanation"].as_str().unwrap_or_default();
-    assert!(why.contains("2.0×"), "explanation {why:?} names the doubling");
+    // "new side is 2.0× legacy": the factor is measured over the window, so a flush landing on
+    // the window's edge moves it a little off 2 on a loaded machine (2.1× seen in CI).
+    let factor: f64 = why
+        .split_once("new side is ")
+        .and_then(|(_, rest)| rest.split_once('×'))
+        .and_then(|(f, _)| f.trim().parse().ok())
+        .unwrap_or_else(|| panic!("explanation {why:?} names a factor"));
+    assert!((1.8..=2.2).contains(&factor), "explanation {why:?} names the doubling");
     // Only the faulty instrument diverges.
     for (name, verdict, _) in verdicts(&r) {
         if name != "http.requests" {
