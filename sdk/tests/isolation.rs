@@ -26,6 +26,17 @@ fn base(mode: Mode, statsd: &str, otlp: &str) -> DualMetricsBuilder {
         .with_setting("self_metrics", "false")
 }
 
+/// OTLP only, exported when the test calls `flush()` (both intervals are an hour).
+fn otlp_only_flushed_by_hand(endpoint: &str, timeout: Duration, t: Temporality) -> DualMetrics {
+    base(Mode::Otlp, "127.0.0.1:9", endpoint)
+        .with_statsd_flush_interval(Duration::from_secs(3600))
+        .with_otlp_export_interval(Duration::from_secs(3600))
+        .with_otlp_timeout(timeout)
+        .with_temporality(t)
+        .build()
+        .unwrap()
+}
+
 /// An OTLP endpoint nobody listens on: a port bound, then closed.
 fn absent_endpoint() -> String {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -284,13 +295,8 @@ fn statsd_daemon_stopped_mid_run_leaves_otlp_totals_exact() {
 #[test]
 fn delta_points_of_failed_exports_are_counted_and_equal_what_the_collector_misses() {
     let otlp = OtlpGrpcReceiver::start();
-    let metrics = base(Mode::Otlp, "127.0.0.1:9", &otlp.endpoint())
-        .with_statsd_flush_interval(Duration::from_secs(3600))
-        .with_otlp_export_interval(Duration::from_secs(3600))
-        .with_otlp_timeout(Duration::from_secs(2))
-        .with_temporality(Temporality::Delta)
-        .build()
-        .unwrap();
+    let metrics =
+        otlp_only_flushed_by_hand(&otlp.endpoint(), Duration::from_secs(2), Temporality::Delta);
     let hits = metrics.counter("iso.delta").build().unwrap();
     for r in 0..6 {
         otlp.set_failing(r == 2 || r == 3);
@@ -317,13 +323,11 @@ fn delta_points_of_failed_exports_are_counted_and_equal_what_the_collector_misse
 #[test]
 fn cumulative_total_reaches_the_collector_once_it_is_back() {
     let otlp = OtlpGrpcReceiver::start();
-    let metrics = base(Mode::Otlp, "127.0.0.1:9", &otlp.endpoint())
-        .with_statsd_flush_interval(Duration::from_secs(3600))
-        .with_otlp_export_interval(Duration::from_secs(3600))
-        .with_otlp_timeout(Duration::from_secs(2))
-        .with_temporality(Temporality::Cumulative)
-        .build()
-        .unwrap();
+    let metrics = otlp_only_flushed_by_hand(
+        &otlp.endpoint(),
+        Duration::from_secs(2),
+        Temporality::Cumulative,
+    );
     let hits = metrics.counter("iso.cumulative").build().unwrap();
     round(&metrics, &hits);
     otlp.set_failing(true);
@@ -348,13 +352,8 @@ fn cumulative_total_reaches_the_collector_once_it_is_back() {
 #[test]
 fn export_past_the_timeout_is_counted_as_timed_out_with_its_points() {
     let otlp = OtlpGrpcReceiver::builder().with_delay(Duration::from_secs(3)).start();
-    let metrics = base(Mode::Otlp, "127.0.0.1:9", &otlp.endpoint())
-        .with_statsd_flush_interval(Duration::from_secs(3600))
-        .with_otlp_export_interval(Duration::from_secs(3600))
-        .with_otlp_timeout(Duration::from_millis(300))
-        .with_temporality(Temporality::Delta)
-        .build()
-        .unwrap();
+    let metrics =
+        otlp_only_flushed_by_hand(&otlp.endpoint(), Duration::from_millis(300), Temporality::Delta);
     let hits = metrics.counter("iso.timeout").build().unwrap();
     let start = Instant::now();
     round(&metrics, &hits);
