@@ -71,8 +71,11 @@
 //! emitters delta while the rest stays cumulative. A delta metric forgets, at each collect, every
 //! series no bound handle holds (their values are still exported and flushed), as OpenTelemetry's
 //! delta aggregation drains its trackers, so its memory follows one interval's series, not every
-//! series ever seen; an unbound delta emit allocates (bind the tag sets of a hot delta path). Each metric keeps at most its cardinality limit of tag
-//! sets (builder > rule > [`config::DEFAULT_CARDINALITY_LIMIT`]); further tag sets go to one
+//! series ever seen; an unbound delta emit allocates (bind the tag sets of a hot delta path). A
+//! cumulative counter keeps each series' running total itself and OpenTelemetry observes it at
+//! collect, so the SDK holds no per-series state between collects. Each metric keeps at most its
+//! cardinality limit of tag sets (builder > rule > [`config::DEFAULT_CARDINALITY_LIMIT`]);
+//! further tag sets go to one
 //! [`OVERFLOW_TAG`]`=true` series on both pipelines, counted per metric in
 //! [`TelemetrySnapshot::cardinality_overflow_by_metric`] and logged once per metric. A cumulative
 //! metric past `cumulative_series_warning` series logs once, suggesting the delta rule.
@@ -97,7 +100,8 @@
 //! ## Cost model
 //! Registration resolves names, units and backend handles; the first use of a tag set resolves
 //! its series (both pipelines). After that an unbound emit is a hash of the borrowed tags and a
-//! read-locked lookup, and a bound emit is a mode load plus atomics. The StatsD pipeline
+//! read-locked lookup, and a bound emit is a mode load plus atomics (a cumulative counter's
+//! OTLP side is one atomic add into the series' total). The StatsD pipeline
 //! aggregates counters and gauges in process and formats lines on its own thread once per flush
 //! interval, so the caller never formats a line nor wakes a thread.
 //!

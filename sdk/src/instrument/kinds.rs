@@ -10,6 +10,7 @@ use parking_lot::Mutex;
 
 use super::{Context, Core, Series, Spec, Table};
 use crate::backend::statsd::Cell;
+use crate::config::Temporality;
 use crate::mode::{LEGACY_BIT, OTLP_BIT};
 
 /// One instrument kind.
@@ -21,7 +22,9 @@ pub(crate) trait KindSpec: Sized + Send + Sync + 'static {
     /// The OpenTelemetry instrument; `table` is the instrument's series (read by an observable
     /// instrument's callback).
     fn build_otel(meter: &Meter, spec: &Spec, table: &Arc<Table<Self>>) -> Self::Otel;
-    fn bind(otel: &Self::Otel, attrs: &[KeyValue]) -> Self::OtelBound;
+    /// The series' OpenTelemetry side, made at its first OTLP record; `attrs` builds the series'
+    /// attributes (allocating) for the kinds that bind them.
+    fn bind(otel: &Self::Otel, attrs: impl FnOnce() -> Vec<KeyValue>) -> Self::OtelBound;
     fn statsd_cell(ctx: &Context) -> Cell;
     /// Records a value already known to be valid into the pipelines `mode` names; `bound` when a
     /// bound handle records (see [`Core::otel_record`]).
@@ -42,18 +45,55 @@ fn desc_unit<B>(
     }
 }
 
+/// A counter's OpenTelemetry instrument, chosen by its temporality at registration.
+///
+/// Cumulative: an observable counter whose callback observes each series' running total, kept
+/// in the series ([`CounterSeries::Total`]), at every collect. An emit is one atomic add, and the
+/// SDK keeps nothing per series between collects (its asynchronous aggregation drains at each
+/// collect), where a bound synchronous counter costs a tracker plus a three-allocation bound
+/// handle per series for the life of the process — the difference the cardinality benchmark
+/// measures. Delta: a synchronous counter, whose SDK aggregation resets at each collect and which
+/// the table's delta forgetting relies on (see [`Table::on_collect`]).
+pub(crate) enum CounterOtel {
+    Cumulative(opentelemetry::metrics::ObservableCounter<u64>),
+    Delta(opentelemetry::metrics::Counter<u64>),
+}
+
+/// One counter series' OpenTelemetry side (16 bytes: the total sits beside the bound handle's
+/// non-null niche).
+pub(crate) enum CounterSeries {
+    /// The running total of every add made while the instrument's mode included OTLP, observed
+    /// at each collect (cumulative).
+    Total(AtomicU64),
+    /// The SDK's bound counter (delta).
+    Bound(opentelemetry::metrics::BoundCounter<u64>),
+}
+
 pub(crate) struct CounterSpec;
 impl KindSpec for CounterSpec {
     type Value = u64;
-    type Otel = opentelemetry::metrics::Counter<u64>;
-    type OtelBound = opentelemetry::metrics::BoundCounter<u64>;
+    type Otel = CounterOtel;
+    type OtelBound = CounterSeries;
     const KIND: MetricKind = MetricKind::Counter;
-    fn build_otel(meter: &Meter, spec: &Spec, _: &Arc<Table<Self>>) -> Self::Otel {
-        let b = meter.u64_counter(spec.otel_name.clone());
-        desc_unit(spec, b, |b, d| b.with_description(d), |b, u| b.with_unit(u)).build()
+    fn build_otel(meter: &Meter, spec: &Spec, table: &Arc<Table<Self>>) -> Self::Otel {
+        if spec.temporality == Temporality::Delta {
+            let b = meter.u64_counter(spec.otel_name.clone());
+            let b = desc_unit(spec, b, |b, d| b.with_description(d), |b, u| b.with_unit(u));
+            return CounterOtel::Delta(b.build());
+        }
+        let table = Arc::downgrade(table);
+        let b = meter
+            .u64_observable_counter(spec.otel_name.clone())
+            .with_callback(move |observer| observe_totals(&table, observer));
+        CounterOtel::Cumulative(
+            desc_unit(spec, b, |b, d| b.with_description(d), |b, u| b.with_unit(u)).build(),
+        )
     }
-    fn bind(otel: &Self::Otel, attrs: &[KeyValue]) -> Self::OtelBound {
-        otel.bind(attrs)
+    fn bind(otel: &Self::Otel, attrs: impl FnOnce() -> Vec<KeyValue>) -> Self::OtelBound {
+        match otel {
+            CounterOtel::Cumulative(_) => CounterSeries::Total(AtomicU64::new(0)),
+            CounterOtel::Delta(counter) => CounterSeries::Bound(counter.bind(&attrs())),
+        }
     }
     fn statsd_cell(_: &Context) -> Cell {
         Cell::Counter { value: AtomicU64::new(0) }
@@ -64,7 +104,38 @@ impl KindSpec for CounterSpec {
             series.statsd.add_u64(value);
         }
         if mode & OTLP_BIT != 0 {
-            core.otel_record(series, bound, |b| b.add(value), |o, attrs| o.add(value, attrs));
+            core.otel_record(
+                series,
+                bound,
+                |side| match side {
+                    CounterSeries::Total(total) => {
+                        total.fetch_add(value, Relaxed);
+                    }
+                    CounterSeries::Bound(b) => b.add(value),
+                },
+                |otel, attrs| {
+                    if let CounterOtel::Delta(counter) = otel {
+                        counter.add(value, attrs)
+                    }
+                },
+            );
+        }
+    }
+}
+
+/// A cumulative counter's collect callback: the running total of every series that has had an
+/// OTLP record (the overflow series included), whatever the mode is now, as a bound cumulative
+/// counter would keep exporting it. The attributes are built for the observation and owned by the
+/// SDK until the export is done.
+fn observe_totals(
+    table: &Weak<Table<CounterSpec>>,
+    observer: &dyn opentelemetry::metrics::AsyncInstrument<u64>,
+) {
+    let Some(table) = table.upgrade() else { return };
+    let map = table.map.read();
+    for series in map.iter().chain(table.overflow.get()) {
+        if let Some(CounterSeries::Total(total)) = series.otel.get() {
+            observer.observe(total.load(Relaxed), &table.otel_attributes(&series.key));
         }
     }
 }
@@ -90,8 +161,8 @@ impl KindSpec for UpDownSpec {
             .with_callback(move |observer| observe_levels(&table, observer));
         desc_unit(spec, b, |b, d| b.with_description(d), |b, u| b.with_unit(u)).build()
     }
-    fn bind(_: &Self::Otel, attrs: &[KeyValue]) -> Self::OtelBound {
-        attrs.into()
+    fn bind(_: &Self::Otel, attrs: impl FnOnce() -> Vec<KeyValue>) -> Self::OtelBound {
+        attrs().into_boxed_slice()
     }
     fn statsd_cell(_: &Context) -> Cell {
         Cell::UpDown { value: AtomicI64::new(0), dirty: AtomicBool::new(false) }
@@ -131,8 +202,8 @@ impl KindSpec for GaugeSpec {
         let b = meter.f64_gauge(spec.otel_name.clone());
         desc_unit(spec, b, |b, d| b.with_description(d), |b, u| b.with_unit(u)).build()
     }
-    fn bind(otel: &Self::Otel, attrs: &[KeyValue]) -> Self::OtelBound {
-        otel.bind(attrs)
+    fn bind(otel: &Self::Otel, attrs: impl FnOnce() -> Vec<KeyValue>) -> Self::OtelBound {
+        otel.bind(&attrs())
     }
     fn statsd_cell(_: &Context) -> Cell {
         Cell::Gauge { bits: AtomicU64::new(0), dirty: AtomicBool::new(false) }
@@ -158,8 +229,8 @@ impl KindSpec for HistogramSpec {
         let b = meter.f64_histogram(spec.otel_name.clone());
         desc_unit(spec, b, |b, d| b.with_description(d), |b, u| b.with_unit(u)).build()
     }
-    fn bind(otel: &Self::Otel, attrs: &[KeyValue]) -> Self::OtelBound {
-        otel.bind(attrs)
+    fn bind(otel: &Self::Otel, attrs: impl FnOnce() -> Vec<KeyValue>) -> Self::OtelBound {
+        otel.bind(&attrs())
     }
     fn statsd_cell(ctx: &Context) -> Cell {
         Cell::Histogram {

@@ -68,11 +68,13 @@ pub(crate) struct Spec {
 
 /// One tag set of one instrument, resolved for both pipelines.
 ///
-/// The OpenTelemetry side is bound on the first OTLP record, not at creation (an up-down
-/// counter's is its attributes, built at its first observation, see [`kinds::UpDownSpec`]): a bound instrument
-/// that never recorded still exports a zero point, which would put series into the new backend
-/// that the service never sent there (in `legacy` mode, for instance). The attributes for that
-/// binding are rebuilt from the key then, not kept: OpenTelemetry keeps its own copy.
+/// The OpenTelemetry side is made on the first OTLP record, not at creation: a bound instrument
+/// (or an observed total) that never recorded still exports a zero point, which would put series
+/// into the new backend that the service never sent there (in `legacy` mode, for instance). What
+/// it is depends on the kind: a cumulative counter's running total, observed at collect
+/// ([`kinds::CounterOtel`]); an up-down counter's attributes, built at its first observation
+/// ([`kinds::UpDownSpec`]); otherwise the SDK's bound instrument, whose attributes are rebuilt
+/// from the key then, not kept (OpenTelemetry keeps its own copy).
 pub(crate) struct Series<K: KindSpec> {
     /// The call's tags, compact: the map's key, and the source of the attributes at binding.
     key: TagKey,
@@ -94,10 +96,7 @@ impl<K: KindSpec> Series<K> {
 
     #[cold]
     fn bind_otel(&self, core: &Core<K>) -> &K::OtelBound {
-        self.otel.get_or_init(|| {
-            let attrs = core.series.otel_attributes(&self.key);
-            K::bind(&core.otel, &attrs)
-        })
+        self.otel.get_or_init(|| K::bind(&core.otel, || core.series.otel_attributes(&self.key)))
     }
 }
 
@@ -539,8 +538,8 @@ impl<K: KindSpec> AnyCore for Core<K> {
 mod tests {
     #[test]
     fn a_counter_series_takes_56_bytes() {
-        // Tag key (16), StatsD cell (16), bound OTel instrument (24): with
-        // the Arc header, one 72-byte allocation per series.
+        // Tag key (16), StatsD cell (16), OTel side (running total or bound instrument, in a
+        // `OnceLock`: 24): with the Arc header, one 72-byte allocation per series.
         assert_eq!(std::mem::size_of::<super::Series<super::kinds::CounterSpec>>(), 56);
     }
 }
