@@ -94,6 +94,44 @@ fn runtime_switch_sends_each_measurement_to_the_pipelines_active_when_recorded()
     assert_eq!(latest(&points, "switched", &[]).unwrap().value, PointValue::Int(110));
 }
 
+/// A cumulative counter's OTLP side is the series' running total, observed at each collect: every
+/// export carries the total so far, a switch away from OTLP keeps exporting the last total (as a
+/// bound SDK counter would), and a series never recorded under OTLP is never exported.
+#[test]
+fn a_cumulative_counter_exports_its_running_total_and_only_series_recorded_under_otlp() {
+    let peers = Peers::start();
+    let metrics = peers.metrics(Mode::Dual);
+    let c = metrics.counter("totals").build().unwrap();
+    c.add(2, &[("k", "a")]);
+    metrics.flush().unwrap();
+    c.add(3, &[("k", "a")]);
+    metrics.flush().unwrap();
+    metrics.set_mode(Mode::Legacy);
+    c.add(100, &[("k", "a")]);
+    c.add(7, &[("k", "legacy-only")]);
+    metrics.flush().unwrap();
+    let series_a = |p: &[dualmetrics_testkit::Point]| -> Vec<PointValue> {
+        p.iter().filter(|p| p.matches("totals", &[("k", "a")])).map(|p| p.value.clone()).collect()
+    };
+    let points = peers.otlp.wait_for(WAIT, |p| series_a(p).len() >= 3);
+    assert_eq!(series_a(&points), [2, 5, 5].map(PointValue::Int), "one total per export");
+    assert!(
+        !points.iter().any(|p| p.matches("totals", &[("k", "legacy-only")])),
+        "a series recorded only under legacy reached OTLP: {points:?}"
+    );
+    let mut lines = peers.statsd.wait_for_lines(4, WAIT);
+    lines.sort();
+    assert_eq!(
+        lines,
+        [
+            "totals:100|c|#service:unknown_service,k:a",
+            "totals:2|c|#service:unknown_service,k:a",
+            "totals:3|c|#service:unknown_service,k:a",
+            "totals:7|c|#service:unknown_service,k:legacy-only",
+        ]
+    );
+}
+
 #[test]
 fn shutdown_flushes_both_pipelines_and_later_emits_are_counted_as_dropped() {
     let peers = Peers::start();
