@@ -132,12 +132,11 @@ fn observe_totals(
     observer: &dyn opentelemetry::metrics::AsyncInstrument<u64>,
 ) {
     let Some(table) = table.upgrade() else { return };
-    let map = table.map.read();
-    for series in map.iter().chain(table.overflow.get()) {
+    table.for_each_series(|series| {
         if let Some(CounterSeries::Total(total)) = series.otel.get() {
             observer.observe(total.load(Relaxed), &table.otel_attributes(&series.key));
         }
-    }
+    });
 }
 
 /// An up-down counter is a level. Both pipelines report the series' level, the sum of every add
@@ -184,12 +183,11 @@ fn observe_levels(
     if table.open_mode.load(Relaxed) & OTLP_BIT == 0 {
         return;
     }
-    let map = table.map.read();
-    for series in map.iter().chain(table.overflow.get()) {
+    table.for_each_series(|series| {
         let attrs =
             series.otel.get_or_init(|| table.otel_attributes(&series.key).into_boxed_slice());
         observer.observe(series.statsd.level(), attrs);
-    }
+    });
 }
 
 pub(crate) struct GaugeSpec;

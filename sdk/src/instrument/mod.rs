@@ -140,6 +140,14 @@ impl<K: KindSpec> Table<K> {
         map.find(hash, |s| s.key.matches(tags))
     }
 
+    /// Runs `f` on every series, the overflow series included, under the map's read lock.
+    fn for_each_series(&self, mut f: impl FnMut(&Series<K>)) {
+        let map = self.map.read();
+        for series in map.iter().chain(self.overflow.get()) {
+            f(series);
+        }
+    }
+
     /// The OpenTelemetry attributes of `key`: global tags with the key's tags over them, sorted
     /// by key as OpenTelemetry sorts them (its tracker map then keeps one key per series, not
     /// the given order and the sorted one). Global tags and tag keys are shared `Arc<str>`s, so
@@ -535,10 +543,7 @@ impl<K: KindSpec> AnyCore for Core<K> {
             && before & LEGACY_BIT == 0
             && bits & LEGACY_BIT != 0
         {
-            let map = self.series.map.read();
-            for series in map.iter().chain(self.series.overflow.get()) {
-                series.statsd.mark_dirty();
-            }
+            self.series.for_each_series(|series| series.statsd.mark_dirty());
         }
     }
     fn mode_bits(&self) -> u8 {
