@@ -10,12 +10,17 @@
 //! - [`naming`]: validation and the one sanitising rule for names and tags.
 //! - [`statsd_line`]: encoding a StatsD/DogStatsD line (pure, no I/O).
 //! - [`statsd_parse`]: parsing StatsD/DogStatsD lines, zero-copy, errors by reason.
+//! - `mapping` (feature `mapping`): the statsd_exporter-format mapping file from dotted keys
+//!   with dimensions in path nodes to a metric name plus labels, read by the shim, the
+//!   comparator and the query translator.
 //!
 //! Nothing here does I/O, allocates per measurement, or depends on OpenTelemetry or cadence.
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
 mod kind;
+#[cfg(feature = "mapping")]
+pub mod mapping;
 pub mod naming;
 pub mod naming_map;
 pub mod statsd_line;
