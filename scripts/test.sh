@@ -9,7 +9,8 @@
 # cargo nextest (or cargo test) with DUALMETRICS_E2E=1 and DUALMETRICS_LAB_ENV=<lab.env>.
 # The lab is stopped on every exit (trap), and a process that survives makes the run fail.
 # Knobs: LAB_PREFIX (installed software, default /opt/dualmetrics-lab), LAB_SMOKE=0 (skip
-# smoke.sh), TEST_KEEP_LAB=1 (leave LAB_DIR on disk), extra args are passed to the test runner.
+# smoke.sh), TEST_KEEP_LAB=1 (leave LAB_DIR on disk), DUALMETRICS_CI_TARGET_DIR (build cache kept
+# between CI runs, default ~/.cache/dualmetrics/ci-target), extra args are passed to the test runner.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 export DEBIAN_FRONTEND=noninteractive CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
@@ -44,6 +45,13 @@ fi
 echo "[test.sh] versions: $(bash --version | head -1)"
 echo "  $(cargo --version)"; echo "  $(rustc --version)"
 echo "  node $(node --version), npm $(npm --version 2>/dev/null), $(python3 --version 2>&1)"
+# CI builds in a fresh clone on the same machine: a target dir outside the clone keeps the build
+# cache from one run to the next (set CARGO_TARGET_DIR yourself to choose another one).
+if [[ ${CI:-} == true && -z ${CARGO_TARGET_DIR:-} ]]; then
+  export CARGO_TARGET_DIR=${DUALMETRICS_CI_TARGET_DIR:-$HOME/.cache/dualmetrics/ci-target}
+  mkdir -p "$CARGO_TARGET_DIR"
+  echo "  CI: CARGO_TARGET_DIR=$CARGO_TARGET_DIR (kept between runs)"
+fi
 nextest=0
 if cargo nextest --version >/dev/null 2>&1; then nextest=1; echo "  $(cargo nextest --version 2>/dev/null | head -1)"; fi
 
