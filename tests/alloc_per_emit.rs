@@ -37,7 +37,7 @@ fn rig_with(temporality: Temporality) -> Rig {
     let statsd = StatsdReceiver::bind_udp();
     let otlp = OtlpGrpcReceiver::start();
     let metrics = DualMetrics::builder()
-        .with_env_vars(Vec::<(String, String)>::new())
+        .ignore_env()
         .with_service_name("alloc-test")
         .with_mode(Mode::Dual)
         .with_statsd_address(&statsd.local_addr().to_string())

@@ -20,7 +20,7 @@ fn run_id() -> String {
 
 fn sdk(lab: &Lab, mode: Mode, otlp_endpoint: &str, protocol: Protocol) -> DualMetrics {
     DualMetrics::builder()
-        .with_env_vars(Vec::<(String, String)>::new())
+        .ignore_env()
         .with_mode(mode)
         .with_service_name("e2e")
         .with_statsd_address(&lab.statsd_addr().to_string())
@@ -161,7 +161,7 @@ fn comparator_finds_every_pair_generated_from_the_catalog_equivalent() {
     let Some(lab) = e2e_lab() else { return };
     let p = run_id();
     let metrics = DualMetrics::builder()
-        .with_env_vars(Vec::<(String, String)>::new())
+        .ignore_env()
         .with_mode(Mode::Dual)
         .with_service_name("e2e")
         .with_statsd_address(&lab.statsd_addr().to_string())

@@ -160,7 +160,7 @@ pub fn dualmetrics(
     otlp: SocketAddr,
 ) -> dualmetrics::DualMetrics {
     dualmetrics::DualMetrics::builder()
-        .with_env_vars(Vec::<(String, String)>::new())
+        .ignore_env()
         .with_service_name("bench")
         .with_mode(mode)
         .with_statsd_address(&statsd.to_string())

@@ -82,7 +82,15 @@ impl DualMetricsBuilder {
         self
     }
 
-    /// Reads configuration variables from this set instead of the process environment.
+    /// Reads no environment variable: the configuration comes from the file, the defaults and
+    /// the `with_*` calls only (tests, examples, a service that configures everything in code).
+    /// A reload does not read the environment either.
+    pub fn ignore_env(self) -> Self {
+        self.with_env_vars(std::iter::empty::<(String, String)>())
+    }
+
+    /// Reads configuration variables from this set instead of the process environment (a
+    /// fixed set, e.g. in tests; [`ignore_env`](Self::ignore_env) reads none).
     pub fn with_env_vars<K: Into<String>, V: Into<String>>(
         mut self,
         vars: impl IntoIterator<Item = (K, V)>,

@@ -153,7 +153,7 @@ impl Registry {
         let statsd_type = match K::KIND {
             MetricKind::Counter => StatsdType::Counter,
             MetricKind::UpDownCounter | MetricKind::Gauge => StatsdType::Gauge,
-            MetricKind::Histogram if millis_factor.is_some() => StatsdType::Timer,
+            MetricKind::Histogram if millis_factor.is_some() => config.statsd.timer_type,
             MetricKind::Histogram => config.statsd.histogram_type,
         };
         // Code (the instrument builder) > rule > global.
@@ -221,6 +221,7 @@ impl Registry {
             cumulative_series_warning: config.cumulative_series_warning,
             temporality: resolved.temporality.unwrap_or(config.otlp.temporality),
             boundaries: (K::KIND == MetricKind::Histogram).then_some(boundaries),
+            statsd_sample_rate: resolved.statsd_sample_rate.unwrap_or(1.0),
         };
         let bits = self.overrides.lock().bits(resolved.mode, config.mode);
         drop(config);

@@ -1,5 +1,5 @@
 //! Per-metric rules: a glob on the metric name and what to override for the metrics it matches
-//! (mode, StatsD name, OTel name, temporality, cardinality limit).
+//! (mode, StatsD name, OTel name, temporality, cardinality limit, StatsD sample rate).
 //!
 //! # Order: the first match wins
 //! Rules are checked in this order, and the first rule whose glob matches decides **every** field
@@ -16,7 +16,15 @@
 //! otel_name = "cart.items"      # OTel instrument name
 //! temporality = "delta"         # cumulative | delta
 //! cardinality_limit = 50000     # series per metric, > 0
+//! statsd_sample_rate = 0.1      # histograms: send this share of samples to StatsD, `|@0.1`
 //! ```
+//!
+//! `statsd_sample_rate` (0 < rate <= 1, histograms only) keeps each sample for StatsD with that
+//! probability and declares the rate on the lines, so the daemon's count (each line counts
+//! 1/rate) is right *in expectation*, with a relative standard deviation of
+//! `sqrt((1 - rate) / (rate * n))` for `n` samples (about 3 % for 10,000 samples at 0.1). The
+//! daemon's sum, mean and percentiles are those of the kept samples (statsd does not scale the
+//! sum). OTLP always gets every sample.
 //!
 //! Globs are compiled once into a [`globset::GlobSet`] when the configuration is resolved; an
 //! instrument is matched once, at registration (and again at a reload), never per emit.
@@ -28,8 +36,15 @@ use crate::error::{ConfigError, Source};
 use crate::Mode;
 
 /// Fields a rule table accepts.
-const RULE_FIELDS: &[&str] =
-    &["match", "mode", "statsd_name", "otel_name", "temporality", "cardinality_limit"];
+const RULE_FIELDS: &[&str] = &[
+    "match",
+    "mode",
+    "statsd_name",
+    "otel_name",
+    "temporality",
+    "cardinality_limit",
+    "statsd_sample_rate",
+];
 
 /// One per-metric rule, built in code with [`Rule::matching`] or read from `[[default.rules]]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,6 +55,8 @@ pub struct Rule {
     otel_name: Option<String>,
     temporality: Option<Temporality>,
     cardinality_limit: Option<usize>,
+    /// The StatsD sample rate of histogram samples, as `f64` bits (so the rule stays `Eq`).
+    statsd_sample_rate: Option<u64>,
 }
 
 impl Rule {
@@ -53,6 +70,7 @@ impl Rule {
             otel_name: None,
             temporality: None,
             cardinality_limit: None,
+            statsd_sample_rate: None,
         }
     }
 
@@ -87,6 +105,14 @@ impl Rule {
         self
     }
 
+    /// The share of a histogram's samples sent to StatsD (`0 < rate <= 1`), each line declaring
+    /// it (`|@0.1`): the daemon's count is right in expectation (see the [module docs](self)).
+    /// OTLP gets every sample. Ignored for other kinds.
+    pub fn statsd_sample_rate(mut self, rate: f64) -> Self {
+        self.statsd_sample_rate = Some(rate.to_bits());
+        self
+    }
+
     /// The glob.
     pub fn pattern(&self) -> &str {
         &self.pattern
@@ -108,7 +134,7 @@ pub(crate) struct SourcedRule {
 }
 
 /// What the rules decide for one metric name. `None` fields fall back to global settings.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub(crate) struct Resolved {
     /// The glob of the matching rule.
     pub rule: Option<String>,
@@ -117,6 +143,7 @@ pub(crate) struct Resolved {
     pub otel_name: Option<String>,
     pub temporality: Option<Temporality>,
     pub cardinality_limit: Option<usize>,
+    pub statsd_sample_rate: Option<f64>,
     /// `rules[<index>]` and the source of the matching rule, for error messages.
     pub origin: Option<(String, Source)>,
 }
@@ -164,6 +191,15 @@ impl Rules {
             if r.rule.cardinality_limit == Some(0) {
                 return Err(err("cardinality_limit", "0".into(), "must be positive".into()));
             }
+            if let Some(rate) = r.rule.statsd_sample_rate.map(f64::from_bits) {
+                if !(rate > 0.0 && rate <= 1.0) {
+                    return Err(err(
+                        "statsd_sample_rate",
+                        rate.to_string(),
+                        "must be greater than 0 and at most 1".into(),
+                    ));
+                }
+            }
         }
         let set = builder.build().map_err(|e| ConfigError {
             key: "rules".into(),
@@ -202,6 +238,7 @@ impl Rules {
                 otel_name: r.otel_name.clone(),
                 temporality: r.temporality,
                 cardinality_limit: r.cardinality_limit,
+                statsd_sample_rate: r.statsd_sample_rate.map(f64::from_bits),
             },
         }
     }
@@ -240,7 +277,7 @@ pub(crate) fn from_toml(
                 return Err(err(
                     key(k),
                     v.to_string(),
-                    "unknown field: expected match, mode, statsd_name, otel_name, temporality or cardinality_limit",
+                    "unknown field: expected match, mode, statsd_name, otel_name, temporality, cardinality_limit or statsd_sample_rate",
                 ));
             }
         }
@@ -269,6 +306,18 @@ pub(crate) fn from_toml(
                     key("cardinality_limit"),
                     v.to_string(),
                     "must be a positive integer",
+                ))
+            }
+        }
+        match table.get("statsd_sample_rate") {
+            None => {}
+            Some(toml::Value::Float(f)) => rule.statsd_sample_rate = Some(f.to_bits()),
+            Some(toml::Value::Integer(i)) => rule.statsd_sample_rate = Some((*i as f64).to_bits()),
+            Some(v) => {
+                return Err(err(
+                    key("statsd_sample_rate"),
+                    v.to_string(),
+                    "expected a number greater than 0 and at most 1",
                 ))
             }
         }

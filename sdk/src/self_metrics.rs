@@ -11,13 +11,18 @@
 //! | name | kind | tags | from |
 //! |---|---|---|---|
 //! | `dualmetrics.sdk.points.dropped` | counter | `backend=facade`, `reason=invalid_value` \| `invalid_tags` \| `after_shutdown` \| `adapter` | `dropped_invalid_value`, `dropped_invalid_tags`, `dropped_after_shutdown`, `dropped_by_adapter` |
-//! | `dualmetrics.sdk.points.dropped` | counter | `backend=statsd`, `reason=socket_error` \| `queue_full` | `statsd.lines_dropped_socket`, `statsd.lines_dropped_queue_full` |
+//! | `dualmetrics.sdk.points.dropped` | counter | `backend=statsd`, `reason=socket_error` \| `queue_full` \| `oversize` | `statsd.lines_dropped_socket`, `statsd.lines_dropped_queue_full`, `statsd.lines_dropped_oversize` |
 //! | `dualmetrics.sdk.points.dropped` | counter | `backend=otlp`, `reason=export_failure` \| `export_timeout` | `otlp.points_failed` (split by `otlp.points_timed_out`) |
 //! | `dualmetrics.sdk.cardinality.overflow` | counter | | `cardinality_overflow` |
 //! | `dualmetrics.sdk.statsd.lines.sent` | counter | | `statsd.lines_sent` |
 //! | `dualmetrics.sdk.statsd.packets.sent` | counter | | `statsd.packets_sent` |
 //! | `dualmetrics.sdk.statsd.bytes.sent` | counter (`By`) | | `statsd.bytes_sent` |
 //! | `dualmetrics.sdk.statsd.samples.sampled_out` | counter | | `statsd.samples_sampled_out` |
+//! | `dualmetrics.sdk.statsd.send.errors` | counter | `reason=queue_full` (`EAGAIN`/`ENOBUFS`) \| `socket` | `statsd.send_errors_queue_full`, `statsd.send_errors_socket` (datagrams) |
+//! | `dualmetrics.sdk.statsd.pacing.budget_exceeded` | counter | | `statsd.pacing_budget_exceeded` (flushes) |
+//! | `dualmetrics.sdk.statsd.flush.packets` | gauge | | `statsd.last_flush_packets` |
+//! | `dualmetrics.sdk.statsd.flush.bytes` | gauge (`By`) | | `statsd.last_flush_bytes` |
+//! | `dualmetrics.sdk.statsd.burst.largest` | gauge | | `statsd.largest_burst_packets` |
 //! | `dualmetrics.sdk.otlp.exports` | counter | `result=ok` \| `failure` \| `timeout` | `otlp.exports_ok`, `otlp.exports_failed`, `otlp.exports_timed_out` |
 //! | `dualmetrics.sdk.otlp.points.exported` | counter | | `otlp.points_exported` |
 //! | `dualmetrics.sdk.otlp.export.latency` | gauge (`ms`) | | `otlp.last_export_micros` / 1000 |
@@ -47,6 +52,11 @@ struct Instruments {
     packets_sent: Counter,
     bytes_sent: Counter,
     sampled_out: Counter,
+    send_errors: Counter,
+    budget_exceeded: Counter,
+    flush_packets: Gauge,
+    flush_bytes: Gauge,
+    largest_burst: Gauge,
     exports: Counter,
     points_exported: Counter,
     export_latency: Gauge,
@@ -72,6 +82,19 @@ pub(crate) struct SelfMetrics {
 /// opentelemetry_sdk preallocates each instrument's tracker table to its limit, so the global
 /// limit (10 000 by default) would cost about 6 MB for nothing.
 const SELF_METRICS_CARDINALITY_LIMIT: usize = 16;
+
+fn gauge(
+    registry: &Arc<Registry>,
+    name: &str,
+    unit: &str,
+    description: &str,
+) -> Result<Gauge, BuildError> {
+    InstrumentBuilder::<Gauge>::new(registry, &format!("{SELF_METRICS_PREFIX}.{name}"))
+        .with_unit(unit)
+        .with_description(description)
+        .with_cardinality_limit(SELF_METRICS_CARDINALITY_LIMIT)
+        .build()
+}
 
 fn counter(
     registry: &Arc<Registry>,
@@ -110,6 +133,36 @@ impl SelfMetrics {
                 "statsd.samples.sampled_out",
                 "1",
                 "histogram samples represented by a declared sample rate",
+            )?,
+            send_errors: counter(
+                registry,
+                "statsd.send.errors",
+                "1",
+                "StatsD datagrams the socket refused, by reason",
+            )?,
+            budget_exceeded: counter(
+                registry,
+                "statsd.pacing.budget_exceeded",
+                "1",
+                "StatsD flushes sent faster than the pacing budget to end within the window",
+            )?,
+            flush_packets: gauge(
+                registry,
+                "statsd.flush.packets",
+                "1",
+                "datagrams of the last StatsD flush",
+            )?,
+            flush_bytes: gauge(
+                registry,
+                "statsd.flush.bytes",
+                "By",
+                "bytes of the last StatsD flush",
+            )?,
+            largest_burst: gauge(
+                registry,
+                "statsd.burst.largest",
+                "1",
+                "most StatsD datagrams sent back to back without a pacing pause",
             )?,
             exports: counter(registry, "otlp.exports", "1", "OTLP exports by result")?,
             points_exported: counter(
@@ -214,6 +267,25 @@ impl Inner {
             ls.lines_dropped_queue_full,
             &[("backend", "statsd"), ("reason", "queue_full")],
         );
+        add(
+            &i.dropped,
+            s.lines_dropped_oversize,
+            ls.lines_dropped_oversize,
+            &[("backend", "statsd"), ("reason", "oversize")],
+        );
+        add(
+            &i.send_errors,
+            s.send_errors_queue_full,
+            ls.send_errors_queue_full,
+            &[("reason", "queue_full")],
+        );
+        add(&i.send_errors, s.send_errors_socket, ls.send_errors_socket, &[("reason", "socket")]);
+        add(&i.budget_exceeded, s.pacing_budget_exceeded, ls.pacing_budget_exceeded, &[]);
+        if s.flushes > ls.flushes {
+            i.flush_packets.record(s.last_flush_packets as f64, &[]);
+            i.flush_bytes.record(s.last_flush_bytes as f64, &[]);
+            i.largest_burst.record(s.largest_burst_packets as f64, &[]);
+        }
         let (o, lo) = (&now.otlp, &last.otlp);
         add(
             &i.dropped,

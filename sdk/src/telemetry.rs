@@ -40,6 +40,16 @@ pub(crate) struct StatsdStats {
     pub lines_dropped_socket: AtomicU64,
     pub lines_dropped_queue_full: AtomicU64,
     pub samples_sampled_out: AtomicU64,
+    pub samples_skipped_by_rate: AtomicU64,
+    pub lines_dropped_oversize: AtomicU64,
+    pub send_errors_queue_full: AtomicU64,
+    pub send_errors_socket: AtomicU64,
+    pub pacing_budget_exceeded: AtomicU64,
+    pub last_flush_packets: AtomicU64,
+    pub last_flush_bytes: AtomicU64,
+    pub last_flush_send_micros: AtomicU64,
+    pub max_flush_packets: AtomicU64,
+    pub largest_burst_packets: AtomicU64,
     pub last_error: Mutex<Option<String>>,
 }
 
@@ -112,6 +122,33 @@ pub struct StatsdSnapshot {
     /// Histogram samples left out of a full interval's reservoir; the interval's lines declare
     /// the sample rate that accounts for them.
     pub samples_sampled_out: u64,
+    /// Histogram samples left out by a metric's configured sample rate (`statsd_sample_rate`);
+    /// the lines declare the rate, so the daemon's count is right in expectation.
+    pub samples_skipped_by_rate: u64,
+    /// Lines longer than `statsd.max_packet_bytes` on their own (dropped: no datagram of the
+    /// configured size can carry them).
+    pub lines_dropped_oversize: u64,
+    /// Datagrams the socket refused with `EAGAIN`/`EWOULDBLOCK`/`ENOBUFS` (their lines are in
+    /// `lines_dropped_queue_full`).
+    pub send_errors_queue_full: u64,
+    /// Datagrams lost to any other socket error, `ECONNREFUSED` included (their lines are in
+    /// `lines_dropped_socket`).
+    pub send_errors_socket: u64,
+    /// Flushes whose bytes did not fit in the pacing window at `statsd.pacing_bytes_per_ms`, so
+    /// they were sent faster than the budget (raise the budget or the flush interval, or reduce
+    /// volume: value packing, a sample rate).
+    pub pacing_budget_exceeded: u64,
+    /// Datagrams the socket accepted in the last flush.
+    pub last_flush_packets: u64,
+    /// Bytes the socket accepted in the last flush.
+    pub last_flush_bytes: u64,
+    /// How long the last flush took to send its datagrams (paced), in microseconds.
+    pub last_flush_send_micros: u64,
+    /// The most datagrams any one flush sent.
+    pub max_flush_packets: u64,
+    /// The largest burst: the most datagrams sent back to back, without a pacing pause between
+    /// them, in any flush so far. Unpaced, it is the largest flush.
+    pub largest_burst_packets: u64,
     /// The last socket error, if any.
     pub last_error: Option<String>,
 }
@@ -172,6 +209,16 @@ impl Telemetry {
                 lines_dropped_socket: s.lines_dropped_socket.load(Relaxed),
                 lines_dropped_queue_full: s.lines_dropped_queue_full.load(Relaxed),
                 samples_sampled_out: s.samples_sampled_out.load(Relaxed),
+                samples_skipped_by_rate: s.samples_skipped_by_rate.load(Relaxed),
+                lines_dropped_oversize: s.lines_dropped_oversize.load(Relaxed),
+                send_errors_queue_full: s.send_errors_queue_full.load(Relaxed),
+                send_errors_socket: s.send_errors_socket.load(Relaxed),
+                pacing_budget_exceeded: s.pacing_budget_exceeded.load(Relaxed),
+                last_flush_packets: s.last_flush_packets.load(Relaxed),
+                last_flush_bytes: s.last_flush_bytes.load(Relaxed),
+                last_flush_send_micros: s.last_flush_send_micros.load(Relaxed),
+                max_flush_packets: s.max_flush_packets.load(Relaxed),
+                largest_burst_packets: s.largest_burst_packets.load(Relaxed),
                 last_error: s.last_error.lock().clone(),
             },
             otlp: OtlpSnapshot {

@@ -30,7 +30,7 @@ fn dual(prefix: &str) -> (Receivers, Arc<DualMetrics>) {
     let statsd = StatsdReceiver::bind_udp();
     let otlp = OtlpGrpcReceiver::start();
     let metrics = DualMetrics::builder()
-        .with_env_vars(Vec::<(String, String)>::new())
+        .ignore_env()
         // Exact line sets: no `dualmetrics.sdk.*` self-metrics.
         .with_setting("self_metrics", "false")
         .with_mode(Mode::Dual)

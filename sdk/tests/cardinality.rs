@@ -12,7 +12,7 @@ const WAIT: Duration = Duration::from_secs(10);
 
 fn builder(otlp: &OtlpGrpcReceiver, statsd: &StatsdReceiver) -> dualmetrics::DualMetricsBuilder {
     DualMetrics::builder()
-        .with_env_vars(Vec::<(String, String)>::new())
+        .ignore_env()
         .with_mode(Mode::Dual)
         .with_service_name("api")
         .with_statsd_address(&statsd.local_addr().to_string())

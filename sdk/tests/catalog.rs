@@ -4,7 +4,7 @@ use dualmetrics::{DualMetrics, Mode};
 #[test]
 fn catalog_lists_every_instrument_with_both_names_kind_unit_and_tag_keys() {
     let metrics = DualMetrics::builder()
-        .with_env_vars(Vec::<(String, String)>::new())
+        .ignore_env()
         .with_mode(Mode::Legacy)
         .with_service_name("checkout")
         .with_statsd_prefix("svc")

@@ -36,10 +36,7 @@ fn builder(vars: &[(&str, &str)]) -> dualmetrics::DualMetricsBuilder {
 
 #[test]
 fn defaults_apply_when_nothing_is_configured() {
-    let c = DualMetrics::builder()
-        .with_env_vars(Vec::<(String, String)>::new())
-        .resolve_config()
-        .unwrap();
+    let c = DualMetrics::builder().ignore_env().resolve_config().unwrap();
     assert_eq!(c.mode, Mode::Dual);
     assert_eq!(c.service, "unknown_service");
     assert_eq!(c.statsd.address, StatsdAddress::Udp("127.0.0.1:8125".into()));

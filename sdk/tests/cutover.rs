@@ -166,7 +166,7 @@ fn run_cutover(
 
 fn builder(statsd: &StatsdReceiver, otlp: &OtlpGrpcReceiver) -> dualmetrics::DualMetricsBuilder {
     DualMetrics::builder()
-        .with_env_vars(Vec::<(String, String)>::new())
+        .ignore_env()
         .with_statsd_address(&statsd.local_addr().to_string())
         // Flushes during the run too, so the StatsD side is checked across many datagrams.
         .with_statsd_flush_interval(Duration::from_millis(50))

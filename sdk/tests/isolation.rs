@@ -17,7 +17,7 @@ const SERIES: usize = 60;
 
 fn base(mode: Mode, statsd: &str, otlp: &str) -> DualMetricsBuilder {
     DualMetrics::builder()
-        .with_env_vars(Vec::<(String, String)>::new())
+        .ignore_env()
         .with_mode(mode)
         .with_service_name("iso")
         .with_statsd_address(statsd)

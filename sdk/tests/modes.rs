@@ -19,7 +19,7 @@ impl Peers {
 
     fn metrics(&self, mode: Mode) -> DualMetrics {
         DualMetrics::builder()
-            .with_env_vars(Vec::<(String, String)>::new())
+            .ignore_env()
             // Exact line sets: no `dualmetrics.sdk.*` self-metrics.
             .with_setting("self_metrics", "false")
             .with_mode(mode)
@@ -171,7 +171,7 @@ fn shutdown_respects_its_deadline_when_the_collector_hangs() {
     let statsd = StatsdReceiver::bind_udp();
     let otlp = OtlpGrpcReceiver::builder().with_delay(Duration::from_secs(30)).start();
     let metrics = DualMetrics::builder()
-        .with_env_vars(Vec::<(String, String)>::new())
+        .ignore_env()
         // Exact line sets: no `dualmetrics.sdk.*` self-metrics.
         .with_setting("self_metrics", "false")
         .with_statsd_address(&statsd.local_addr().to_string())

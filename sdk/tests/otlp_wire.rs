@@ -10,7 +10,7 @@ const WAIT: Duration = Duration::from_secs(10);
 
 fn otlp_only(endpoint: &str, protocol: Protocol) -> dualmetrics::DualMetricsBuilder {
     DualMetrics::builder()
-        .with_env_vars(Vec::<(String, String)>::new())
+        .ignore_env()
         .with_mode(Mode::Otlp)
         .with_service_name("checkout")
         .with_environment("test")

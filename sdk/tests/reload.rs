@@ -37,7 +37,7 @@ impl Peers {
 
     fn builder(&self) -> dualmetrics::DualMetricsBuilder {
         DualMetrics::builder()
-            .with_env_vars(Vec::<(String, String)>::new())
+            .ignore_env()
             .with_config_file(self.path())
             // Exact line and catalog assertions: no dualmetrics.sdk.* metrics.
             .with_setting("self_metrics", "false")
@@ -228,7 +228,7 @@ fn reload_reports_settings_that_need_a_restart_and_new_instruments_get_new_rules
 #[test]
 fn watching_without_a_configuration_file_is_a_build_error_naming_the_key() {
     let err = DualMetrics::builder()
-        .with_env_vars(Vec::<(String, String)>::new())
+        .ignore_env()
         // Exact line sets: no `dualmetrics.sdk.*` self-metrics.
         .with_setting("self_metrics", "false")
         .with_config_toml("inline", "[default]\nmode = \"dual\"\n")
@@ -259,7 +259,7 @@ fn reload_watch_and_interval_are_read_from_the_file_and_the_environment() {
     let bad = peers.dir.path().join("bad.toml");
     std::fs::write(&bad, "[default.reload]\nwatch = \"often\"\n").unwrap();
     let err = DualMetrics::builder()
-        .with_env_vars(Vec::<(String, String)>::new())
+        .ignore_env()
         // Exact line sets: no `dualmetrics.sdk.*` self-metrics.
         .with_setting("self_metrics", "false")
         .with_config_file(&bad)

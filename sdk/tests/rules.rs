@@ -19,7 +19,7 @@ impl Peers {
 
     fn builder(&self, toml: &str) -> dualmetrics::DualMetricsBuilder {
         DualMetrics::builder()
-            .with_env_vars(Vec::<(String, String)>::new())
+            .ignore_env()
             .with_config_toml("rules.toml", toml)
             // Exact line and catalog assertions: no dualmetrics.sdk.* metrics.
             .with_setting("self_metrics", "false")
@@ -239,7 +239,7 @@ mode = "legacy"
 
 fn config_error(toml: &str) -> dualmetrics::ConfigError {
     match DualMetrics::builder()
-        .with_env_vars(Vec::<(String, String)>::new())
+        .ignore_env()
         // Exact line sets: no `dualmetrics.sdk.*` self-metrics.
         .with_setting("self_metrics", "false")
         .with_environment_name("prod")
@@ -312,7 +312,7 @@ fn every_bad_rule_input_is_rejected_with_key_value_and_source() {
     assert_eq!(e.origin, Source::File { path: "bad.toml".into(), section: "default".into() });
 
     let e = match DualMetrics::builder()
-        .with_env_vars(Vec::<(String, String)>::new())
+        .ignore_env()
         // Exact line sets: no `dualmetrics.sdk.*` self-metrics.
         .with_setting("self_metrics", "false")
         .with_rule(Rule::matching("fine"))

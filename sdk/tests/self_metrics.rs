@@ -9,7 +9,7 @@ const WAIT: Duration = Duration::from_secs(20);
 
 fn dual(statsd: &StatsdReceiver, otlp: &OtlpGrpcReceiver) -> DualMetricsBuilder {
     DualMetrics::builder()
-        .with_env_vars(Vec::<(String, String)>::new())
+        .ignore_env()
         .with_mode(Mode::Dual)
         .with_service_name("selfm")
         .with_statsd_address(&statsd.local_addr().to_string())

@@ -9,7 +9,7 @@ const WAIT: Duration = Duration::from_secs(10);
 
 fn legacy(address: &str) -> DualMetrics {
     DualMetrics::builder()
-        .with_env_vars(Vec::<(String, String)>::new())
+        .ignore_env()
         // Exact line sets: no `dualmetrics.sdk.*` self-metrics.
         .with_setting("self_metrics", "false")
         .with_mode(Mode::Legacy)
@@ -115,7 +115,7 @@ fn negative_up_down_value_is_sent_as_reset_then_decrement() {
 fn lines_are_packed_into_datagrams_no_larger_than_the_limit() {
     let statsd = StatsdReceiver::bind_udp();
     let metrics = DualMetrics::builder()
-        .with_env_vars(Vec::<(String, String)>::new())
+        .ignore_env()
         // Exact line sets: no `dualmetrics.sdk.*` self-metrics.
         .with_setting("self_metrics", "false")
         .with_mode(Mode::Legacy)
@@ -143,7 +143,7 @@ fn lines_are_packed_into_datagrams_no_larger_than_the_limit() {
 fn flusher_thread_sends_on_its_interval_without_explicit_flush() {
     let statsd = StatsdReceiver::bind_udp();
     let metrics = DualMetrics::builder()
-        .with_env_vars(Vec::<(String, String)>::new())
+        .ignore_env()
         // Exact line sets: no `dualmetrics.sdk.*` self-metrics.
         .with_setting("self_metrics", "false")
         .with_mode(Mode::Legacy)
@@ -159,7 +159,7 @@ fn flusher_thread_sends_on_its_interval_without_explicit_flush() {
 fn histogram_past_the_sample_buffer_sends_a_reservoir_with_a_declared_sample_rate() {
     let statsd = StatsdReceiver::bind_udp();
     let metrics = DualMetrics::builder()
-        .with_env_vars(Vec::<(String, String)>::new())
+        .ignore_env()
         // Exact line sets: no `dualmetrics.sdk.*` self-metrics.
         .with_setting("self_metrics", "false")
         .with_mode(Mode::Legacy)

@@ -11,7 +11,7 @@ const WAIT: Duration = Duration::from_secs(10);
 
 fn builder(otlp: &OtlpGrpcReceiver, mode: Mode) -> dualmetrics::DualMetricsBuilder {
     DualMetrics::builder()
-        .with_env_vars(Vec::<(String, String)>::new())
+        .ignore_env()
         .with_mode(mode)
         .with_service_name("worker")
         .with_statsd_address("127.0.0.1:9")

@@ -34,7 +34,7 @@ impl Rig {
         let statsd = StatsdReceiver::bind_udp();
         let otlp = OtlpGrpcReceiver::start();
         let mut builder = DualMetrics::builder()
-            .with_env_vars(Vec::<(String, String)>::new())
+            .ignore_env()
             .with_setting("self_metrics", "false")
             .with_mode(mode)
             .with_statsd_address(&statsd.local_addr().to_string())

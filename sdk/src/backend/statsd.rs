@@ -13,6 +13,20 @@
 //! The caller only touches atomics (and, for histograms, an uncontended mutex around a
 //! pre-grown buffer); formatting and socket writes happen on the flusher thread.
 //!
+//! ## A flush: drain, interleave, pace
+//! 1. **Drain**: every series' cell is formatted into the flusher's reusable buffers, one group
+//!    of lines per series (nothing is sent while the instruments' tables are walked).
+//! 2. **Interleave**: lines are packed into datagrams of at most `max_packet_bytes` taking one
+//!    line of each series in turn, so a datagram the daemon drops costs a few samples of many
+//!    series instead of a whole series (a line that alone exceeds the limit is dropped and
+//!    counted as `lines_dropped_oversize`).
+//! 3. **Pace**: datagram `n` leaves no earlier than `bytes before it / pacing_bytes_per_ms`
+//!    after the flush started; if the flush would not end within [`PACING_WINDOW_SHARE`] of the
+//!    flush interval at that budget, it is sent at the rate that ends it there
+//!    (`pacing_budget_exceeded`). Without pacing, a flush of a high-rate service is one burst of
+//!    hundreds of datagrams that a daemon with the kernel's default receive buffer (208 KiB,
+//!    about 90 datagrams of 1432 bytes on loopback) drops most of — silently for the sender.
+//!
 //! ## Drop accounting
 //! Every line of a datagram that does not reach the daemon is counted, by reason:
 //! `lines_dropped_queue_full` when the send queue is full (`EAGAIN`/`EWOULDBLOCK`/`ENOBUFS`),
@@ -63,31 +77,55 @@ pub(crate) enum Cell {
 }
 
 /// Histogram samples of one interval: every sample up to the buffer size, then a uniform
-/// reservoir (Vitter's algorithm R) of that size.
-#[derive(Default)]
+/// reservoir (Vitter's algorithm R) of that size. With a configured sample rate below 1, a sample
+/// first passes a draw at that rate (the lines then declare it, so the daemon's count is right in
+/// expectation).
 pub(crate) struct Samples {
     kept: Vec<f64>,
-    /// Samples recorded this interval, kept or not.
+    /// Samples recorded this interval that passed the rate draw, kept or not.
     seen: u64,
-    /// xorshift state for the reservoir's draws.
+    /// Samples left out by the rate draw this interval (moved to telemetry at the flush).
+    skipped_by_rate: u64,
+    /// The configured sample rate (`1.0`: every sample is a candidate).
+    rate: f64,
+    /// xorshift state for the reservoir's and the rate's draws.
     rng: u64,
 }
 
 impl Samples {
-    /// Records `v`; `false` when it was not kept (the reservoir is full and the draw missed).
-    fn push(&mut self, v: f64, max: usize) -> bool {
-        self.seen += 1;
-        if self.kept.len() < max {
-            self.kept.push(v);
-            return true;
-        }
+    pub(crate) fn new(rate: f64) -> Self {
+        Samples { kept: Vec::new(), seen: 0, skipped_by_rate: 0, rate, rng: 0 }
+    }
+
+    fn next_random(&mut self) -> u64 {
         if self.rng == 0 {
             self.rng = 0x9E37_79B9_7F4A_7C15;
         }
         self.rng ^= self.rng << 13;
         self.rng ^= self.rng >> 7;
         self.rng ^= self.rng << 17;
-        let j = self.rng % self.seen;
+        self.rng
+    }
+
+    /// Records `v`; `false` when the reservoir is full and its draw missed. A sample the rate draw
+    /// leaves out returns `true` (it is accounted for by the declared rate, and counted at the
+    /// flush). Never allocates once the buffer has grown to an interval's sample count (the
+    /// flusher hands back a buffer at least as large as the one it takes).
+    fn push(&mut self, v: f64, max: usize) -> bool {
+        if self.rate < 1.0 {
+            // 53 random bits as a uniform draw in [0, 1).
+            let u = (self.next_random() >> 11) as f64 * (1.0 / (1u64 << 53) as f64);
+            if u >= self.rate {
+                self.skipped_by_rate += 1;
+                return true;
+            }
+        }
+        self.seen += 1;
+        if self.kept.len() < max {
+            self.kept.push(v);
+            return true;
+        }
+        let j = self.next_random() % self.seen;
         if (j as usize) < max {
             self.kept[j as usize] = v;
             true
@@ -161,16 +199,63 @@ impl Cell {
     }
 }
 
-/// What a [`StatsdSource`] drains its cells into: formats each line and packs it.
+/// The lines of one flush, grouped by series, before they are interleaved into datagrams. Kept
+/// by the flusher between flushes, so its buffers keep the capacity a flush needed.
+#[derive(Default)]
+pub(crate) struct FlushLines {
+    /// Every line, back to back (no separator).
+    text: String,
+    /// End offset in `text` of each line (a line starts where the previous one ends).
+    ends: Vec<usize>,
+    /// End index in `ends` of each series' group of lines.
+    groups: Vec<usize>,
+}
+
+impl FlushLines {
+    fn clear(&mut self) {
+        self.text.clear();
+        self.ends.clear();
+        self.groups.clear();
+    }
+
+    fn line(&self, i: usize) -> &str {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        &self.text[start..self.ends[i]]
+    }
+
+    fn end_line(&mut self) {
+        self.ends.push(self.text.len());
+    }
+
+    fn end_group(&mut self) {
+        if self.groups.last().copied().unwrap_or(0) != self.ends.len() {
+            self.groups.push(self.ends.len());
+        }
+    }
+}
+
+/// How histogram samples become lines.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct LineFormat {
+    /// DogStatsD protocol 1.1 value packing: one line carries many samples of a series
+    /// (`name:1:2:3|ms|#tags`), up to `max_line` bytes.
+    pub packing: bool,
+    /// Longest line (the largest datagram).
+    pub max_line: usize,
+}
+
+/// What a [`StatsdSource`] drains its cells into: each series' lines, formatted into the
+/// flusher's buffers. Nothing is sent while the sources are walked.
 pub(crate) struct Drain<'a> {
-    scratch: &'a mut String,
+    out: &'a mut FlushLines,
     spare: &'a mut Vec<f64>,
-    packer: Packer<'a>,
+    format: LineFormat,
+    skipped_by_rate: u64,
 }
 
 impl Drain<'_> {
-    /// Sends the interval's lines of one series' `cell` (`line_prefix` is `name:`); `tags` builds
-    /// the tag suffix, called only when the cell has something to send.
+    /// Formats the interval's lines of one series' `cell` (`line_prefix` is `name:`); `tags`
+    /// builds the tag suffix, called only when the cell has something to send.
     pub(crate) fn cell(
         &mut self,
         cell: &Cell,
@@ -196,30 +281,90 @@ impl Drain<'_> {
                 LineValue::Int(value.load(Relaxed))
             }
             Cell::Histogram { samples, .. } => {
-                let seen = {
+                let (seen, rate) = {
                     let mut s = samples.lock();
+                    self.skipped_by_rate += std::mem::take(&mut s.skipped_by_rate);
                     if s.kept.is_empty() {
                         return;
                     }
+                    // The buffer handed back is at least as large as the one taken, so the
+                    // series' next interval does not grow (allocate) on the emit path.
                     self.spare.clear();
+                    self.spare.reserve(s.kept.capacity());
                     std::mem::swap(&mut s.kept, self.spare);
-                    std::mem::take(&mut s.seen)
+                    (std::mem::take(&mut s.seen), s.rate)
                 };
                 let kept = self.spare.len();
-                let rate = (seen > kept as u64).then(|| kept as f64 / seen as f64);
+                let rate = rate * kept as f64 / seen.max(kept as u64) as f64;
+                let rate = (rate < 1.0).then_some(rate);
                 let tags = tags();
-                for v in self.spare.iter() {
-                    self.scratch.clear();
-                    write_line(self.scratch, line_prefix, LineValue::Float(*v), ty, rate, &tags);
-                    self.packer.push(self.scratch);
+                if self.format.packing {
+                    self.packed_lines(line_prefix, ty, rate, &tags);
+                } else {
+                    for v in self.spare.iter() {
+                        write_line(
+                            &mut self.out.text,
+                            line_prefix,
+                            LineValue::Float(*v),
+                            ty,
+                            rate,
+                            &tags,
+                        );
+                        self.out.end_line();
+                    }
                 }
+                self.out.end_group();
                 return;
             }
         };
-        self.scratch.clear();
-        write_line(self.scratch, line_prefix, value, ty, None, &tags());
-        self.packer.push(self.scratch);
+        write_line(&mut self.out.text, line_prefix, value, ty, None, &tags());
+        self.out.end_line();
+        self.out.end_group();
     }
+
+    /// The samples in `spare` as packed lines (`name:v1:v2:...|type|@rate|#tags`), each at most
+    /// `max_line` bytes (at least one value per line).
+    fn packed_lines(&mut self, line_prefix: &str, ty: StatsdType, rate: Option<f64>, tags: &str) {
+        // The suffix as write_line writes it: `|type`, the rate, the tags.
+        let mut suffix = String::new();
+        write_line(&mut suffix, "", LineValue::Uint(0), ty, rate, tags);
+        let suffix = &suffix[1..];
+        let text = &mut self.out.text;
+        let mut line_start = text.len();
+        let mut values = 0usize;
+        for v in self.spare.iter() {
+            let mark = text.len();
+            if values == 0 {
+                text.push_str(line_prefix);
+            } else {
+                text.push(':');
+            }
+            write_value(text, *v);
+            if values > 0 && text.len() - line_start + suffix.len() > self.format.max_line {
+                // This value starts the next line.
+                text.truncate(mark);
+                text.push_str(suffix);
+                self.out.ends.push(text.len());
+                line_start = text.len();
+                text.push_str(line_prefix);
+                write_value(text, *v);
+                values = 0;
+            }
+            values += 1;
+        }
+        if values > 0 {
+            text.push_str(suffix);
+            self.out.ends.push(text.len());
+        }
+    }
+}
+
+/// One sample value as `write_line` writes it (an integer when it is one, else shortest float).
+fn write_value(out: &mut String, v: f64) {
+    let start = out.len();
+    write_line(out, "", LineValue::Float(v), StatsdType::Timer, None, "");
+    out.truncate(out.len() - "|ms".len());
+    debug_assert!(out.len() > start);
 }
 
 /// Something with StatsD cells to drain at every flush: an instrument's series table.
@@ -227,18 +372,76 @@ pub(crate) trait StatsdSource: Send + Sync {
     fn drain(&self, out: &mut Drain<'_>);
 }
 
-/// Packs lines into datagrams of at most `max` bytes and sends them on the sink, counting what
-/// the socket accepted and what it refused.
+/// Spreads a flush's datagrams over time: datagram `n` leaves no earlier than
+/// `bytes before it ÷ rate` after the flush started, and a sender that fell behind (a late
+/// wake-up) catches up by at most [`PACING_MAX_CATCH_UP_BYTES`] at once.
+struct Pacer {
+    start: Instant,
+    /// Bytes per millisecond; `0.0` sends without pausing.
+    bytes_per_ms: f64,
+    sent: u64,
+    /// Datagrams sent since the last pause.
+    run: u64,
+    largest_run: u64,
+}
+
+/// Most bytes a paced sender that woke up late sends back to back to catch up: 16 datagrams of
+/// the default UDP size, well under a tenth of Linux's default 208 KiB receive buffer (which
+/// holds about 90 such datagrams on loopback, each charged its ~2.3 KiB buffer).
+const PACING_MAX_CATCH_UP_BYTES: u64 = 16 * 1432;
+
+impl Pacer {
+    fn new(bytes_per_ms: f64) -> Self {
+        Pacer { start: Instant::now(), bytes_per_ms, sent: 0, run: 0, largest_run: 0 }
+    }
+
+    /// Waits until the next datagram of `len` bytes is due.
+    fn admit(&mut self, len: usize) {
+        if self.bytes_per_ms > 0.0 {
+            let due_ms = self.sent as f64 / self.bytes_per_ms;
+            let due = self.start + Duration::from_secs_f64(due_ms / 1000.0);
+            let now = Instant::now();
+            if due > now {
+                std::thread::sleep(due - now);
+                self.run = 0;
+            } else {
+                // Behind schedule: forgive the debt beyond the catch-up allowance, so a late
+                // wake-up does not turn into a burst.
+                let behind = (now - due).as_secs_f64() * 1000.0 * self.bytes_per_ms;
+                let allowance = PACING_MAX_CATCH_UP_BYTES as f64;
+                if behind > allowance {
+                    let forgive_ms = (behind - allowance) / self.bytes_per_ms;
+                    self.start += Duration::from_secs_f64(forgive_ms / 1000.0);
+                }
+            }
+        }
+        self.sent += len as u64;
+        self.run += 1;
+        self.largest_run = self.largest_run.max(self.run);
+    }
+}
+
+/// Packs lines into datagrams of at most `max` bytes and sends them on the sink, paced, counting
+/// what the socket accepted and what it refused.
 struct Packer<'a> {
     sink: &'a dyn MetricSink,
     telemetry: &'a Telemetry,
-    buf: String,
+    buf: &'a mut String,
     lines: u64,
     max: usize,
+    pacer: Pacer,
+    packets: u64,
+    bytes: u64,
 }
 
 impl Packer<'_> {
     fn push(&mut self, line: &str) {
+        let stats = &self.telemetry.statsd;
+        if line.len() > self.max {
+            // It cannot fit any datagram of the configured size: dropped, counted.
+            stats.lines_dropped_oversize.fetch_add(1 + line.matches('\n').count() as u64, Relaxed);
+            return;
+        }
         if !self.buf.is_empty() && self.buf.len() + 1 + line.len() > self.max {
             self.send();
         }
@@ -253,20 +456,24 @@ impl Packer<'_> {
         if self.buf.is_empty() {
             return;
         }
+        self.pacer.admit(self.buf.len());
         let stats = &self.telemetry.statsd;
-        match self.sink.emit(&self.buf) {
+        match self.sink.emit(self.buf) {
             Ok(n) => {
                 stats.packets_sent.fetch_add(1, Relaxed);
                 stats.bytes_sent.fetch_add(n as u64, Relaxed);
                 stats.lines_sent.fetch_add(self.lines, Relaxed);
+                self.packets += 1;
+                self.bytes += n as u64;
             }
             Err(e) => {
-                let counter = if is_queue_full(&e) {
-                    &stats.lines_dropped_queue_full
+                let (lines, packets) = if is_queue_full(&e) {
+                    (&stats.lines_dropped_queue_full, &stats.send_errors_queue_full)
                 } else {
-                    &stats.lines_dropped_socket
+                    (&stats.lines_dropped_socket, &stats.send_errors_socket)
                 };
-                counter.fetch_add(self.lines, Relaxed);
+                lines.fetch_add(self.lines, Relaxed);
+                packets.fetch_add(1, Relaxed);
                 *stats.last_error.lock() = Some(e.to_string());
             }
         }
@@ -347,17 +554,33 @@ struct Shared {
     sink: Box<dyn MetricSink + Send + Sync>,
     telemetry: Arc<Telemetry>,
     max_packet: usize,
+    format: LineFormat,
+    /// The pacing budget in bytes per millisecond (`0`: unpaced).
+    pacing_bytes_per_ms: u64,
+    interval: Duration,
     /// Serialises flushes (the timer and explicit `flush()` calls).
     flush_lock: Mutex<FlushScratch>,
     stop: Mutex<bool>,
+    /// How long the final flush (at shutdown) may take, set by `shutdown`.
+    final_window: Mutex<Option<Duration>>,
     wake: Condvar,
 }
 
 #[derive(Default)]
 struct FlushScratch {
-    line: String,
+    lines: FlushLines,
     spare: Vec<f64>,
+    datagram: String,
+    /// Per series group: the next line to send.
+    cursors: Vec<usize>,
+    /// Groups with lines left, in round-robin order.
+    active: Vec<usize>,
 }
+
+/// Share of the flush interval over which a flush's datagrams may be spread: a flush whose bytes
+/// do not fit in it at the pacing budget is sent faster (counted in `pacing_budget_exceeded`),
+/// so that it ends before the next flush starts.
+pub(crate) const PACING_WINDOW_SHARE: f64 = 0.8;
 
 /// The StatsD pipeline: owns the series list, the sink and the flusher thread.
 pub(crate) struct StatsdBackend {
@@ -376,8 +599,12 @@ impl StatsdBackend {
             sink,
             telemetry,
             max_packet: config.max_packet_bytes,
+            format: LineFormat { packing: config.value_packing, max_line: config.max_packet_bytes },
+            pacing_bytes_per_ms: config.pacing_bytes_per_ms,
+            interval: config.flush_interval,
             flush_lock: Mutex::new(FlushScratch::default()),
             stop: Mutex::new(false),
+            final_window: Mutex::new(None),
             wake: Condvar::new(),
         });
         let interval = config.flush_interval;
@@ -396,14 +623,15 @@ impl StatsdBackend {
                             break;
                         }
                     }
-                    flush(&worker);
+                    flush(&worker, worker.interval.mul_f64(PACING_WINDOW_SHARE));
                     next += interval;
                     let now = Instant::now();
                     if next < now {
                         next = now + interval;
                     }
                 }
-                flush(&worker);
+                let window = worker.final_window.lock().unwrap_or(worker.interval);
+                flush(&worker, window);
             })
             .map_err(|e| BuildError::Backend { backend: "statsd", reason: e.to_string() })?;
         Ok(StatsdBackend { shared, thread: Mutex::new(Some(thread)) })
@@ -414,13 +642,16 @@ impl StatsdBackend {
         self.shared.sources.lock().push(source);
     }
 
-    /// Drains every series now and sends the lines.
+    /// Drains every series now and sends the lines, paced as a timed flush is.
     pub(crate) fn flush(&self) {
-        flush(&self.shared);
+        flush(&self.shared, self.shared.interval.mul_f64(PACING_WINDOW_SHARE));
     }
 
     /// Stops the flusher after a final flush; `false` if that did not finish within `deadline`.
+    /// The final flush is paced to end within half the deadline.
     pub(crate) fn shutdown(&self, deadline: Duration) -> bool {
+        *self.shared.final_window.lock() =
+            Some(deadline.min(self.shared.interval.mul_f64(PACING_WINDOW_SHARE * 2.0)) / 2);
         *self.shared.stop.lock() = true;
         self.shared.wake.notify_all();
         let Some(handle) = self.thread.lock().take() else { return true };
@@ -435,38 +666,85 @@ impl StatsdBackend {
     }
 }
 
-fn flush(shared: &Shared) {
+/// One flush: drains every source into lines grouped by series, then sends them interleaved
+/// (one line of each series in turn, so that a lost datagram takes a few samples of many series
+/// rather than a whole series), packed into datagrams of at most `max_packet` bytes, paced at the
+/// budget or, if the flush does not fit `window` at the budget, at the rate that fits it.
+fn flush(shared: &Shared, window: Duration) {
     let mut guard = shared.flush_lock.lock();
-    let FlushScratch { line, spare } = &mut *guard;
+    let FlushScratch { lines, spare, datagram, cursors, active } = &mut *guard;
+    lines.clear();
     // The list is taken out (not cloned) for the walk; sources registered meanwhile are appended
     // back after it.
     let mut list = std::mem::take(&mut *shared.sources.lock());
-    let mut out = Drain {
-        scratch: line,
-        spare,
-        packer: Packer {
-            sink: &*shared.sink,
-            telemetry: &shared.telemetry,
-            buf: String::with_capacity(shared.max_packet),
-            lines: 0,
-            max: shared.max_packet,
-        },
-    };
+    let mut drain = Drain { out: lines, spare, format: shared.format, skipped_by_rate: 0 };
     list.retain(|source| match source.upgrade() {
         Some(source) => {
-            source.drain(&mut out);
+            source.drain(&mut drain);
             true
         }
         None => false,
     });
+    let skipped = drain.skipped_by_rate;
     {
         let mut shared_list = shared.sources.lock();
         list.append(&mut shared_list);
         *shared_list = list;
     }
-    out.packer.send();
+    let stats = &shared.telemetry.statsd;
+    if skipped > 0 {
+        stats.samples_skipped_by_rate.fetch_add(skipped, Relaxed);
+    }
+
+    // The rate: the budget, or faster if the flush would not end within the window.
+    let total_bytes = (lines.text.len() + lines.ends.len()) as f64;
+    let budget = shared.pacing_bytes_per_ms as f64;
+    let window_ms = (window.as_secs_f64() * 1000.0).max(1.0);
+    let bytes_per_ms = if budget > 0.0 && total_bytes / budget > window_ms {
+        stats.pacing_budget_exceeded.fetch_add(1, Relaxed);
+        total_bytes / window_ms
+    } else {
+        budget
+    };
+
+    let started = Instant::now();
+    datagram.clear();
+    datagram.reserve(shared.max_packet);
+    let mut packer = Packer {
+        sink: &*shared.sink,
+        telemetry: &shared.telemetry,
+        buf: datagram,
+        lines: 0,
+        max: shared.max_packet,
+        pacer: Pacer::new(bytes_per_ms),
+        packets: 0,
+        bytes: 0,
+    };
+    // Round robin over the series' groups of lines.
+    cursors.clear();
+    active.clear();
+    let mut first = 0;
+    for (g, &end) in lines.groups.iter().enumerate() {
+        cursors.push(first);
+        active.push(g);
+        first = end;
+    }
+    while !active.is_empty() {
+        active.retain(|&g| {
+            let i = cursors[g];
+            packer.push(lines.line(i));
+            cursors[g] = i + 1;
+            cursors[g] < lines.groups[g]
+        });
+    }
+    packer.send();
     let _ = shared.sink.flush();
-    shared.telemetry.statsd.flushes.fetch_add(1, Relaxed);
+    stats.last_flush_packets.store(packer.packets, Relaxed);
+    stats.last_flush_bytes.store(packer.bytes, Relaxed);
+    stats.last_flush_send_micros.store(started.elapsed().as_micros() as u64, Relaxed);
+    stats.max_flush_packets.fetch_max(packer.packets, Relaxed);
+    stats.largest_burst_packets.fetch_max(packer.pacer.largest_run, Relaxed);
+    stats.flushes.fetch_add(1, Relaxed);
 }
 
 #[cfg(test)]

@@ -61,6 +61,16 @@ pub struct StatsdConfig {
     /// Histogram samples buffered per series per flush.
     /// Defaults to [`DEFAULT_STATSD_MAX_SAMPLES_PER_FLUSH`].
     pub max_samples_per_flush: usize,
+    /// Pacing budget: bytes per millisecond at which a flush's datagrams are sent (`0`: all at
+    /// once). Defaults to [`DEFAULT_STATSD_PACING_BYTES_PER_MS`].
+    pub pacing_bytes_per_ms: u64,
+    /// DogStatsD protocol 1.1 value packing (`name:1:2:3|ms`): many histogram samples of a series
+    /// per line. Only for receivers that accept it (the Datadog agent >= 6.25/7.25); the Etsy
+    /// daemon counts such a line as a bad line. Defaults to false.
+    pub value_packing: bool,
+    /// Type code for histograms in a time unit: `ms` (default), `d` (DogStatsD distribution) or
+    /// `h`.
+    pub timer_type: dualmetrics_model::statsd_line::StatsdType,
 }
 
 /// The OTLP pipeline's settings.
@@ -267,7 +277,32 @@ pub(crate) fn resolve(
         Some(("d", _)) => StatsdType::Distribution,
         Some((_, e)) => return Err(r.err("statsd.histogram_type", e, "expected h or d")),
     };
+    let timer_type = match r.str("statsd.timer_type") {
+        None | Some(("ms", _)) => StatsdType::Timer,
+        Some(("d", _)) => StatsdType::Distribution,
+        Some(("h", _)) => StatsdType::Histogram,
+        Some((_, e)) => return Err(r.err("statsd.timer_type", e, "expected ms, d or h")),
+    };
+    let pacing_bytes_per_ms = match r.get("statsd.pacing_bytes_per_ms") {
+        None => DEFAULT_STATSD_PACING_BYTES_PER_MS,
+        Some(Entry { value: Value::Int(i), .. }) if *i >= 0 => *i as u64,
+        Some(e) => {
+            return Err(r.err(
+                "statsd.pacing_bytes_per_ms",
+                e,
+                "must be 0 (unpaced) or a positive integer",
+            ))
+        }
+    };
+    let value_packing = match r.get("statsd.value_packing") {
+        None => false,
+        Some(Entry { value: Value::Bool(b), .. }) => *b,
+        Some(e) => return Err(r.err("statsd.value_packing", e, "expected true or false")),
+    };
     let statsd = StatsdConfig {
+        pacing_bytes_per_ms,
+        value_packing,
+        timer_type,
         prefix: r.str("statsd.prefix").map(|(s, _)| s.to_owned()).unwrap_or_default(),
         flush_interval: r.millis("statsd.flush_interval_ms", DEFAULT_STATSD_FLUSH_INTERVAL)?,
         max_packet_bytes,

@@ -9,7 +9,7 @@ use opentelemetry::KeyValue;
 use parking_lot::Mutex;
 
 use super::{Context, Core, Series, Spec, Table};
-use crate::backend::statsd::Cell;
+use crate::backend::statsd::{Cell, Samples};
 use crate::config::Temporality;
 use crate::mode::{LEGACY_BIT, OTLP_BIT};
 
@@ -25,7 +25,7 @@ pub(crate) trait KindSpec: Sized + Send + Sync + 'static {
     /// The series' OpenTelemetry side, made at its first OTLP record; `attrs` builds the series'
     /// attributes (allocating) for the kinds that bind them.
     fn bind(otel: &Self::Otel, attrs: impl FnOnce() -> Vec<KeyValue>) -> Self::OtelBound;
-    fn statsd_cell(ctx: &Context) -> Cell;
+    fn statsd_cell(ctx: &Context, spec: &Spec) -> Cell;
     /// Records a value already known to be valid into the pipelines `mode` names; `bound` when a
     /// bound handle records (see [`Core::otel_record`]).
     fn record(series: &Series<Self>, core: &Core<Self>, mode: u8, value: Self::Value, bound: bool);
@@ -95,7 +95,7 @@ impl KindSpec for CounterSpec {
             CounterOtel::Delta(counter) => CounterSeries::Bound(counter.bind(&attrs())),
         }
     }
-    fn statsd_cell(_: &Context) -> Cell {
+    fn statsd_cell(_: &Context, _: &Spec) -> Cell {
         Cell::Counter { value: AtomicU64::new(0) }
     }
     #[inline]
@@ -163,7 +163,7 @@ impl KindSpec for UpDownSpec {
     fn bind(_: &Self::Otel, attrs: impl FnOnce() -> Vec<KeyValue>) -> Self::OtelBound {
         attrs().into_boxed_slice()
     }
-    fn statsd_cell(_: &Context) -> Cell {
+    fn statsd_cell(_: &Context, _: &Spec) -> Cell {
         Cell::UpDown { value: AtomicI64::new(0), dirty: AtomicBool::new(false) }
     }
     #[inline]
@@ -203,7 +203,7 @@ impl KindSpec for GaugeSpec {
     fn bind(otel: &Self::Otel, attrs: impl FnOnce() -> Vec<KeyValue>) -> Self::OtelBound {
         otel.bind(&attrs())
     }
-    fn statsd_cell(_: &Context) -> Cell {
+    fn statsd_cell(_: &Context, _: &Spec) -> Cell {
         Cell::Gauge { bits: AtomicU64::new(0), dirty: AtomicBool::new(false) }
     }
     #[inline]
@@ -230,9 +230,9 @@ impl KindSpec for HistogramSpec {
     fn bind(otel: &Self::Otel, attrs: impl FnOnce() -> Vec<KeyValue>) -> Self::OtelBound {
         otel.bind(&attrs())
     }
-    fn statsd_cell(ctx: &Context) -> Cell {
+    fn statsd_cell(ctx: &Context, spec: &Spec) -> Cell {
         Cell::Histogram {
-            samples: Box::new(Mutex::new(Default::default())),
+            samples: Box::new(Mutex::new(Samples::new(spec.statsd_sample_rate))),
             max: ctx.max_samples_per_flush.min(u32::MAX as usize) as u32,
         }
     }

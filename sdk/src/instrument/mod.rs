@@ -64,6 +64,8 @@ pub(crate) struct Spec {
     pub temporality: crate::config::Temporality,
     /// Explicit OTLP bucket boundaries (histograms only).
     pub boundaries: Option<Vec<f64>>,
+    /// Share of histogram samples sent to StatsD (the rule's `statsd_sample_rate`, else 1).
+    pub statsd_sample_rate: f64,
 }
 
 /// One tag set of one instrument, resolved for both pipelines.
@@ -448,7 +450,7 @@ impl<K: KindSpec> Core<K> {
     fn resolve(&self, tags: Tags<'_>) -> Series<K> {
         Series {
             key: TagKey::from_borrowed(tags),
-            statsd: K::statsd_cell(&self.ctx),
+            statsd: K::statsd_cell(&self.ctx, &self.spec),
             otel: OnceLock::new(),
         }
     }
