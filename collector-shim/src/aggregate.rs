@@ -28,6 +28,7 @@ use dualmetrics_model::statsd_line::StatsdType;
 use dualmetrics_model::statsd_parse::{StatsdLine, Value};
 use hashbrown::{HashMap, HashSet, HashTable};
 use std::hash::{BuildHasher, Hash, Hasher};
+use std::sync::Arc;
 
 /// The overflow attribute key (OpenTelemetry's cardinality-limit convention).
 pub const OVERFLOW_KEY: &str = "otel.metric.overflow";
@@ -50,7 +51,7 @@ pub enum Class {
 }
 
 impl Class {
-    fn of(ty: StatsdType) -> Class {
+    pub(crate) fn of(ty: StatsdType) -> Class {
         match ty {
             StatsdType::Counter => Class::Counter,
             StatsdType::Gauge => Class::Gauge,
@@ -133,6 +134,9 @@ struct Series {
     exported: bool,
     /// Zero injection: the total is held back until this time (ns).
     hold_until_ns: u64,
+    /// Histogram bounds of a mapped series whose mapping rule sets `buckets` (else the
+    /// configured ones).
+    bounds: Option<Arc<[f64]>>,
     state: State,
 }
 
@@ -174,6 +178,8 @@ pub struct SeriesView<'a> {
     /// Zero injection: export the zero point (value 0 at `start_ns`) for this series. Set on
     /// the first export of a new cumulative series.
     pub first_export: bool,
+    /// Histogram bounds when the series has its own (a mapping rule's `buckets`).
+    pub bounds: Option<&'a [f64]>,
     /// Zero injection: do not export the total yet (the zero point goes out alone, in an earlier
     /// export and with an earlier timestamp than the first total; the total follows once
     /// `zero_hold_ms` has passed, or at the final flush).
@@ -229,6 +235,20 @@ impl Aggregator {
 
     /// Adds one parsed line. Returns the reason when the line is refused (the caller counts it).
     pub fn ingest(&mut self, line: &StatsdLine<'_>, tel: &Telemetry) -> Result<(), BadLine> {
+        self.ingest_as(line, line.name, &[], None, tel)
+    }
+
+    /// Adds one line under another name with extra labels (a mapping rule's result): `labels`
+    /// win over the line's tags of the same key. `bounds` are the rule's histogram bounds, used
+    /// when the series is created.
+    pub fn ingest_as(
+        &mut self,
+        line: &StatsdLine<'_>,
+        name: &str,
+        labels: &[(Box<str>, Box<str>)],
+        bounds: Option<&Arc<[f64]>>,
+        tel: &Telemetry,
+    ) -> Result<(), BadLine> {
         let class = Class::of(line.ty);
         if class == Class::Counter
             && line.values().any(|v| matches!(v, Value::Number(n) if n < 0.0))
@@ -250,6 +270,19 @@ impl Aggregator {
                 }
                 n += 1;
             }
+            // mapped labels last: the stable sort + keep-last dedup lets them win
+            for (k, v) in labels {
+                let t = (&**k, &**v);
+                if n < STACK_TAGS {
+                    stack[n] = t;
+                } else {
+                    if heap.is_empty() {
+                        heap.extend_from_slice(&stack);
+                    }
+                    heap.push(t);
+                }
+                n += 1;
+            }
             if n <= STACK_TAGS {
                 &mut stack[..n]
             } else {
@@ -257,32 +290,35 @@ impl Aggregator {
             }
         };
         let tags = sort_dedup(tags);
-        let hash = self.hash(class, line.name, tags);
-        if let Some(s) = self.table.find_mut(hash, |s| s.same(class, line.name, tags)) {
+        let hash = self.hash(class, name, tags);
+        if let Some(s) = self.table.find_mut(hash, |s| s.same(class, name, tags)) {
             apply(s, line, &self.cfg, tel);
             return Ok(());
         }
-        self.ingest_new(class, hash, line, tags, tel)
+        self.ingest_new(class, hash, line, name, tags, bounds, tel)
     }
 
     #[cold]
+    #[allow(clippy::too_many_arguments)]
     fn ingest_new(
         &mut self,
         class: Class,
         hash: u64,
         line: &StatsdLine<'_>,
+        name: &str,
         tags: &[(&str, &str)],
+        bounds: Option<&Arc<[f64]>>,
         tel: &Telemetry,
     ) -> Result<(), BadLine> {
-        if validate_metric_name(line.name).is_err() {
+        if validate_metric_name(name).is_err() {
             return Err(BadLine::InvalidName);
         }
-        let per_name = self.per_name.get(line.name).copied().unwrap_or(0);
+        let per_name = self.per_name.get(name).copied().unwrap_or(0);
         let (hash, tags, overflow) = if per_name >= self.cfg.max_series_per_metric {
             tel.overflow_line();
             let tags: &[(&str, &str)] = &OVERFLOW_TAGS;
-            let h = self.hash(class, line.name, tags);
-            if let Some(s) = self.table.find_mut(h, |s| s.same(class, line.name, tags)) {
+            let h = self.hash(class, name, tags);
+            if let Some(s) = self.table.find_mut(h, |s| s.same(class, name, tags)) {
                 apply(s, line, &self.cfg, tel);
                 return Ok(());
             }
@@ -294,7 +330,8 @@ impl Aggregator {
             tel.count_drop(DropReason::SeriesLimit, 1);
             return Ok(());
         }
-        let buckets = self.cfg.buckets.len();
+        let bounds = bounds.filter(|_| matches!(class, Class::Timer | Class::Histogram)).cloned();
+        let buckets = bounds.as_ref().map_or(self.cfg.buckets.len(), |b| b.len());
         let state = match class {
             Class::Counter => State::Counter { interval: 0.0, total: 0.0 },
             Class::Gauge => State::Gauge { value: None },
@@ -306,7 +343,7 @@ impl Aggregator {
         let mut s = Series {
             hash,
             class,
-            name: line.name.into(),
+            name: name.into(),
             tags: tags.iter().map(|(k, v)| (Box::from(*k), Box::from(*v))).collect(),
             overflow,
             start_ns: self.interval_start_ns,
@@ -314,11 +351,12 @@ impl Aggregator {
             idle_intervals: 0,
             exported: false,
             hold_until_ns: 0,
+            bounds,
             state,
         };
         apply(&mut s, line, &self.cfg, tel);
         if !overflow {
-            *self.per_name.entry_ref(line.name).or_insert(0) += 1;
+            *self.per_name.entry_ref(name).or_insert(0) += 1;
         }
         self.table.insert_unique(hash, s, |s| s.hash);
         tel.set_series(self.table.len());
@@ -378,6 +416,7 @@ impl Aggregator {
                         start_ns,
                         first_export,
                         hold_total,
+                        bounds: s.bounds.as_deref(),
                         value,
                     });
                 }
@@ -456,7 +495,7 @@ fn apply(s: &mut Series, line: &StatsdLine<'_>, cfg: &AggregateConfig, tel: &Tel
             let weight = ((1.0 / line.sample_rate).round() as u64).max(1);
             for v in line.values() {
                 if let Value::Number(n) = v {
-                    interval.record(&cfg.buckets, n, weight);
+                    interval.record(s.bounds.as_deref().unwrap_or(&cfg.buckets), n, weight);
                 }
             }
             let _ = total; // merged at flush: one record per sample on the hot path

@@ -37,6 +37,10 @@ pub struct ShimArgs {
     /// Output temporality: cumulative or delta.
     #[arg(long, value_parser = ["cumulative", "delta"])]
     pub temporality: Option<String>,
+    /// Mapping file (statsd_exporter format): dotted keys → metric name + labels; reloaded when
+    /// it changes. Default off.
+    #[arg(long, env = "DUALMETRICS_SHIM_MAPPING")]
+    pub mapping: Option<PathBuf>,
 }
 
 impl ShimArgs {
@@ -72,6 +76,9 @@ impl ShimArgs {
         }
         if let Some(v) = self.flush_interval_ms {
             c.aggregate.flush_interval_ms = v;
+        }
+        if let Some(v) = &self.mapping {
+            c.mapping.file = Some(v.clone());
         }
         if let Some(v) = &self.temporality {
             c.aggregate.temporality =

@@ -23,6 +23,10 @@
 //!
 //! [otlp_in]
 //! listen = "127.0.0.1:4319"       # off by default
+//!
+//! [mapping]
+//! file = "/etc/shim/mapping.yml"  # statsd_exporter-format mapping file; off by default
+//! poll_interval_ms = 1000         # reload when its contents change
 //! ```
 use crate::error::BuildError;
 use serde::Deserialize;
@@ -76,6 +80,10 @@ pub const DEFAULT_SERVICE_NAME: &str = "dualmetrics-shim";
 pub const DEFAULT_OTLP_IN_MAX_SERIES: usize = 50_000;
 /// OTLP input series not updated for this long are forgotten.
 pub const DEFAULT_OTLP_IN_STALENESS: Duration = Duration::from_secs(300);
+/// How often the mapping file is read to see whether it changed (the SDK's reload interval).
+pub const DEFAULT_MAPPING_POLL_INTERVAL: Duration = Duration::from_secs(1);
+/// How many distinct (key, type) mapping results the shim remembers before it starts over.
+pub const DEFAULT_MAPPING_CACHE_SIZE: usize = 100_000;
 /// How long graceful shutdown may take in total.
 pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -93,6 +101,8 @@ pub struct ShimConfig {
     pub export: ExportConfig,
     /// OTLP (delta) input.
     pub otlp_in: OtlpInConfig,
+    /// The mapping file for dotted StatsD keys.
+    pub mapping: MappingConfig,
     /// Graceful shutdown deadline in ms. Defaults to [`DEFAULT_SHUTDOWN_TIMEOUT`].
     pub shutdown_timeout_ms: Option<u64>,
 }
@@ -271,6 +281,29 @@ impl Default for OtlpInConfig {
             listen: None,
             max_series: DEFAULT_OTLP_IN_MAX_SERIES,
             staleness_ms: DEFAULT_OTLP_IN_STALENESS.as_millis() as u64,
+        }
+    }
+}
+
+/// `[mapping]`: dotted StatsD keys → metric name + labels (see [`crate::mapping`]).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MappingConfig {
+    /// The mapping file (`statsd_exporter` format). Defaults to off.
+    pub file: Option<PathBuf>,
+    /// Reload poll interval in ms (0 = never reload). Defaults to
+    /// [`DEFAULT_MAPPING_POLL_INTERVAL`].
+    pub poll_interval_ms: u64,
+    /// Cached mapping results. Defaults to [`DEFAULT_MAPPING_CACHE_SIZE`].
+    pub cache_size: usize,
+}
+
+impl Default for MappingConfig {
+    fn default() -> Self {
+        MappingConfig {
+            file: None,
+            poll_interval_ms: DEFAULT_MAPPING_POLL_INTERVAL.as_millis() as u64,
+            cache_size: DEFAULT_MAPPING_CACHE_SIZE,
         }
     }
 }

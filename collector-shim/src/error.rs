@@ -24,6 +24,10 @@ pub enum BuildError {
         /// What is wrong.
         reason: String,
     },
+    /// The mapping file cannot be read or is invalid (the message names the file, the rule,
+    /// the key and the value).
+    #[error("{0}")]
+    Mapping(#[from] dualmetrics_model::mapping::MappingError),
     /// A socket could not be bound.
     #[error("cannot bind {what} on {addr}: {source}")]
     Bind {

@@ -6,10 +6,10 @@
 //!
 //! ```text
 //!  UDP / TCP / Unix ─► ingest ─┬─► tee ─► legacy statsd daemon (raw bytes)
-//!                              └─► queue ─► parse ─► aggregate ─► translate ─► export (gRPC | HTTP)
+//!                              └─► queue ─► parse ─► map ─► aggregate ─► translate ─► export (gRPC | HTTP)
 //!  OTLP gRPC (delta) ─► otlp_in: delta → cumulative ───────────────┘
 //! ```
-//! One stage per module: [`config`], `ingest`, `tee`, [`aggregate`], [`translate`], [`export`],
+//! One stage per module: [`config`], `ingest`, `tee`, [`mapping`], [`aggregate`], [`translate`], [`export`],
 //! [`otlp_in`], [`telemetry`], `pipeline` (the wiring). The parser is
 //! `dualmetrics_model::statsd_parse`, shared with the rest of the workspace.
 //!
@@ -43,6 +43,9 @@
 //! - Bounded everything: packet queue, series caps with an overflow series, set sizes, export
 //!   queue, OTLP-input series limit with staleness expiry. Bad input is counted by reason and
 //!   logged rate-limited; the shim never panics on input.
+//! - A `statsd_exporter`-format mapping file (`--mapping`, `[mapping] file`): dotted keys with
+//!   dimensions in path nodes become a name plus labels, `action: drop` drops; hot-reloaded when
+//!   it changes, the last good file kept when a new one is bad (see [`mapping`]).
 //! - Self-telemetry `dualmetrics.shim.*`, exported with the data and readable via
 //!   [`BoundShim::telemetry`].
 //!
@@ -59,6 +62,7 @@ pub mod config;
 mod error;
 pub mod export;
 mod ingest;
+pub mod mapping;
 pub mod otlp_in;
 mod pipeline;
 mod tee;
@@ -68,7 +72,7 @@ pub mod translate;
 pub use cli::{run_cli, ShimArgs};
 pub use config::ShimConfig;
 pub use error::{BuildError, ExportError, ShutdownError};
-pub use pipeline::process_packet;
+pub use pipeline::{process_packet, process_packet_mapped};
 pub use tee::Tee;
 pub use telemetry::{Telemetry, TelemetrySnapshot};
 
@@ -89,6 +93,7 @@ impl Shim {
     /// cannot be bound.
     pub fn bind(config: ShimConfig) -> Result<BoundShim, BuildError> {
         config.validate()?;
+        let mapper = mapping::Mapper::load(&config.mapping)?;
         if !config.export.endpoint.is_empty() {
             let invalid = |reason: String| BuildError::InvalidEndpoint {
                 endpoint: config.export.endpoint.clone(),
@@ -127,7 +132,7 @@ impl Shim {
         let tel = Arc::new(Telemetry::default());
         Ok(BoundShim {
             addrs,
-            parts: pipeline::Parts { cfg: config, listeners, tee, otlp_in, tel },
+            parts: pipeline::Parts { cfg: config, listeners, tee, otlp_in, tel, mapper },
         })
     }
 }

@@ -5,6 +5,7 @@ use crate::config::ShimConfig;
 use crate::error::ShutdownError;
 use crate::export::{self, point_count, Exporter};
 use crate::ingest::{self, Ctx, Listeners};
+use crate::mapping::{Mapper, Resolved};
 use crate::otlp_in::{DeltaToCumulative, OtlpIn};
 use crate::tee::Tee;
 use crate::telemetry::{BadLine, DropReason, Telemetry, TelemetrySnapshot};
@@ -26,6 +27,7 @@ pub(crate) struct Parts {
     pub tee: Option<Arc<Tee>>,
     pub otlp_in: Option<std::net::TcpListener>,
     pub tel: Arc<Telemetry>,
+    pub mapper: Option<Mapper>,
 }
 
 /// How long the OTLP input waits at shutdown for in-flight requests before closing connections.
@@ -39,7 +41,7 @@ pub(crate) async fn run(
     parts: Parts,
     shutdown: impl Future<Output = ()>,
 ) -> Result<TelemetrySnapshot, ShutdownError> {
-    let Parts { cfg, listeners, tee, otlp_in, tel } = parts;
+    let Parts { cfg, listeners, tee, otlp_in, tel, mapper } = parts;
     let deadline = cfg.shutdown_timeout();
     let stop = Arc::new(AtomicBool::new(false));
     let (tx, rx) = sync_channel::<Vec<u8>>(cfg.ingest.queue_capacity);
@@ -116,7 +118,7 @@ pub(crate) async fn run(
         let (cfg, tel, otlp_state) = (cfg.clone(), tel.clone(), otlp_state.clone());
         std::thread::Builder::new()
             .name("shim-aggregate".into())
-            .spawn(move || aggregate_loop(rx, pool.give, cfg, tel, otlp_state, export_tx))
+            .spawn(move || aggregate_loop(rx, pool.give, cfg, tel, otlp_state, export_tx, mapper))
             .map_err(|e| ShutdownError::Internal(e.to_string()))?
     };
 
@@ -170,12 +172,35 @@ pub(crate) async fn run(
 
 /// Parses every line of a packet into the aggregator; counts good and bad lines.
 pub fn process_packet(packet: &[u8], parser: &Parser, agg: &mut Aggregator, tel: &Telemetry) {
+    process_packet_mapped(packet, parser, agg, None, tel);
+}
+
+/// [`process_packet`] with a mapping stage: each parsed line is mapped, dropped (counted as
+/// `mapping_drop`) or kept as it is, then aggregated.
+pub fn process_packet_mapped(
+    packet: &[u8],
+    parser: &Parser,
+    agg: &mut Aggregator,
+    mut mapper: Option<&mut Mapper>,
+    tel: &Telemetry,
+) {
     let mut good = 0;
     for line in packet_lines(packet) {
-        let result =
-            parser.parse_bytes(line).map_err(BadLine::Parse).and_then(|l| agg.ingest(&l, tel));
+        let result = parser.parse_bytes(line).map_err(BadLine::Parse).and_then(|l| {
+            match mapper.as_deref_mut().map(|m| m.resolve(l.name, l.ty)) {
+                None | Some(Resolved::Keep) => agg.ingest(&l, tel).map(|()| true),
+                Some(Resolved::Drop) => {
+                    tel.count_drop(DropReason::MappingDrop, 1);
+                    Ok(false)
+                }
+                Some(Resolved::Map { name, labels, bounds }) => {
+                    agg.ingest_as(&l, name, labels, bounds.as_ref(), tel).map(|()| true)
+                }
+            }
+        });
         match result {
-            Ok(()) => good += 1,
+            Ok(true) => good += 1,
+            Ok(false) => {}
             Err(why) => tel.bad_line(why, line),
         }
     }
@@ -189,6 +214,7 @@ fn aggregate_loop(
     tel: Arc<Telemetry>,
     otlp_state: Arc<Mutex<DeltaToCumulative>>,
     export_tx: mpsc::Sender<ExportMetricsServiceRequest>,
+    mapper: Option<Mapper>,
 ) {
     let parser = Parser { max_tags: cfg.ingest.max_tags, max_line_len: cfg.ingest.max_line_len };
     let started_ns = now_ns();
@@ -200,6 +226,7 @@ fn aggregate_loop(
     );
     let interval = cfg.aggregate.flush_interval();
     let mut next = Instant::now() + interval;
+    let mut mapper = mapper;
     let flush = |agg: &mut Aggregator, last: bool| {
         let now = now_ns();
         if last {
@@ -231,9 +258,10 @@ fn aggregate_loop(
         }
     };
     loop {
-        match rx.recv_timeout(next.saturating_duration_since(Instant::now())) {
+        let wake = mapper.as_ref().and_then(Mapper::next_poll).map_or(next, |p| p.min(next));
+        match rx.recv_timeout(wake.saturating_duration_since(Instant::now())) {
             Ok(packet) => {
-                process_packet(&packet, &parser, &mut agg, &tel);
+                process_packet_mapped(&packet, &parser, &mut agg, mapper.as_mut(), &tel);
                 ingest::give_back(&pool, packet);
             }
             Err(RecvTimeoutError::Timeout) => {}
@@ -243,6 +271,9 @@ fn aggregate_loop(
             }
         }
         let now = Instant::now();
+        if let Some(m) = mapper.as_mut() {
+            m.poll(now, &tel);
+        }
         if now >= next {
             flush(&mut agg, false);
             next += interval;

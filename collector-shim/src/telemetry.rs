@@ -6,12 +6,13 @@
 //! | `dualmetrics.shim.packets` | counter | `transport` = `udp`/`tcp`/`unix` |
 //! | `dualmetrics.shim.lines` | counter | (accepted lines) |
 //! | `dualmetrics.shim.bad_lines` | counter | `reason` = a parser reason, `invalid_name`, `negative_counter` |
-//! | `dualmetrics.shim.drops` | counter | `reason` = `queue_full`, `oversized_packet`, `series_limit`, `set_limit`, `export_failed`, `export_queue_full`, `otlp_in_series_limit`, `otlp_in_unsupported` |
+//! | `dualmetrics.shim.drops` | counter | `reason` = `queue_full`, `oversized_packet`, `series_limit`, `set_limit`, `export_failed`, `export_queue_full`, `otlp_in_series_limit`, `otlp_in_unsupported`, `mapping_drop` (an `action: drop` rule of the mapping file) |
 //! | `dualmetrics.shim.overflow_lines` | counter | lines folded into an `otel.metric.overflow` series |
 //! | `dualmetrics.shim.series` | gauge | live StatsD series |
 //! | `dualmetrics.shim.otlp_in.series` | gauge | live delta→cumulative series |
 //! | `dualmetrics.shim.tee.packets` / `.tee.errors` | counter | |
 //! | `dualmetrics.shim.exports` / `.export.errors` | counter | |
+//! | `dualmetrics.shim.mapping.reloads` / `.mapping.reload_errors` | counter | mapping file reloads applied / refused (the last good file stays) |
 //! | `dualmetrics.shim.export.latency` | gauge, ms | last successful export |
 use dualmetrics_model::statsd_parse::ParseError;
 use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, KeyValue};
@@ -28,7 +29,7 @@ pub const TRANSPORTS: [&str; 3] = ["udp", "tcp", "unix"];
 /// Bad-line reasons beyond the parser's [`ParseError::REASONS`].
 pub const EXTRA_BAD_LINE_REASONS: [&str; 2] = ["invalid_name", "negative_counter"];
 /// Drop reasons.
-pub const DROP_REASONS: [&str; 8] = [
+pub const DROP_REASONS: [&str; 9] = [
     "queue_full",
     "oversized_packet",
     "series_limit",
@@ -37,6 +38,7 @@ pub const DROP_REASONS: [&str; 8] = [
     "export_queue_full",
     "otlp_in_series_limit",
     "otlp_in_unsupported",
+    "mapping_drop",
 ];
 
 const N_BAD: usize = ParseError::REASONS.len() + EXTRA_BAD_LINE_REASONS.len();
@@ -64,6 +66,7 @@ pub enum DropReason {
     ExportQueueFull = 5,
     OtlpInSeriesLimit = 6,
     OtlpInUnsupported = 7,
+    MappingDrop = 8,
 }
 
 /// A bad line: a parser error or a reason the aggregator found.
@@ -116,6 +119,8 @@ pub struct Telemetry {
     exports: AtomicU64,
     export_errors: AtomicU64,
     export_latency_us: AtomicU64,
+    mapping_reloads: AtomicU64,
+    mapping_reload_errors: AtomicU64,
     last_log: Mutex<[Option<Instant>; N_BAD]>,
 }
 
@@ -135,6 +140,8 @@ impl Default for Telemetry {
             exports: AtomicU64::new(0),
             export_errors: AtomicU64::new(0),
             export_latency_us: AtomicU64::new(0),
+            mapping_reloads: AtomicU64::new(0),
+            mapping_reload_errors: AtomicU64::new(0),
             last_log: Mutex::new([None; N_BAD]),
         }
     }
@@ -168,6 +175,9 @@ impl Telemetry {
     pub(crate) fn export_ok(&self, latency: Duration) {
         self.exports.fetch_add(1, Relaxed);
         self.export_latency_us.store(latency.as_micros() as u64, Relaxed);
+    }
+    pub(crate) fn mapping_reload(&self, ok: bool) {
+        if ok { &self.mapping_reloads } else { &self.mapping_reload_errors }.fetch_add(1, Relaxed);
     }
     pub(crate) fn export_error(&self) {
         self.export_errors.fetch_add(1, Relaxed);
@@ -215,6 +225,8 @@ impl Telemetry {
             exports: self.exports.load(Relaxed),
             export_errors: self.export_errors.load(Relaxed),
             export_latency: Duration::from_micros(self.export_latency_us.load(Relaxed)),
+            mapping_reloads: self.mapping_reloads.load(Relaxed),
+            mapping_reload_errors: self.mapping_reload_errors.load(Relaxed),
         }
     }
 
@@ -264,6 +276,12 @@ impl Telemetry {
             counter("tee.errors", "1", vec![point(vec![], s.tee_errors as f64)]),
             counter("exports", "1", vec![point(vec![], s.exports as f64)]),
             counter("export.errors", "1", vec![point(vec![], s.export_errors as f64)]),
+            counter("mapping.reloads", "1", vec![point(vec![], s.mapping_reloads as f64)]),
+            counter(
+                "mapping.reload_errors",
+                "1",
+                vec![point(vec![], s.mapping_reload_errors as f64)],
+            ),
             gauge("series", "{series}", s.series as f64),
             gauge("otlp_in.series", "{series}", s.otlp_in_series as f64),
             gauge("export.latency", "ms", s.export_latency.as_secs_f64() * 1000.0),
@@ -307,6 +325,10 @@ pub struct TelemetrySnapshot {
     pub export_errors: u64,
     /// Latency of the last successful export.
     pub export_latency: Duration,
+    /// Mapping file reloads applied.
+    pub mapping_reloads: u64,
+    /// Mapping file reloads refused (bad file; the last good one stays).
+    pub mapping_reload_errors: u64,
 }
 
 impl TelemetrySnapshot {

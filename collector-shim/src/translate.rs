@@ -197,7 +197,7 @@ impl Translator {
                     count,
                     sum: Some(sum),
                     bucket_counts: counts,
-                    explicit_bounds: self.buckets.clone(),
+                    explicit_bounds: v.bounds.unwrap_or(&self.buckets).to_vec(),
                     min,
                     max,
                     ..Default::default()
