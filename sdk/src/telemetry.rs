@@ -27,6 +27,9 @@ pub(crate) struct Telemetry {
     pub reloads_ok: AtomicU64,
     pub reloads_failed: AtomicU64,
     pub last_reload_error: Mutex<Option<String>>,
+    /// Cumulative series whose zero point has not been exported yet (not telemetry: what makes
+    /// an explicit flush or the shutdown export twice).
+    pub zero_points_pending: AtomicU64,
     pub statsd: StatsdStats,
     pub otlp: OtlpStats,
 }

@@ -343,7 +343,8 @@ fn cumulative_total_reaches_the_collector_once_it_is_back() {
                 .is_some_and(|p| p.value == PointValue::Int(5))
         })
     });
-    assert_eq!(otlp.request_count(), 2, "one export before the outage, one after");
+    // Before the outage: the new series' zero points, then their totals; one export after it.
+    assert_eq!(otlp.request_count(), 3, "two exports before the outage, one after");
     assert!(!points.is_empty());
 }
 

@@ -113,8 +113,9 @@ fn a_cumulative_counter_exports_its_running_total_and_only_series_recorded_under
     let series_a = |p: &[dualmetrics_testkit::Point]| -> Vec<PointValue> {
         p.iter().filter(|p| p.matches("totals", &[("k", "a")])).map(|p| p.value.clone()).collect()
     };
-    let points = peers.otlp.wait_for(WAIT, |p| series_a(p).len() >= 3);
-    assert_eq!(series_a(&points), [2, 5, 5].map(PointValue::Int), "one total per export");
+    let points = peers.otlp.wait_for(WAIT, |p| series_a(p).len() >= 4);
+    // The new series' zero point, then one total per export.
+    assert_eq!(series_a(&points), [0, 2, 5, 5].map(PointValue::Int), "one total per export");
     assert!(
         !points.iter().any(|p| p.matches("totals", &[("k", "legacy-only")])),
         "a series recorded only under legacy reached OTLP: {points:?}"
@@ -253,4 +254,29 @@ fn tag_sets_past_the_cardinality_limit_go_to_the_overflow_series_on_both_sides()
         latest(&points, "users", &[("otel.metric.overflow", "true")]).unwrap().value,
         PointValue::Int(2)
     );
+}
+
+/// A new cumulative series starts with a zero point in OTLP, so Prometheus' `increase()` counts
+/// its first interval: when it is first used, and when a legacy -> dual switch brings the OTLP
+/// side on for a series that had only been sent to StatsD. A series that already had its zero
+/// point does not get another one when OTLP comes back.
+#[test]
+fn a_new_cumulative_series_exports_zero_first_also_when_a_switch_brings_otlp_on() {
+    let peers = Peers::start();
+    let metrics = peers.metrics(Mode::Legacy);
+    let c = metrics.counter("zeros").build().unwrap();
+    c.add(4, &[("k", "old")]); // legacy only: no OTLP series yet
+    metrics.flush().unwrap();
+    metrics.set_mode(Mode::Dual);
+    c.add(3, &[("k", "old")]);
+    metrics.flush().unwrap();
+    metrics.set_mode(Mode::Legacy);
+    metrics.set_mode(Mode::Dual);
+    c.add(2, &[("k", "old")]);
+    metrics.flush().unwrap();
+    let series = |p: &[dualmetrics_testkit::Point]| -> Vec<PointValue> {
+        p.iter().filter(|p| p.matches("zeros", &[("k", "old")])).map(|p| p.value.clone()).collect()
+    };
+    let points = peers.otlp.wait_for(WAIT, |p| series(p).len() >= 3);
+    assert_eq!(series(&points), [0, 3, 5].map(PointValue::Int));
 }

@@ -61,15 +61,16 @@ fn statsd_and_otlp_counts_of_one_flush_arrive_with_the_next() {
     metrics.flush().unwrap();
     let first = metrics.telemetry();
     assert_eq!(first.statsd.lines_sent, 2, "the two series; no self-metric moved yet");
-    assert_eq!(first.otlp.exports_ok, 1);
+    // The new series' zero points, then their totals.
+    assert_eq!(first.otlp.exports_ok, 2);
     metrics.flush().unwrap();
 
     let lines = statsd.wait_until(WAIT, |l| {
-        statsd_sum(l, "dualmetrics.sdk.otlp.exports", &[("result", "ok")]) >= 1.0
+        statsd_sum(l, "dualmetrics.sdk.otlp.exports", &[("result", "ok")]) >= 2.0
     });
     assert_eq!(statsd_sum(&lines, "dualmetrics.sdk.statsd.lines.sent", &[]), 2.0);
     assert_eq!(statsd_sum(&lines, "dualmetrics.sdk.statsd.packets.sent", &[]), 1.0);
-    assert_eq!(statsd_sum(&lines, "dualmetrics.sdk.otlp.exports", &[("result", "ok")]), 1.0);
+    assert_eq!(statsd_sum(&lines, "dualmetrics.sdk.otlp.exports", &[("result", "ok")]), 2.0);
     assert_eq!(
         statsd_sum(&lines, "dualmetrics.sdk.otlp.points.exported", &[]),
         first.otlp.points_exported as f64
@@ -84,7 +85,7 @@ fn statsd_and_otlp_counts_of_one_flush_arrive_with_the_next() {
     );
     assert_eq!(
         latest(&points, "dualmetrics.sdk.otlp.exports", &[("result", "ok")]).unwrap().value,
-        PointValue::Int(1)
+        PointValue::Int(2)
     );
     let lat = latest(&points, "dualmetrics.sdk.otlp.export.latency", &[]).unwrap();
     assert_eq!(lat.unit, "ms");

@@ -21,10 +21,21 @@ fn builder(otlp: &OtlpGrpcReceiver, mode: Mode) -> dualmetrics::DualMetricsBuild
         .with_statsd_flush_interval(Duration::from_secs(3600))
 }
 
-/// The points of the `n`-th accepted export request (0-based).
-fn export(otlp: &OtlpGrpcReceiver, n: usize) -> Vec<Point> {
-    let received = otlp.wait_for_requests(n + 1, WAIT);
-    points(&[received[n].request.clone()])
+/// Flushes, and returns the points of the exports that flush made, the last point of each
+/// series: two exports when a new cumulative series' zero point was pending (the zero points,
+/// then the totals), else one.
+fn flush_export(metrics: &DualMetrics, otlp: &OtlpGrpcReceiver) -> Vec<Point> {
+    let before = otlp.request_count();
+    metrics.flush().unwrap();
+    // flush() returns once its exports were answered, so all of them have arrived.
+    let received = otlp.wait_for_requests(before + 1, WAIT);
+    let requests: Vec<_> = received[before..].iter().map(|r| r.request.clone()).collect();
+    let mut last: Vec<Point> = Vec::new();
+    for p in points(&requests) {
+        last.retain(|q| (&q.metric, &q.attributes) != (&p.metric, &p.attributes));
+        last.push(p);
+    }
+    last
 }
 
 fn point<'a>(points: &'a [Point], metric: &str, attrs: &[(&str, &str)]) -> &'a Point {
@@ -54,8 +65,7 @@ fn delta_and_cumulative_metrics_travel_in_one_export_with_their_own_temporality_
     latency.record(10.0, &[("queue", "a")]);
     requests.add(5, &[("route", "/")]);
     inflight.add(4, &[]);
-    metrics.flush().unwrap();
-    let first = export(&otlp, 0);
+    let first = flush_export(&metrics, &otlp);
     let p = point(&first, "jobs.done", &[("queue", "a")]);
     assert_eq!(
         (p.kind, p.temporality, &p.value),
@@ -77,8 +87,7 @@ fn delta_and_cumulative_metrics_travel_in_one_export_with_their_own_temporality_
     latency.record(30.0, &[("queue", "a")]);
     requests.add(3, &[("route", "/")]);
     inflight.add(-1, &[]);
-    metrics.flush().unwrap();
-    let second = export(&otlp, 1);
+    let second = flush_export(&metrics, &otlp);
     let p = point(&second, "jobs.done", &[("queue", "a")]);
     assert_eq!((p.temporality, &p.value), (Some(Wire::Delta), &PointValue::Int(3)), "per interval");
     let p = point(&second, "http.requests", &[("route", "/")]);
@@ -92,7 +101,10 @@ fn delta_and_cumulative_metrics_travel_in_one_export_with_their_own_temporality_
         other => panic!("histogram expected, got {other:?}"),
     }
     assert_eq!(point(&second, "jobs.inflight", &[]).value, PointValue::Int(3));
-    assert_eq!(otlp.request_count(), 2, "one export per interval carries both temporalities");
+    // Each flush: one export carries both temporalities, after one with the zero points of the
+    // cumulative series new since the last flush (the test's at the first, the SDK's self-metrics
+    // at the second).
+    assert_eq!(otlp.request_count(), 4, "one export per interval carries both temporalities");
 }
 
 #[test]
@@ -114,8 +126,7 @@ fn delta_instrument_forgets_unheld_series_at_each_export_while_bound_handles_kee
     held.add(1);
     cumulative.add(1, &[("key", "b")]);
     assert_eq!(catalog_series(&metrics, "churn.events"), 3, "all live during interval 1");
-    metrics.flush().unwrap();
-    let first = export(&otlp, 0);
+    let first = flush_export(&metrics, &otlp);
     assert_eq!(point(&first, "churn.events", &[("key", "a")]).value, PointValue::Int(1));
     assert_eq!(point(&first, "churn.events", &[("key", "b")]).value, PointValue::Int(4));
     // The export forgot every series no handle holds, used or not, as OpenTelemetry's delta
@@ -126,8 +137,7 @@ fn delta_instrument_forgets_unheld_series_at_each_export_while_bound_handles_kee
 
     // Interval 2: only `a` is used (a new series again); forgotten again after this export.
     events.add(2, &[("key", "a")]);
-    metrics.flush().unwrap();
-    let second = export(&otlp, 1);
+    let second = flush_export(&metrics, &otlp);
     assert_eq!(point(&second, "churn.events", &[("key", "a")]).value, PointValue::Int(2));
     assert!(!second.iter().any(|p| p.matches("churn.events", &[("key", "b")])));
     assert_eq!(catalog_series(&metrics, "churn.events"), 1, "only held kept");
@@ -137,8 +147,7 @@ fn delta_instrument_forgets_unheld_series_at_each_export_while_bound_handles_kee
     held.add(7);
     // The forgotten tag set comes back as a new series.
     events.add(9, &[("key", "b")]);
-    metrics.flush().unwrap();
-    let third = export(&otlp, 2);
+    let third = flush_export(&metrics, &otlp);
     let p = point(&third, "churn.events", &[("key", "held")]);
     assert_eq!((p.temporality, &p.value), (Some(Wire::Delta), &PointValue::Int(7)));
     assert_eq!(point(&third, "churn.events", &[("key", "b")]).value, PointValue::Int(9));
@@ -204,8 +213,7 @@ fn a_delta_export_frees_the_limit_for_the_next_interval() {
     logins.add(1, &[("user", "b")]);
     // A third user in the same interval overflows.
     logins.add(1, &[("user", "x")]);
-    metrics.flush().unwrap();
-    let first = export(&otlp, 0);
+    let first = flush_export(&metrics, &otlp);
     assert_eq!(
         point(&first, "users.logins", &[("otel.metric.overflow", "true")]).value,
         PointValue::Int(1)
@@ -214,8 +222,7 @@ fn a_delta_export_frees_the_limit_for_the_next_interval() {
     // Interval 2: a and b were forgotten by export 1, so two new users get series of their own.
     logins.add(1, &[("user", "c")]);
     logins.add(1, &[("user", "d")]);
-    metrics.flush().unwrap();
-    let second = export(&otlp, 1);
+    let second = flush_export(&metrics, &otlp);
     assert_eq!(point(&second, "users.logins", &[("user", "c")]).value, PointValue::Int(1));
     assert_eq!(point(&second, "users.logins", &[("user", "d")]).value, PointValue::Int(1));
     assert_eq!(metrics.telemetry().cardinality_overflow_by_metric["users.logins"], 1);
@@ -235,9 +242,8 @@ fn series_of_a_dropped_bound_handle_is_forgotten_after_its_last_values_are_sent(
     let events = metrics.counter("handle.events").build().unwrap();
     let handle = events.bind(&[("key", "h")]).unwrap();
     handle.add(5);
-    metrics.flush().unwrap();
     assert_eq!(
-        point(&export(&otlp, 0), "handle.events", &[("key", "h")]).value,
+        point(&flush_export(&metrics, &otlp), "handle.events", &[("key", "h")]).value,
         PointValue::Int(5)
     );
 
@@ -245,8 +251,7 @@ fn series_of_a_dropped_bound_handle_is_forgotten_after_its_last_values_are_sent(
     // holds it) yet still exports what the handle recorded.
     handle.add(7);
     drop(handle);
-    metrics.flush().unwrap();
-    let p = point(&export(&otlp, 1), "handle.events", &[("key", "h")]).clone();
+    let p = point(&flush_export(&metrics, &otlp), "handle.events", &[("key", "h")]).clone();
     assert_eq!((p.temporality, p.value), (Some(Wire::Delta), PointValue::Int(7)));
     assert_eq!(catalog_series(&metrics, "handle.events"), 0);
     assert_eq!(metrics.telemetry().series_evicted, 1);

@@ -179,6 +179,7 @@ pub(crate) struct OtelBackend {
     global_temporality: Temporality,
     hooks: Arc<Mutex<Vec<Weak<dyn OnCollect>>>>,
     _collect_hook: opentelemetry::metrics::ObservableGauge<u64>,
+    telemetry: Arc<Telemetry>,
 }
 
 impl OtelBackend {
@@ -249,8 +250,11 @@ impl OtelBackend {
         };
         let next_temporality = NextTemporality(Arc::new(AtomicU8::new(0)));
         next_temporality.set(otlp.temporality);
-        let observed =
-            Observed { inner: exporter, telemetry, next_temporality: next_temporality.clone() };
+        let observed = Observed {
+            inner: exporter,
+            telemetry: Arc::clone(&telemetry),
+            next_temporality: next_temporality.clone(),
+        };
         let reader = PeriodicReader::builder(observed).with_interval(otlp.export_interval).build();
 
         let mut resource = vec![KeyValue::new("service.name", config.service.clone())];
@@ -302,6 +306,7 @@ impl OtelBackend {
             global_temporality: otlp.temporality,
             hooks,
             _collect_hook: collect_hook,
+            telemetry,
         })
     }
 
@@ -331,12 +336,26 @@ impl OtelBackend {
         self.plans.lock().insert(name.to_owned(), plan);
     }
 
+    /// Collects and exports now. When a new cumulative series' zero point is pending, that
+    /// export carries the zero point and a second one the series' total, so that everything
+    /// recorded before the call has been exported when it returns.
     pub(crate) fn force_flush(&self) -> Result<(), String> {
+        if self.telemetry.zero_points_pending.load(Relaxed) > 0 {
+            self.provider.force_flush().map_err(|e| e.to_string())?;
+        }
         self.provider.force_flush().map_err(|e| e.to_string())
     }
 
-    /// Collects and exports one last time, then releases the exporter and its runtime.
+    /// Collects and exports one last time (after an export of the pending zero points, if any),
+    /// then releases the exporter and its runtime.
     pub(crate) fn shutdown(&self, deadline: Duration) -> Result<(), String> {
+        let start = Instant::now();
+        if self.telemetry.zero_points_pending.load(Relaxed) > 0 {
+            // A failed zero-point export costs Prometheus the first interval, nothing else: the
+            // final export below still carries the totals.
+            let _ = self.provider.force_flush();
+        }
+        let deadline = deadline.saturating_sub(start.elapsed());
         let result = self.provider.shutdown_with_timeout(deadline).map_err(|e| e.to_string());
         if let Some(rt) = self.runtime.lock().take() {
             rt.shutdown_background();

@@ -24,7 +24,11 @@ pub(crate) trait KindSpec: Sized + Send + Sync + 'static {
     fn build_otel(meter: &Meter, spec: &Spec, table: &Arc<Table<Self>>) -> Self::Otel;
     /// The series' OpenTelemetry side, made at its first OTLP record; `attrs` builds the series'
     /// attributes (allocating) for the kinds that bind them.
-    fn bind(otel: &Self::Otel, attrs: impl FnOnce() -> Vec<KeyValue>) -> Self::OtelBound;
+    fn bind(
+        otel: &Self::Otel,
+        table: &Table<Self>,
+        attrs: impl FnOnce() -> Vec<KeyValue>,
+    ) -> Self::OtelBound;
     fn statsd_cell(ctx: &Context, spec: &Spec) -> Cell;
     /// Records a value already known to be valid into the pipelines `mode` names; `bound` when a
     /// bound handle records (see [`Core::otel_record`]).
@@ -89,9 +93,16 @@ impl KindSpec for CounterSpec {
             desc_unit(spec, b, |b, d| b.with_description(d), |b, u| b.with_unit(u)).build(),
         )
     }
-    fn bind(otel: &Self::Otel, attrs: impl FnOnce() -> Vec<KeyValue>) -> Self::OtelBound {
+    fn bind(
+        otel: &Self::Otel,
+        table: &Table<Self>,
+        attrs: impl FnOnce() -> Vec<KeyValue>,
+    ) -> Self::OtelBound {
         match otel {
-            CounterOtel::Cumulative(_) => CounterSeries::Total(AtomicU64::new(0)),
+            CounterOtel::Cumulative(_) => {
+                table.telemetry.zero_points_pending.fetch_add(1, Relaxed);
+                CounterSeries::Total(AtomicU64::new(ZERO_POINT_PENDING))
+            }
             CounterOtel::Delta(counter) => CounterSeries::Bound(counter.bind(&attrs())),
         }
     }
@@ -123,10 +134,22 @@ impl KindSpec for CounterSpec {
     }
 }
 
+/// The top bit of a cumulative series' running total: set while the series' zero point has not
+/// been exported yet (the total itself stays far below 2^63).
+const ZERO_POINT_PENDING: u64 = 1 << 63;
+
 /// A cumulative counter's collect callback: the running total of every series that has had an
 /// OTLP record (the overflow series included), whatever the mode is now, as a bound cumulative
 /// counter would keep exporting it. The attributes are built for the observation and owned by the
 /// SDK until the export is done.
+///
+/// A series' first observation is a **zero point**: `0`, whatever it has counted, and its total
+/// from the next collect on. A series appears at its first OTLP record: when it is first used, or
+/// when a switch to `dual`/`otlp` brings the OTLP side on for a series that had only been sent to
+/// StatsD. Prometheus' `increase()`/`rate()` count from a series' first sample, so without the
+/// zero point the adds of a new series' first interval would be missing there (VictoriaMetrics
+/// counts a new series from 0 on its own). The adds are not lost: they are in the next export, and
+/// [`crate::DualMetrics::flush`] and `shutdown` export twice when a zero point is pending.
 fn observe_totals(
     table: &Weak<Table<CounterSpec>>,
     observer: &dyn opentelemetry::metrics::AsyncInstrument<u64>,
@@ -134,7 +157,13 @@ fn observe_totals(
     let Some(table) = table.upgrade() else { return };
     table.for_each_series(|series| {
         if let Some(CounterSeries::Total(total)) = series.otel.get() {
-            observer.observe(total.load(Relaxed), &table.otel_attributes(&series.key));
+            let mut value = total.load(Relaxed);
+            if value & ZERO_POINT_PENDING != 0 {
+                total.fetch_and(!ZERO_POINT_PENDING, Relaxed);
+                table.telemetry.zero_points_pending.fetch_sub(1, Relaxed);
+                value = 0;
+            }
+            observer.observe(value, &table.otel_attributes(&series.key));
         }
     });
 }
@@ -160,7 +189,11 @@ impl KindSpec for UpDownSpec {
             .with_callback(move |observer| observe_levels(&table, observer));
         desc_unit(spec, b, |b, d| b.with_description(d), |b, u| b.with_unit(u)).build()
     }
-    fn bind(_: &Self::Otel, attrs: impl FnOnce() -> Vec<KeyValue>) -> Self::OtelBound {
+    fn bind(
+        _: &Self::Otel,
+        _: &Table<Self>,
+        attrs: impl FnOnce() -> Vec<KeyValue>,
+    ) -> Self::OtelBound {
         attrs().into_boxed_slice()
     }
     fn statsd_cell(_: &Context, _: &Spec) -> Cell {
@@ -200,7 +233,11 @@ impl KindSpec for GaugeSpec {
         let b = meter.f64_gauge(spec.otel_name.clone());
         desc_unit(spec, b, |b, d| b.with_description(d), |b, u| b.with_unit(u)).build()
     }
-    fn bind(otel: &Self::Otel, attrs: impl FnOnce() -> Vec<KeyValue>) -> Self::OtelBound {
+    fn bind(
+        otel: &Self::Otel,
+        _: &Table<Self>,
+        attrs: impl FnOnce() -> Vec<KeyValue>,
+    ) -> Self::OtelBound {
         otel.bind(&attrs())
     }
     fn statsd_cell(_: &Context, _: &Spec) -> Cell {
@@ -227,7 +264,11 @@ impl KindSpec for HistogramSpec {
         let b = meter.f64_histogram(spec.otel_name.clone());
         desc_unit(spec, b, |b, d| b.with_description(d), |b, u| b.with_unit(u)).build()
     }
-    fn bind(otel: &Self::Otel, attrs: impl FnOnce() -> Vec<KeyValue>) -> Self::OtelBound {
+    fn bind(
+        otel: &Self::Otel,
+        _: &Table<Self>,
+        attrs: impl FnOnce() -> Vec<KeyValue>,
+    ) -> Self::OtelBound {
         otel.bind(&attrs())
     }
     fn statsd_cell(ctx: &Context, spec: &Spec) -> Cell {

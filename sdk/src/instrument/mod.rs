@@ -98,7 +98,9 @@ impl<K: KindSpec> Series<K> {
 
     #[cold]
     fn bind_otel(&self, core: &Core<K>) -> &K::OtelBound {
-        self.otel.get_or_init(|| K::bind(&core.otel, || core.series.otel_attributes(&self.key)))
+        self.otel.get_or_init(|| {
+            K::bind(&core.otel, &core.series, || core.series.otel_attributes(&self.key))
+        })
     }
 }
 
@@ -125,7 +127,7 @@ pub(crate) struct Table<K: KindSpec> {
     global_attrs: Vec<KeyValue>,
     /// Tag keys seen so far, shared by every series' attributes.
     otel_keys: Mutex<Vec<opentelemetry::Key>>,
-    telemetry: Arc<Telemetry>,
+    pub(crate) telemetry: Arc<Telemetry>,
 }
 
 /// Attributes (global tags and the call's tags) an unbound delta emit builds on the stack; more
