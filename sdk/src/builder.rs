@@ -155,7 +155,8 @@ impl DualMetricsBuilder {
         self.set_str("statsd.prefix", prefix)
     }
 
-    /// StatsD aggregation interval. Defaults to 1 s.
+    /// StatsD aggregation interval. Defaults to 10 s (`DEFAULT_STATSD_FLUSH_INTERVAL`), as the OTLP
+    /// export interval.
     pub fn with_statsd_flush_interval(self, interval: Duration) -> Self {
         self.set_millis("statsd.flush_interval_ms", interval)
     }
@@ -163,6 +164,13 @@ impl DualMetricsBuilder {
     /// Largest StatsD datagram. Defaults to 1432 (UDP) or 8192 (Unix) bytes.
     pub fn with_statsd_max_packet_bytes(self, bytes: usize) -> Self {
         self.set("statsd.max_packet_bytes", Value::Int(bytes as i64))
+    }
+
+    /// StatsD pacing budget in bytes per millisecond: a flush's datagrams leave at this rate (or
+    /// faster when the flush would not fit in 80 % of the flush interval at it); `0` sends each
+    /// flush as one burst. Defaults to 1432 (`DEFAULT_STATSD_PACING_BYTES_PER_MS`).
+    pub fn with_statsd_pacing(self, bytes_per_ms: u64) -> Self {
+        self.set("statsd.pacing_bytes_per_ms", Value::Int(bytes_per_ms.min(i64::MAX as u64) as i64))
     }
 
     /// Sends StatsD datagrams through this cadence sink instead of opening `statsd.address`.

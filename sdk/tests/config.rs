@@ -221,3 +221,48 @@ fn wrong_types_and_values_are_rejected() {
         assert_eq!(e.key, key, "{toml}");
     }
 }
+
+#[test]
+fn statsd_flush_and_otlp_export_default_to_the_same_10_s_and_each_can_be_overridden() {
+    let c = DualMetrics::builder().ignore_env().resolve_config().unwrap();
+    assert_eq!(c.statsd.flush_interval, Duration::from_secs(10));
+    assert_eq!(c.statsd.flush_interval, c.otlp.export_interval);
+    assert_eq!(
+        c.statsd.pacing_bytes_per_ms,
+        dualmetrics::config::DEFAULT_STATSD_PACING_BYTES_PER_MS
+    );
+    assert!(!c.statsd.value_packing);
+    let c = DualMetrics::builder()
+        .with_env_vars([
+            ("DUALMETRICS_STATSD_FLUSH_INTERVAL_MS", "1000"),
+            ("DUALMETRICS_STATSD_PACING_BYTES_PER_MS", "0"),
+            ("DUALMETRICS_STATSD_VALUE_PACKING", "true"),
+            ("DUALMETRICS_STATSD_TIMER_TYPE", "d"),
+        ])
+        .with_otlp_export_interval(Duration::from_secs(5))
+        .resolve_config()
+        .unwrap();
+    assert_eq!(c.statsd.flush_interval, Duration::from_secs(1));
+    assert_eq!(c.otlp.export_interval, Duration::from_secs(5));
+    assert_eq!(c.statsd.pacing_bytes_per_ms, 0);
+    assert!(c.statsd.value_packing);
+    assert_eq!(c.statsd.timer_type, dualmetrics_model::statsd_line::StatsdType::Distribution);
+}
+
+#[test]
+fn ignore_env_reads_no_environment_variable() {
+    // A variable of the process environment that would fail validation if it were read.
+    std::env::set_var("DUALMETRICS_STATSD_PACING_BYTES_PER_MS", "fast");
+    let c = DualMetrics::builder().ignore_env().resolve_config();
+    std::env::remove_var("DUALMETRICS_STATSD_PACING_BYTES_PER_MS");
+    assert!(c.is_ok(), "{c:?}");
+}
+
+#[test]
+fn invalid_pacing_and_timer_type_fail_naming_the_key_and_value() {
+    for (key, value) in [("statsd.pacing_bytes_per_ms", "-1"), ("statsd.timer_type", "x")] {
+        let err = DualMetrics::builder().ignore_env().with_setting(key, value).resolve_config();
+        let text = err.unwrap_err().to_string();
+        assert!(text.contains(key) && text.contains(value), "{text}");
+    }
+}

@@ -18,7 +18,8 @@
 //! [default.statsd]
 //! address = "127.0.0.1:8125"         # host:port (UDP) or unix:///path/to/socket
 //! prefix = "checkout"
-//! flush_interval_ms = 1000
+//! flush_interval_ms = 10000         # as the reference daemon flushes, and as OTLP exports
+//! pacing_bytes_per_ms = 1432        # datagrams of a flush leave at this rate (0: one burst)
 //!
 //! [default.otlp]
 //! endpoint = "http://127.0.0.1:4317"
@@ -62,9 +63,12 @@ pub const DEFAULT_MODE: crate::Mode = crate::Mode::Dual;
 pub const DEFAULT_SERVICE: &str = "unknown_service";
 /// Default StatsD address: the local agent.
 pub const DEFAULT_STATSD_ADDRESS: &str = "127.0.0.1:8125";
-/// Default StatsD flush interval: counters and gauges are aggregated in process and sent once a
-/// second (one line per series per flush).
-pub const DEFAULT_STATSD_FLUSH_INTERVAL: Duration = Duration::from_secs(1);
+/// Default StatsD flush interval: counters and gauges are aggregated in process and sent every
+/// 10 s (one line per series per flush), the reference daemon's own flush interval and the same
+/// as [`DEFAULT_OTLP_EXPORT_INTERVAL`], so both pipelines report on the same cadence. A flush's
+/// datagrams are paced over up to 80 % of the interval (see
+/// [`DEFAULT_STATSD_PACING_BYTES_PER_MS`]).
+pub const DEFAULT_STATSD_FLUSH_INTERVAL: Duration = Duration::from_secs(10);
 /// Default largest UDP datagram: fits a 1500-byte Ethernet MTU with IP and UDP headers.
 pub const DEFAULT_STATSD_MAX_PACKET_BYTES: usize = 1432;
 /// Default largest Unix datagram.
@@ -84,7 +88,8 @@ pub const DEFAULT_OTLP_GRPC_ENDPOINT: &str = "http://127.0.0.1:4317";
 pub const DEFAULT_OTLP_HTTP_ENDPOINT: &str = "http://127.0.0.1:4318/v1/metrics";
 /// Default OTLP export timeout.
 pub const DEFAULT_OTLP_TIMEOUT: Duration = Duration::from_secs(10);
-/// Default OTLP export interval.
+/// Default OTLP export interval (OpenTelemetry's 60 s is shortened to the StatsD flush
+/// interval, so that both pipelines report on the same cadence).
 pub const DEFAULT_OTLP_EXPORT_INTERVAL: Duration = Duration::from_secs(10);
 /// Default series per metric before new tag sets go to the overflow series. Five times
 /// OpenTelemetry's 2000, which folds real traffic of a busy HTTP service into overflow; see the
