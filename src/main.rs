@@ -4,7 +4,7 @@ use clap::{Parser, Subcommand};
 mod demo;
 
 #[derive(Parser)]
-#[command(name = "dualmetrics", version, about = "Dual StatsD + OTLP metrics: demo, compare, shim")]
+#[command(name = "dualmetrics", version, about = "Dual StatsD + OTLP metrics: demo, compare, shim, translate")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -24,6 +24,8 @@ enum Command {
     Compare(Box<dualmetrics_compare::CompareArgs>),
     /// StatsD sidecar: tee raw StatsD to the legacy daemon, export cumulative OTLP.
     Shim(Box<dualmetrics_shim::ShimArgs>),
+    /// Translate Graphite targets to PromQL (exact / approximate / untranslatable); exit 0/1/2.
+    Translate(Box<dualmetrics_port::cli::TranslateArgs>),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -45,6 +47,15 @@ fn main() -> anyhow::Result<()> {
         Command::Demo(args) => std::process::exit(i32::from(demo::run_code(&args))),
         Command::Compare(args) => {
             std::process::exit(i32::from(dualmetrics_compare::run_code(&args)))
+        }
+        Command::Translate(args) => {
+            let code = dualmetrics_port::cli::run(
+                &args,
+                &mut std::io::stdin().lock(),
+                &mut std::io::stdout().lock(),
+                &mut std::io::stderr().lock(),
+            );
+            std::process::exit(i32::from(code))
         }
         Command::Shim(args) => dualmetrics_shim::run_cli(&args).map_err(|e| anyhow::anyhow!(e))?,
     }

@@ -184,8 +184,12 @@ impl fmt::Display for Expr {
             }
             Expr::Str(s, _) => {
                 f.write_str("'")?;
-                for c in s.chars() {
-                    if c == '\'' || c == '\\' {
+                let mut chars = s.chars().peekable();
+                while let Some(c) = chars.next() {
+                    // a backslash is escaped only where the lexer would read it as an escape
+                    let escape = c == '\''
+                        || (c == '\\' && matches!(chars.peek(), None | Some('\'' | '\\')));
+                    if escape {
                         f.write_str("\\")?;
                     }
                     write!(f, "{c}")?;

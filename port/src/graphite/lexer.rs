@@ -80,7 +80,8 @@ pub fn tokenize(src: &str) -> Result<Vec<Token>, ParseError> {
                     i += 1;
                     break;
                 }
-                if d == b'\\' && i + 1 < b.len() {
+                // `\'`, `\"` and `\\` are escapes; any other backslash is kept (regexes, `\1`)
+                if d == b'\\' && matches!(b.get(i + 1), Some(&e) if e == c || e == b'\\') {
                     i += 1;
                 }
                 // copy one whole UTF-8 character
