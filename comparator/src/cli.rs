@@ -134,6 +134,14 @@ pub struct CompareArgs {
     /// Also write a Markdown report here.
     #[arg(long, value_name = "FILE")]
     pub markdown: Option<PathBuf>,
+    /// statsd_exporter-format mapping file: generate pairs for the dotted keys it maps (see
+    /// `mapped`); the keys are `--mapped-key`s, or discovered on the legacy side.
+    #[arg(long, value_name = "FILE")]
+    pub mapping: Option<PathBuf>,
+    /// A dotted StatsD key and its type for `--mapping`, `KEY:TYPE` (`c`, `g`, `ms`, `h`, `d`),
+    /// repeatable. Without any, keys are found with the legacy side's `/metrics/expand`.
+    #[arg(long = "mapped-key", value_name = "KEY:TYPE")]
+    pub mapped_keys: Vec<String>,
 }
 
 /// Parses `500ms`, `10s`, `5m`, `1h`, `1d` (a bare number is seconds).
@@ -236,7 +244,7 @@ impl Plan {
     /// The first invalid argument or unreadable input.
     pub fn from_args(args: &CompareArgs) -> Result<Plan, CompareError> {
         let invalid = |arg, reason: String| CompareError::InvalidArgument { arg, reason };
-        if args.pairs.is_empty() && args.catalog.is_empty() {
+        if args.pairs.is_empty() && args.catalog.is_empty() && args.mapping.is_none() {
             return Err(invalid(
                 "--pairs/--catalog",
                 "give at least one pair file or catalog".into(),
@@ -283,6 +291,17 @@ impl Plan {
                 .map_err(|source| CompareError::Io { path: p.clone(), source })?;
             let catalog = parse_catalog(&text, &p)?;
             let (generated, n) = generate_from_catalog(&catalog, &gen);
+            pairs.extend(generated);
+            notes.extend(n);
+        }
+        if let Some(mapping) = &args.mapping {
+            let mut legacy = HttpConfig::new(parse_url("--legacy-url", &args.legacy_url)?);
+            legacy.timeout = timeout;
+            if Auth::from_env("DUALMETRICS_LEGACY") != Auth::None {
+                legacy.auth = Auth::from_env("DUALMETRICS_LEGACY");
+            }
+            let (generated, n) =
+                crate::mapped::plan_pairs(mapping, &args.mapped_keys, &legacy, &gen)?;
             pairs.extend(generated);
             notes.extend(n);
         }

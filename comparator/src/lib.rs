@@ -56,6 +56,7 @@ pub mod align;
 pub mod cli;
 pub mod diff;
 mod error;
+pub mod mapped;
 pub mod normalize;
 pub mod pairs;
 pub mod query;
