@@ -1,4 +1,4 @@
-//! `dualmetrics translate '<target>'… [--catalog c.json] [--format text|json]`.
+//! `dualmetrics translate '<target>'… [--mapping m.yml] [--catalog c.json] [--format text|json]`.
 //!
 //! Targets come from the arguments, or from standard input one per line when there is none
 //! (or the only one is `-`); empty lines are skipped. Every target is translated, whatever
@@ -8,7 +8,9 @@
 //! - `0`: every target translated (exact or approximate);
 //! - `1`: no error, but at least one target is untranslatable;
 //! - `2`: at least one target is wrong (syntax, unknown function, bad argument) or a context
-//!   file (catalog) cannot be read. The other targets of the batch are still printed.
+//!   file (mapping, catalog) cannot be read or is invalid (a bad regex, …). A wrong target
+//!   does not stop the batch: the other targets are still translated and printed; a bad
+//!   context file stops before any target.
 //!
 //! # Output
 //! `text` (the default) prints a block per target for people; `json` prints one JSON object
@@ -34,6 +36,9 @@ pub enum Format {
 pub struct TranslateArgs {
     /// Graphite targets; none (or `-`) reads them from standard input, one per line.
     pub targets: Vec<String>,
+    /// The mapping file (statsd_exporter format) the shim applies.
+    #[arg(long)]
+    pub mapping: Option<PathBuf>,
     /// The SDK catalog (JSON): exact OTel names, units and buckets per StatsD key.
     #[arg(long)]
     pub catalog: Option<PathBuf>,
@@ -61,10 +66,10 @@ pub const EXIT_UNTRANSLATABLE: u8 = 1;
 /// Exit code: some target (or a context file) wrong.
 pub const EXIT_ERROR: u8 = 2;
 
-/// Builds the [`Context`] from the arguments (reads the catalog).
+/// Builds the [`Context`] from the arguments (reads the mapping file and the catalog).
 ///
 /// # Errors
-/// A catalog that cannot be read or parsed, naming the file.
+/// A mapping file or catalog that cannot be read or parsed, naming the file.
 pub fn context(args: &TranslateArgs) -> Result<Context, ContextError> {
     let mut ctx = Context {
         flush_interval_secs: args.flush_interval,
@@ -73,6 +78,9 @@ pub fn context(args: &TranslateArgs) -> Result<Context, ContextError> {
     };
     ctx.graphite.legacy_namespace = args.legacy_namespace;
     ctx.graphite.global_prefix = args.global_prefix.clone();
+    if let Some(path) = &args.mapping {
+        ctx.mapping = Some(dualmetrics_model::mapping::MappingFile::load(path)?);
+    }
     if let Some(path) = &args.catalog {
         ctx.catalog = Some(crate::catalog::Catalog::load(path)?);
     }

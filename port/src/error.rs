@@ -95,6 +95,9 @@ pub enum ContextError {
         /// The I/O error.
         source: std::io::Error,
     },
+    /// The mapping file is not valid (its error names the file, the rule, the key and value).
+    #[error("{0}")]
+    Mapping(#[from] dualmetrics_model::mapping::MappingError),
     /// The file was read but is not valid.
     #[error("{path}: {message}")]
     Invalid {

@@ -3,6 +3,8 @@
 //! - [`paths`]: a metric path (or `seriesByTag`) → the new side's series: the StatsD daemon's
 //!   namespaces, the SDK catalog, the shim's default naming, tags.
 //! - [`functions`]: every Graphite function the translator knows, one arm each.
+//! - [`mapping`]: the mapping file run backwards (a key pattern → metric name and label
+//!   matchers).
 //! - [`known`]: the names of every Graphite function, to tell "unknown" from "untranslatable".
 //!
 //! Internally each step yields a [`Series`]: the PromQL text plus what it means (its
@@ -10,6 +12,7 @@
 //! `aliasByNode`), whether it is one series, and its legend.
 pub mod functions;
 pub mod known;
+pub mod mapping;
 pub mod paths;
 
 use crate::catalog::Catalog;
@@ -45,6 +48,9 @@ pub struct Context {
     pub prometheus_naming: bool,
     /// The SDK catalog: exact OTel names, units and buckets per StatsD key.
     pub catalog: Option<Catalog>,
+    /// The mapping file (statsd_exporter format) the shim applies: dimensions in path nodes
+    /// become labels.
+    pub mapping: Option<dualmetrics_model::mapping::MappingFile>,
     /// The other targets of the panel, by refId, for `#A` references.
     pub refs: BTreeMap<String, String>,
     /// The range of `rate()`. Defaults to [`DEFAULT_RATE_INTERVAL`].
@@ -58,6 +64,7 @@ impl Default for Context {
             flush_interval_secs: DEFAULT_FLUSH_INTERVAL_SECS,
             prometheus_naming: true,
             catalog: None,
+            mapping: None,
             refs: BTreeMap::new(),
             rate_interval: DEFAULT_RATE_INTERVAL.to_owned(),
         }

@@ -22,7 +22,7 @@ use dualmetrics_model::{MetricKind, Unit};
 
 /// The StatsD namespace a path is in.
 #[derive(Debug, Clone, PartialEq)]
-enum Ns {
+pub(crate) enum Ns {
     CounterCount,
     CounterRate,
     Gauge,
@@ -31,19 +31,19 @@ enum Ns {
 }
 
 /// The new side's series for a key: a name (exact or regex) and matchers.
-struct NewSide {
-    name: String,
-    name_regex: bool,
-    matchers: Vec<Matcher>,
+pub(crate) struct NewSide {
+    pub name: String,
+    pub name_regex: bool,
+    pub matchers: Vec<Matcher>,
     /// Key node → meaning.
-    key_refs: Vec<NodeRef>,
+    pub key_refs: Vec<NodeRef>,
     /// Labels that vary.
-    labels: Vec<String>,
+    pub labels: Vec<String>,
     /// Legacy value = new value × `scale` (ms timers vs seconds histograms).
-    scale: f64,
-    kind: MetricKind,
+    pub scale: f64,
+    pub kind: MetricKind,
     /// A StatsD `h`/`d` catalog instrument: counted by the daemon, the new side's `_sum`.
-    histogram_as_counter: bool,
+    pub histogram_as_counter: bool,
 }
 
 impl NewSide {
@@ -136,7 +136,7 @@ fn namespace(t: &Translator<'_>, p: &PathExpr) -> Result<(Ns, usize, usize), Fai
     }
 }
 
-fn metric_kind(ns: &Ns) -> (MetricKind, &'static str) {
+pub(crate) fn metric_kind(ns: &Ns) -> (MetricKind, &'static str) {
     match ns {
         Ns::CounterCount | Ns::CounterRate => (MetricKind::Counter, ""),
         Ns::Gauge | Ns::Set => (MetricKind::Gauge, ""),
@@ -149,7 +149,7 @@ const PH_OPEN: char = '\u{E000}';
 const PH_CLOSE: char = '\u{E001}';
 
 /// The regex of one non-literal part, after Prometheus naming of its literal text.
-fn part_regex(t: &mut Translator<'_>, part: &Part, prom: bool) -> String {
+pub(crate) fn part_regex(t: &mut Translator<'_>, part: &Part, prom: bool) -> String {
     let mangle = |s: &str| {
         if prom {
             s.split(['/', '_', '.', '-', ':', ' '])
@@ -183,6 +183,57 @@ fn part_regex(t: &mut Translator<'_>, part: &Part, prom: bool) -> String {
             format!("${{{}}}", v.name)
         }
     }
+}
+
+/// Marks a non-literal part while a name goes through Prometheus naming: `regexes[idx]`
+/// replaces it afterwards (see [`named_regex`]).
+pub(crate) fn placeholder(out: &mut String, idx: usize) {
+    out.push(PH_OPEN);
+    out.push_str(&idx.to_string());
+    out.push(PH_CLOSE);
+}
+
+/// The regex of a metric name whose text has placeholders: the text goes through the new
+/// side's naming, its literal pieces are escaped and each placeholder becomes its regex.
+pub(crate) fn named_regex(
+    text: &str,
+    regexes: &[String],
+    unit: &str,
+    kind: MetricKind,
+    prom: bool,
+) -> String {
+    let named = otel_series_base(text, unit, kind, prom);
+    let mut re = String::new();
+    let mut rest = named.as_str();
+    while let Some(open) = rest.find(PH_OPEN) {
+        re.push_str(&regex::escape(&rest[..open]));
+        let after = &rest[open + PH_OPEN.len_utf8()..];
+        let close = after.find(PH_CLOSE).unwrap_or(after.len());
+        let idx: usize = after[..close].parse().unwrap_or(0);
+        re.push_str(regexes.get(idx).map_or(".*", String::as_str));
+        rest = after.get(close + PH_CLOSE.len_utf8()..).unwrap_or("");
+    }
+    re.push_str(&regex::escape(rest));
+    re
+}
+
+/// The regex a label value must match for a node pattern (values are not renamed):
+/// `{prod,stage}` → `prod|stage`, `web-*` → `web-.*`, `$host` → `$host`. `None` for `*`
+/// (any value).
+pub(crate) fn node_value_regex(t: &mut Translator<'_>, n: &PathNode) -> Option<String> {
+    if n.is_star() {
+        return None;
+    }
+    if let [Part::Alternatives(alts)] = n.parts.as_slice() {
+        if alts.iter().all(|a| !a.contains(['*', '?', '[', '{', '$'])) {
+            return Some(alts.iter().map(|a| regex::escape(a)).collect::<Vec<_>>().join("|"));
+        }
+    }
+    if let [Part::Variable(v)] = n.parts.as_slice() {
+        t.variable(&v.name);
+        return Some(format!("${}", v.name));
+    }
+    Some(n.parts.iter().map(|p| part_regex(t, p, false)).collect())
 }
 
 /// Resolves the key nodes to the new side.
@@ -239,7 +290,14 @@ fn resolve(
             });
         }
     }
-    // 2. the shim's naming: the key is the OTel name
+    // 2. the mapping file (the shim maps straggler keys with it)
+    let ctx = t.ctx;
+    if let Some(file) = &ctx.mapping {
+        if let Some(side) = super::mapping::resolve(t, file, ns, key, tags, kind, unit)? {
+            return Ok(side);
+        }
+    }
+    // 3. the shim's naming: the key is the OTel name
     if literal {
         let name = otel_series_base(&otel_name, unit, kind, prom);
         return Ok(NewSide {
@@ -268,26 +326,13 @@ fn resolve(
                 other => {
                     star |= matches!(other, Part::Star | Part::Question);
                     var |= matches!(other, Part::Variable(_));
-                    placeholder_text.push(PH_OPEN);
-                    placeholder_text.push_str(&regexes.len().to_string());
-                    placeholder_text.push(PH_CLOSE);
+                    placeholder(&mut placeholder_text, regexes.len());
                     regexes.push(part_regex(t, other, prom));
                 }
             }
         }
     }
-    let named = otel_series_base(&placeholder_text, unit, kind, prom);
-    let mut re = String::new();
-    let mut rest = named.as_str();
-    while let Some(open) = rest.find(PH_OPEN) {
-        re.push_str(&regex::escape(&rest[..open]));
-        let after = &rest[open + PH_OPEN.len_utf8()..];
-        let close = after.find(PH_CLOSE).unwrap_or(after.len());
-        let idx: usize = after[..close].parse().unwrap_or(0);
-        re.push_str(regexes.get(idx).map_or(".*", String::as_str));
-        rest = after.get(close + PH_CLOSE.len_utf8()..).unwrap_or("");
-    }
-    re.push_str(&regex::escape(rest));
+    let re = named_regex(&placeholder_text, &regexes, unit, kind, prom);
     if star {
         t.approx(format!(
             "the wildcard in the metric-name part of `{key_text}` becomes a regex on __name__; Prometheus naming joins nodes with `_`, so it can also match across nodes (a mapping rule that makes the node a label is exact)"
