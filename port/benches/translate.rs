@@ -1,1 +1,74 @@
+//! Translating 100,000 Graphite targets (issue 15's budget: ≤ 2 s on this machine), and where
+//! the time goes: Graphite parsing alone, and the mandatory `promql-parser` check alone.
+//!
+//! `cargo bench -p dualmetrics-port --bench translate`
+use criterion::{criterion_group, criterion_main, Criterion};
+use dualmetrics_model::mapping::MappingFile;
+use dualmetrics_port::{graphite, promql, translate, Context};
+use std::hint::black_box;
 
+/// Targets per measured iteration.
+const TARGETS: usize = 100_000;
+
+/// Shapes of real dashboard targets; `{i}` is replaced by a number so no two targets repeat.
+const SHAPES: &[&str] = &[
+    "stats.counters.svc{i}.http.requests.count",
+    "sumSeries(stats.counters.svc{i}.*.count)",
+    "aliasByNode(stats.gauges.queue{i}.depth, 2)",
+    "stats.timers.api{i}.latency.upper_90",
+    "stats.timers.api{i}.latency.mean",
+    "movingAverage(stats.gauges.cpu{i}.load, 5)",
+    "summarize(stats.counters.orders{i}.count, '1h', 'sum')",
+    "asPercent(stats.counters.errors{i}.count, stats.counters.requests{i}.count)",
+    "groupByNode(stats.counters.checkout.*.web-{i}.requests.count, 3, 'sum')",
+    "seriesByTag('name=stats.counters.http{i}.count', 'env=prod', 'host=~web-.*')",
+    "timeShift(scale(stats.gauges.mem{i}.used, 0.001), '1d')",
+    "divideSeries(stats.counters.a{i}.count, stats.counters.b{i}.count)",
+];
+
+fn targets() -> Vec<String> {
+    (0..TARGETS).map(|i| SHAPES[i % SHAPES.len()].replace("{i}", &i.to_string())).collect()
+}
+
+fn context() -> Context {
+    let mapping = MappingFile::parse(
+        "mappings:\n- match: checkout.*.*.requests\n  name: checkout_requests\n  labels:\n    env: $1\n    host: $2\n",
+        "bench.yml",
+    )
+    .expect("mapping");
+    Context { mapping: Some(mapping), ..Context::default() }
+}
+
+fn bench(c: &mut Criterion) {
+    let targets = targets();
+    let ctx = context();
+    let promqls: Vec<String> =
+        targets.iter().filter_map(|t| translate(t, &ctx).ok().and_then(|t| t.promql)).collect();
+    let mut g = c.benchmark_group("translate_100k");
+    g.sample_size(10);
+    g.bench_function("translate (parse + translate + promql-parser check)", |b| {
+        b.iter(|| {
+            for t in &targets {
+                black_box(translate(black_box(t), &ctx).ok());
+            }
+        })
+    });
+    g.bench_function("graphite parse only", |b| {
+        b.iter(|| {
+            for t in &targets {
+                black_box(graphite::parse(black_box(t)).ok());
+            }
+        })
+    });
+    g.bench_function("promql-parser check only", |b| {
+        b.iter(|| {
+            for p in &promqls {
+                black_box(promql::check(black_box(p)).ok());
+            }
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
