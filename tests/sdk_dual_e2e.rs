@@ -220,3 +220,72 @@ fn comparator_finds_every_pair_generated_from_the_catalog_equivalent() {
     assert!(std::fs::read_to_string(&html).unwrap().contains("<svg"));
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// A legacy → dual switch brings the OTLP side of a counter on; its first OTLP point is a zero
+/// point, so Prometheus' `increase()` over a window that starts before the switch counts every
+/// add made after it — what the StatsD side counts over the same window. (Without the zero point
+/// Prometheus starts from the first non-zero total and the first interval is missing.) OTLP
+/// reaches Prometheus through vmagent-prom.
+#[test]
+fn prometheus_increase_across_a_legacy_to_dual_switch_equals_the_statsd_count_of_the_window() {
+    let Some(lab) = e2e_lab() else { return };
+    let p = run_id();
+    let metrics = DualMetrics::builder()
+        .ignore_env()
+        .with_mode(Mode::Legacy)
+        .with_service_name("e2e")
+        .with_statsd_address(&lab.statsd_addr().to_string())
+        .with_statsd_flush_interval(Duration::from_secs(1))
+        .with_otlp_endpoint(&lab.prometheus_otlp_url())
+        .with_otlp_protocol(Protocol::HttpProtobuf)
+        .with_otlp_export_interval(Duration::from_secs(1))
+        .build()
+        .unwrap();
+    let requests = metrics.counter(&format!("{p}.requests")).build().unwrap();
+    // Legacy only: StatsD counts these, before the window.
+    for _ in 0..5 {
+        requests.add(100, &[("route", "a")]);
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // A quiet gap: the legacy adds' StatsD samples (flushed within ~2 s) fall before the window.
+    std::thread::sleep(Duration::from_secs(4));
+    let window_start = SystemTime::now();
+    std::thread::sleep(Duration::from_secs(1));
+    metrics.set_mode(Mode::Dual);
+    // Most of the count in the first interval after the switch: Prometheus' extrapolation toward
+    // zero cannot make up for a missing first interval then.
+    let mut after_switch = 0u64;
+    for i in 0..25u64 {
+        let n = if i == 0 { 1000 } else { 1 };
+        requests.add(n, &[("route", "a")]);
+        after_switch += n;
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    metrics.shutdown(Duration::from_secs(10)).unwrap();
+
+    let prom = lab.prometheus();
+    let name = format!("{}_requests_total", p.replace('.', "_"));
+    let series = format!(r#"{name}{{route="a"}}"#);
+    // Wait until the final total has arrived, then read the last sample's time.
+    eq(&prom, &format!("max_over_time({series}[5m])"), after_switch as f64);
+    let last = prom.query_value(&format!("timestamp({series})")).unwrap().expect("a sample");
+    let at = UNIX_EPOCH + Duration::from_secs_f64(last);
+    let window = (last - window_start.duration_since(UNIX_EPOCH).unwrap().as_secs_f64()).ceil();
+    let increase = prom
+        .query_at(&format!("increase({series}[{window}s])"), at)
+        .unwrap()
+        .first()
+        .map(|s| s.value)
+        .expect("increase() has a value");
+    // The StatsD side over the same window (to now: its last flushes come after the OTLP one).
+    let legacy_window =
+        (SystemTime::now().duration_since(window_start).unwrap().as_secs_f64() + 1.0).ceil();
+    let c = format!("stats.counters.{p}.requests.count");
+    let legacy = format!(r#"sum(sum_over_time({{__name__="{c}",route="a"}}[{legacy_window}s]))"#);
+    eq(&lab.vm(), &legacy, after_switch as f64);
+    assert!(
+        (increase - after_switch as f64).abs() < 1e-6,
+        "Prometheus increase() over {window}s at {last}: {increase}, StatsD counted {after_switch}"
+    );
+    eq(&prom, &format!("min_over_time({series}[5m])"), 0.0); // the zero point reached Prometheus
+}
