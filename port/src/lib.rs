@@ -66,8 +66,10 @@
 pub mod catalog;
 pub mod cli;
 pub mod error;
+pub mod grafana;
 pub mod graphite;
 pub mod promql;
+pub mod report;
 pub mod translate;
 
 pub use error::{ContextError, ParseError, TranslateError};

@@ -89,10 +89,8 @@ impl DatasourceEnv {
         if self.graphite_names.iter().any(|n| n == s) {
             return DsKind::Graphite;
         }
-        let var = s
-            .strip_prefix("${")
-            .and_then(|r| r.strip_suffix('}'))
-            .or_else(|| s.strip_prefix('$'));
+        let var =
+            s.strip_prefix("${").and_then(|r| r.strip_suffix('}')).or_else(|| s.strip_prefix('$'));
         if let Some(var) = var {
             if let Some(p) = self.inputs.get(var).or_else(|| self.variables.get(var)) {
                 return Self::plugin_kind(p);
@@ -179,7 +177,10 @@ mod tests {
         assert_eq!(env.kind(Some(&json!("legacy-metrics"))), DsKind::Graphite);
         assert_eq!(env.kind(Some(&json!("Graphite prod"))), DsKind::Graphite);
         assert_eq!(env.kind(Some(&json!("-- Mixed --"))), DsKind::Mixed);
-        assert_eq!(env.kind(Some(&json!({"type": "influxdb", "uid": "i"}))), DsKind::Other("influxdb".into()));
+        assert_eq!(
+            env.kind(Some(&json!({"type": "influxdb", "uid": "i"}))),
+            DsKind::Other("influxdb".into())
+        );
         assert_eq!(env.kind(None), DsKind::Unknown);
         assert_eq!(env.kind(Some(&json!("Some DB"))), DsKind::Unknown);
     }

@@ -13,7 +13,7 @@
 //! through a mapping rule (`checkout.*.requests` → `env: "$1"`). Without one, the variable is
 //! kept and reported "not converted", never guessed.
 use super::datasource::{DatasourceEnv, DsKind, PROMETHEUS_PLUGIN};
-use crate::graphite::{self, Arg, Expr};
+use crate::graphite::{self, Expr};
 use crate::translate::{translate, Context};
 use dualmetrics_model::mapping::{GlobComponent, MappingFile, MatchType};
 use serde::Serialize;
@@ -86,8 +86,11 @@ fn port_one(
         multi,
     };
     match kind.as_str() {
-        "datasource" => {
-            if v.get("query").and_then(Value::as_str) == Some(super::datasource::GRAPHITE_PLUGIN) {
+        "datasource"
+            if v.get("query").and_then(Value::as_str)
+                == Some(super::datasource::GRAPHITE_PLUGIN) =>
+        {
+            {
                 v["query"] = Value::String(PROMETHEUS_PLUGIN.into());
                 rep.from = Some("graphite".into());
                 rep.to = Some(PROMETHEUS_PLUGIN.into());
@@ -99,10 +102,11 @@ fn port_one(
                 }
             }
         }
-        "query" => {
+        "query"
             if env.kind(v.get("datasource")) == DsKind::Graphite
                 || (env.kind(v.get("datasource")) == DsKind::Unknown
-                    && query_text(v).is_some_and(|q| looks_graphite(&q)))
+                    && query_text(v).is_some_and(|q| looks_graphite(&q))) =>
+        {
             {
                 let q = query_text(v).unwrap_or_default();
                 rep.from = Some(q.clone());
@@ -130,7 +134,9 @@ fn port_one(
 }
 
 fn looks_graphite(q: &str) -> bool {
-    q.starts_with("tag_values(") || q.starts_with("tags(") || q.contains('.') && !q.contains("label_values")
+    q.starts_with("tag_values(")
+        || q.starts_with("tags(")
+        || q.contains('.') && !q.contains("label_values")
 }
 
 /// Converts one Graphite variable query to a Prometheus variable query.
@@ -157,7 +163,7 @@ fn convert_tag_query(q: &str, ctx: &Context) -> Result<String, String> {
         .iter()
         .filter_map(|a| match &a.value {
             Expr::Str(s, _) => Some(s.clone()),
-            Expr::Path(p) => Some(p.to_string()),
+            Expr::Path(p) => Some(p.raw.clone()),
             _ => None,
         })
         .collect();
@@ -172,7 +178,8 @@ fn convert_tag_query(q: &str, ctx: &Context) -> Result<String, String> {
     let mut metric = None;
     let mut matchers = Vec::new();
     for e in exprs {
-        let (k, op, v) = split_tag_expr(e).ok_or_else(|| format!("cannot read tag expression `{e}`"))?;
+        let (k, op, v) =
+            split_tag_expr(e).ok_or_else(|| format!("cannot read tag expression `{e}`"))?;
         if k == "name" && op == "=" {
             let t = translate(&format!("seriesByTag('name={v}')"), ctx)
                 .map_err(|e| format!("the name `{v}`: {e}"))?;
@@ -207,19 +214,28 @@ fn split_tag_expr(e: &str) -> Option<(String, &'static str, String)> {
     None
 }
 
-/// The first metric name selected in a PromQL text (`rate(x_total{…}[…])` → `x_total`).
+/// The first metric name selected in a PromQL text (`rate(x_total{…}[…])` → `x_total`),
+/// read from the `promql-parser` tree.
 pub fn first_metric(promql: &str) -> Option<String> {
-    let re = regex::Regex::new(r"([a-zA-Z_:][a-zA-Z0-9_:]*)\s*([\{\[)]|$| offset|\s*\*)").ok()?;
-    for c in re.captures_iter(promql) {
-        let m = c.get(1)?;
-        let before = &promql[..m.start()];
-        let after = &promql[m.end()..];
-        let keyword = matches!(m.as_str(), "by" | "without" | "on" | "ignoring" | "offset" | "bool");
-        if !keyword && !after.trim_start().starts_with('(') && !before.ends_with('$') {
-            return Some(m.as_str().to_owned());
+    use promql_parser::parser::Expr as P;
+    fn walk(e: &P) -> Option<String> {
+        match e {
+            P::VectorSelector(v) => v.name.clone(),
+            P::MatrixSelector(m) => m.vs.name.clone(),
+            P::Aggregate(a) => walk(&a.expr),
+            P::Unary(u) => walk(&u.expr),
+            P::Binary(b) => walk(&b.lhs).or_else(|| walk(&b.rhs)),
+            P::Paren(p) => walk(&p.expr),
+            P::Subquery(s) => walk(&s.expr),
+            P::Call(c) => c.args.args.iter().find_map(|a| walk(a)),
+            _ => None,
         }
     }
-    None
+    let mut text = promql.to_owned();
+    for v in crate::promql::GRAFANA_DURATION_VARIABLES {
+        text = text.replace(v, crate::promql::CHECK_DURATION);
+    }
+    walk(&promql_parser::parser::parse(&text).ok()?)
 }
 
 const NAMESPACES: [&str; 5] = ["counters.", "gauges.", "timers.", "sets.", ""];
@@ -287,11 +303,6 @@ fn is_wild(c: &str) -> bool {
     c.contains(['*', '?', '[', '{'])
 }
 
-#[allow(dead_code)]
-fn arg_is_str(a: &Arg) -> bool {
-    matches!(a.value, Expr::Str(..))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -299,9 +310,13 @@ mod tests {
     #[test]
     fn tag_queries_become_label_values() {
         let ctx = Context::default();
-        assert_eq!(convert_query("tag_values(service)", &ctx, None).unwrap(), "label_values(service)");
         assert_eq!(
-            convert_query("tag_values(host, 'name=stats.gauges.q', 'env=$env')", &ctx, None).unwrap(),
+            convert_query("tag_values(service)", &ctx, None).unwrap(),
+            "label_values(service)"
+        );
+        assert_eq!(
+            convert_query("tag_values(host, 'name=stats.gauges.q', 'env=$env')", &ctx, None)
+                .unwrap(),
             "label_values(q{env=\"$env\"}, host)"
         );
         assert_eq!(convert_query("tags()", &ctx, None).unwrap(), "label_names()");
@@ -331,7 +346,10 @@ mod tests {
 
     #[test]
     fn first_metric_skips_functions_and_keywords() {
-        assert_eq!(first_metric("sum by (host) (rate(x_total{a=\"b\"}[5m]) * 10)").as_deref(), Some("x_total"));
+        assert_eq!(
+            first_metric("sum by (host) (rate(x_total{a=\"b\"}[5m]) * 10)").as_deref(),
+            Some("x_total")
+        );
         assert_eq!(first_metric("q").as_deref(), Some("q"));
     }
 }
