@@ -24,6 +24,38 @@ pub fn check(expr: &str) -> Result<(), String> {
     promql_parser::parser::parse(&text).map(|_| ())
 }
 
+/// Checks a regex the way PromQL will compile it (RE2 syntax, the `regex` crate here), with
+/// Grafana variables (`$var`, `${var}`) standing for a plain word as after interpolation.
+pub fn check_regex(re: &str) -> Result<(), String> {
+    let mut text = String::with_capacity(re.len());
+    let b = re.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'$' {
+            let braces = b.get(i + 1) == Some(&b'{');
+            let mut j = i + 1 + usize::from(braces);
+            let start = j;
+            while b.get(j).is_some_and(|c| c.is_ascii_alphanumeric() || *c == b'_') {
+                j += 1;
+            }
+            if braces && j > start && b.get(j) == Some(&b'}') {
+                text.push('x');
+                i = j + 1;
+                continue;
+            }
+            if !braces && j > start {
+                text.push('x');
+                i = j;
+                continue;
+            }
+        }
+        let n = re[i..].chars().next().map_or(1, char::len_utf8);
+        text.push_str(&re[i..i + n]);
+        i += n;
+    }
+    regex::Regex::new(&format!("^(?:{text})$")).map(|_| ()).map_err(|e| e.to_string())
+}
+
 /// A PromQL string literal: double quotes, with `\` and `"` escaped.
 pub fn quote(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
@@ -150,6 +182,13 @@ mod tests {
         assert!(check("rate(x_total[$__rate_interval])").is_ok());
         assert!(check("sum(x{host=~\"$host\"})").is_ok());
         assert!(check("sum(x").is_err());
+    }
+
+    #[test]
+    fn regexes_are_checked_with_grafana_variables_as_words() {
+        assert!(check_regex("web-${n}|$env").is_ok());
+        assert!(check_regex("[.p/").is_err());
+        assert!(check_regex("(a").is_err());
     }
 
     #[test]

@@ -381,6 +381,11 @@ fn bad_input_is_an_error_with_its_position() {
     assert!(matches!(e, TranslateError::BadArgument { pos: 26, .. }), "{e}");
     let e = translate("aliasSub(stats.gauges.a, '(', 'x')", &ctx).unwrap_err();
     assert!(matches!(e, TranslateError::BadArgument { pos: 25, .. }), "{e}");
+    // found by the fuzz target: a user regex PromQL would reject is wrong input, not a bug
+    let e = translate("seriesByTag('name=stats.gauges.q', 'envr=~[.p/')", &ctx).unwrap_err();
+    assert!(matches!(e, TranslateError::BadArgument { pos: 35, .. }), "{e}");
+    let e = translate("stats.gauges.[z-a].cpu", &ctx).unwrap_err();
+    assert!(matches!(e, TranslateError::BadArgument { pos: 0, .. }), "{e}");
 }
 
 #[test]

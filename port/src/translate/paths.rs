@@ -364,6 +364,23 @@ pub(crate) fn path(
     let (ns, from, to) = namespace(t, p)?;
     let mut side = resolve(t, &ns, &p.nodes[from..to], &p.tags)?;
     side.matchers.extend(extra.iter().cloned());
+    // a glob such as `[z-a]` gives a regex PromQL would reject: wrong input, said here
+    let regexes = side
+        .matchers
+        .iter()
+        .filter(|m| matches!(m.op, MatchOp::Re | MatchOp::NotRe))
+        .map(|m| m.value.as_str())
+        .chain(side.name_regex.then_some(side.name.as_str()));
+    for re in regexes {
+        if let Err(e) = promql::check_regex(re) {
+            return Err(Fail::Error(crate::TranslateError::BadArgument {
+                function: "path".into(),
+                message: format!("`{}` gives the regex `{re}`, which is invalid: {e}", p.raw),
+                pos: p.span.start,
+                target: t.src.clone(),
+            }));
+        }
+    }
     let mut nodes: Vec<NodeRef> =
         p.nodes[..from].iter().map(|n| NodeRef::Literal(n.raw.clone())).collect();
     nodes.extend(side.key_refs.iter().cloned());
@@ -542,8 +559,10 @@ fn build(t: &mut Translator<'_>, ns: &Ns, side: &NewSide, p: &PathExpr) -> Resul
 
 /// `seriesByTag('name=…', 'k=v', 'k!=v', 'k=~re', 'k!=~re')`.
 ///
-/// Graphite's `=~` matches a regex at the start of the value (Python's `re.match`); PromQL
-/// anchors at both ends, so `k=~re` becomes `k=~"(?:re).*"`.
+/// Graphite's regex conditions are "anchored at the start of the value" (graphite-web
+/// `tags/base.py`); PromQL anchors at both ends, so `k=~re` becomes `k=~"(?:re).*"` (and
+/// `re$` becomes `(?:re)`). As in PromQL, a condition that matches the empty value also
+/// matches series without the tag.
 pub(crate) fn series_by_tag(t: &mut Translator<'_>, c: &Call) -> Result<Series, Fail> {
     let prom = t.ctx.prometheus_naming;
     let mut name: Option<(String, usize)> = None;
@@ -605,6 +624,16 @@ pub(crate) fn series_by_tag(t: &mut Translator<'_>, c: &Call) -> Result<Series, 
             }
             _ => v.to_owned(),
         };
+        if matches!(op, MatchOp::Re | MatchOp::NotRe) {
+            if let Err(e) = promql::check_regex(v) {
+                return Err(Fail::Error(crate::TranslateError::BadArgument {
+                    function: c.name.clone(),
+                    message: format!("`{s}`: bad regex: {e}"),
+                    pos: span.start,
+                    target: t.src.clone(),
+                }));
+            }
+        }
         let label = otel_label(k, prom);
         if op != MatchOp::Eq {
             labels.push(label.clone());
