@@ -63,6 +63,7 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod alerts;
 pub mod catalog;
 pub mod cli;
 pub mod error;
