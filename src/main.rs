@@ -26,6 +26,10 @@ enum Command {
     Shim(Box<dualmetrics_shim::ShimArgs>),
     /// Translate Graphite targets to PromQL (exact / approximate / untranslatable); exit 0/1/2.
     Translate(Box<dualmetrics_port::cli::TranslateArgs>),
+    /// Port Grafana dashboards from Graphite to Prometheus; exit 0/1/2.
+    Dashboards(Box<dualmetrics_port::grafana::cli::DashboardsArgs>),
+    /// Port Graphite alerts to Prometheus alerting rules; exit 0/1/2.
+    Alerts(Box<dualmetrics_port::alerts::cli::AlertsArgs>),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -56,6 +60,12 @@ fn main() -> anyhow::Result<()> {
                 &mut std::io::stderr().lock(),
             );
             std::process::exit(i32::from(code))
+        }
+        Command::Dashboards(args) => {
+            std::process::exit(i32::from(dualmetrics_port::grafana::cli::run(&args)))
+        }
+        Command::Alerts(args) => {
+            std::process::exit(i32::from(dualmetrics_port::alerts::cli::run(&args)))
         }
         Command::Shim(args) => dualmetrics_shim::run_cli(&args).map_err(|e| anyhow::anyhow!(e))?,
     }

@@ -9,9 +9,32 @@
 use super::rules::RulesOptions;
 use super::{port_all, AlertsBatch};
 use crate::grafana::cli::{ContextArgs, EXIT_ATTENTION, EXIT_ERROR, EXIT_OK};
-use clap::Args;
+use clap::{Args, Subcommand};
 use std::io::Write;
 use std::path::PathBuf;
+
+/// `dualmetrics alerts …`.
+#[derive(Debug, Clone, Args)]
+pub struct AlertsArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: AlertsCommand,
+}
+
+/// The `alerts` subcommands.
+#[derive(Debug, Clone, Subcommand)]
+pub enum AlertsCommand {
+    /// Port Graphite alerts (YAML, Grafana legacy panel alerts) to Prometheus rule files; exit 0/1/2.
+    Port(AlertsPortArgs),
+}
+
+/// Runs `dualmetrics alerts …` on the process' standard streams; returns the exit code.
+pub fn run(args: &AlertsArgs) -> u8 {
+    let (mut out, mut err) = (std::io::stdout().lock(), std::io::stderr().lock());
+    match &args.command {
+        AlertsCommand::Port(a) => run_port(a, &mut out, &mut err),
+    }
+}
 
 /// Arguments of `dualmetrics alerts port`.
 #[derive(Debug, Clone, Args)]

@@ -11,9 +11,32 @@
 //! - `2`: nothing could be done (bad arguments, unreadable inputs, every dashboard failed).
 use super::{port_all, BatchReport, PortOptions};
 use crate::cli::TranslateArgs;
-use clap::Args;
+use clap::{Args, Subcommand};
 use std::io::Write;
 use std::path::PathBuf;
+
+/// `dualmetrics dashboards …`.
+#[derive(Debug, Clone, Args)]
+pub struct DashboardsArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: DashboardsCommand,
+}
+
+/// The `dashboards` subcommands.
+#[derive(Debug, Clone, Subcommand)]
+pub enum DashboardsCommand {
+    /// Port Grafana dashboards from Graphite to Prometheus; exit 0/1/2.
+    Port(PortArgs),
+}
+
+/// Runs `dualmetrics dashboards …` on the process' standard streams; returns the exit code.
+pub fn run(args: &DashboardsArgs) -> u8 {
+    let (mut out, mut err) = (std::io::stdout().lock(), std::io::stderr().lock());
+    match &args.command {
+        DashboardsCommand::Port(a) => run_port(a, &mut out, &mut err),
+    }
+}
 
 /// Exit code: all ported.
 pub const EXIT_OK: u8 = 0;
