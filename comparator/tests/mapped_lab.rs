@@ -70,6 +70,11 @@ fn verdicts(j: &serde_json::Value) -> Vec<(String, String, String)> {
 #[test]
 fn mapped_pairs_are_equivalent_on_clean_data_and_a_swapped_label_is_caught() {
     let Some(lab) = e2e_lab() else { return };
+    assert_eq!(
+        (lab.statsd_flush_interval(), lab.var("STATSD_LEGACY_NAMESPACE")),
+        (Duration::from_secs(1), Some("false")),
+        "the workload and the pairs assume the lab's default daemon (1 s flush, legacyNamespace false)"
+    );
     let id = format!(
         "mp{}",
         SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() % 100_000_000

@@ -209,6 +209,11 @@ fn tolerance(s: &Semantics) -> Tolerance {
 #[test]
 fn exact_translations_agree_with_graphite_on_live_data() {
     let Some(lab) = e2e_lab() else { return };
+    assert_eq!(
+        (lab.statsd_flush_interval(), lab.var("STATSD_LEGACY_NAMESPACE")),
+        (Duration::from_secs_f64(FLUSH_SECS), Some("false")),
+        "the workload and the targets assume the lab's default daemon (1 s flush, legacyNamespace false)"
+    );
     let p = format!(
         "dt{}",
         SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() % 100_000_000
