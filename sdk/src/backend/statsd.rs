@@ -281,16 +281,18 @@ impl Drain<'_> {
                 LineValue::Int(value.load(Relaxed))
             }
             Cell::Histogram { samples, .. } => {
+                // The buffer handed back is at least as large as the one taken, so the series'
+                // next interval does not grow (allocate) on the emit path; it is grown here,
+                // outside the lock, so that emits never wait for an allocation.
+                let capacity = samples.lock().kept.capacity();
+                self.spare.clear();
+                self.spare.reserve(capacity);
                 let (seen, rate) = {
                     let mut s = samples.lock();
                     self.skipped_by_rate += std::mem::take(&mut s.skipped_by_rate);
                     if s.kept.is_empty() {
                         return;
                     }
-                    // The buffer handed back is at least as large as the one taken, so the
-                    // series' next interval does not grow (allocate) on the emit path.
-                    self.spare.clear();
-                    self.spare.reserve(s.kept.capacity());
                     std::mem::swap(&mut s.kept, self.spare);
                     (std::mem::take(&mut s.seen), s.rate)
                 };
