@@ -311,15 +311,28 @@ fn exact_translations_agree_with_graphite_on_live_data() {
     for s in &skipped {
         println!("not compared: {s}");
     }
-    // Controls: deliberately wrong PromQL for two targets; the harness must call them divergent
-    // (proof that agreement above is not vacuous: a lost factor, a lost time shift).
+    // Controls: deliberately wrong PromQL; the harness must call them divergent (proof that the
+    // agreement above is not vacuous: a wrong factor, a lost time shift, a rate 10 % off under
+    // the rate tolerance, a mapped label bound to the wrong value).
     let cpu1 = format!("seriesByTag('name=stats.gauges.{p}.cpu','host=web1')");
+    let level = PairKind::Gauge.default_tolerance();
+    let rated = Tolerance { abs: 0.5, rel: 0.05 };
     let controls = [
-        (format!("scale({cpu1}, 2)"), format!(r#"{p}_cpu{{host="web1"}} * 3"#)),
-        (format!("timeShift({cpu1}, '10s')"), format!(r#"{p}_cpu{{host="web1"}}"#)),
+        (format!("scale({cpu1}, 2)"), format!(r#"{p}_cpu{{host="web1"}} * 3"#), level),
+        (format!("timeShift({cpu1}, '10s')"), format!(r#"{p}_cpu{{host="web1"}}"#), level),
+        (
+            format!("sumSeries(seriesByTag('name=stats.counters.{p}.hits.count'))"),
+            format!("sum(rate({p}_hits_total[{WINDOW}])) * 1.1"),
+            rated,
+        ),
+        (
+            format!("grep(groupByNode(stats.counters.{p}.*.*.req.count, 3, 'sum'), '^web2$')"),
+            format!(r#"sum(rate({p}_req_total{{host="web1"}}[{WINDOW}]))"#),
+            rated,
+        ),
     ];
     let n_cases = pairs.len();
-    for (legacy, new) in controls {
+    for (legacy, new, tolerance) in controls {
         pairs.push(Pair {
             name: format!("control: {legacy} vs {new}"),
             kind: PairKind::Gauge,
@@ -329,7 +342,7 @@ fn exact_translations_agree_with_graphite_on_live_data() {
             new_form: Form::Level,
             new_scale: 1.0,
             unit: String::new(),
-            tolerance: PairKind::Gauge.default_tolerance(),
+            tolerance,
             buckets: DEFAULT_BUCKETS.to_vec(),
             group_by: vec![],
             new_group_by: vec![],
