@@ -1,9 +1,10 @@
 //! Differential test of the translator on real data (gated by `DUALMETRICS_E2E=1`).
 //!
-//! One workload goes through the real pipelines: StatsD into the collector shim, whose tee
-//! feeds the lab's reference statsd daemon (1 s flush → Graphite plaintext → VictoriaMetrics)
-//! and whose OTLP export (with a mapping file for the dotted keys) goes through vmagent-prom
-//! (Prometheus naming) into Prometheus. Then, for every target below that the translator marks
+//! One workload goes through the real pipelines twice over: (1) StatsD into the collector shim,
+//! whose tee feeds the lab's reference statsd daemon (1 s flush → Graphite plaintext →
+//! VictoriaMetrics) and whose OTLP export (with a mapping file for the dotted keys) goes through
+//! vmagent-prom (Prometheus naming) into Prometheus; (2) the SDK in dual mode, StatsD straight to
+//! the same daemon and OTLP/HTTP to the same vmagent-prom → Prometheus (prefix `…s`). Then, for every target below that the translator marks
 //! **exact**, the original Graphite target is evaluated by VictoriaMetrics' render API
 //! (`/render`, which implements the Graphite functions natively) and the translated PromQL by
 //! Prometheus' `query_range`, and the comparator (its adapters, alignment and verdicts, not new
@@ -28,6 +29,7 @@
 //! sender and the phase of the daemon's flush.
 //!
 //! Wall time: ~40 s of workload, a few seconds of ingestion, one comparison pass.
+use dualmetrics::{DualMetrics, Mode, Protocol as SdkProtocol};
 use dualmetrics_compare::pairs::{Form, Pair, PairKind, Tolerance, DEFAULT_BUCKETS};
 use dualmetrics_compare::{
     compare_all, CompareSettings, GraphiteAdapter, HttpConfig, PrometheusAdapter, TimeRange,
@@ -114,7 +116,7 @@ fn cases(p: &str) -> Vec<Case> {
     };
     let mem1 = format!("stats.gauges.{p}.web1.mem");
     let mem2 = format!("stats.gauges.{p}.web2.mem");
-    vec![
+    let mut v = vec![
         by_host(cpu.clone()),
         one(format!("sumSeries({cpu})")),
         one(format!("averageSeries({cpu})")),
@@ -183,7 +185,23 @@ fn cases(p: &str) -> Vec<Case> {
         by_host(format!("exclude({cpu}, 'web3')")),
         by_host(format!("grep({cpu}, 'web1')")),
         by_host(format!("highestMax({cpu}, 1)")),
-    ]
+    ];
+    // the same through the SDK (tagged series only: the SDK has no dotted dimensions)
+    let s = format!("{p}s");
+    let scpu = format!("seriesByTag('name=stats.gauges.{s}.cpu')");
+    let shits = format!("seriesByTag('name=stats.counters.{s}.hits.count')");
+    v.extend([
+        by_host(scpu.clone()),
+        one(format!("sumSeries({scpu})")),
+        one(format!("maxSeries({scpu})")),
+        by_host(format!("groupByTags({scpu}, 'sum', 'host')")),
+        one(format!("timeShift(seriesByTag('name=stats.gauges.{s}.cpu','host=web1'), '10s')")),
+        one(format!("sumSeries({shits})")),
+        by_host(format!("groupByTags({shits}, 'sum', 'host')")),
+        one(format!("seriesByTag('name=stats.timers.{s}.lat.count')")),
+        one(format!("seriesByTag('name=stats.timers.{s}.lat.mean')")),
+    ]);
+    v
 }
 
 /// The tolerance for a translation's semantics (see the module docs).
@@ -234,12 +252,36 @@ fn exact_translations_agree_with_graphite_on_live_data() {
     let addr = shim.udp_addr().unwrap();
     let shim = shim.spawn();
     let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    // the SDK, dual: StatsD straight to the daemon, OTLP/HTTP to vmagent-prom → Prometheus
+    let sdk = DualMetrics::builder()
+        .ignore_env()
+        .with_mode(Mode::Dual)
+        .with_service_name("lab-differential")
+        .with_statsd_address(&lab.statsd_addr().to_string())
+        .with_statsd_flush_interval(TICK)
+        .with_otlp_endpoint(&lab.prometheus_otlp_url())
+        .with_otlp_protocol(SdkProtocol::HttpProtobuf)
+        .with_otlp_export_interval(Duration::from_secs(1))
+        .build()
+        .unwrap();
+    let s = format!("{p}s");
+    let sdk_cpu = sdk.gauge(&format!("{s}.cpu")).build().unwrap();
+    let sdk_hits = sdk.counter(&format!("{s}.hits")).build().unwrap();
+    let sdk_lat = sdk.histogram(&format!("{s}.lat")).with_unit("ms").build().unwrap();
     let t0 = unix_now();
     let started = Instant::now();
     let mut next = started;
     while started.elapsed() < RUN {
         let late = started.elapsed() >= RUN / 2;
         sock.send_to(tick_packet(&p, late).as_bytes(), addr).unwrap();
+        for h in ["web1", "web2", "web3"] {
+            sdk_cpu.record(cpu(h, late), &[("host", h)]);
+        }
+        for (h, e, n) in [("web1", "a", 1), ("web1", "b", 2), ("web2", "a", 3), ("web2", "b", 4)] {
+            sdk_hits.add(n, &[("host", h), ("endpoint", e)]);
+        }
+        sdk_lat.record(100.0, &[("host", "web1")]);
+        sdk_lat.record(250.0, &[("host", "web1")]);
         next += TICK;
         std::thread::sleep(next.saturating_duration_since(Instant::now()));
     }
@@ -254,8 +296,13 @@ fn exact_translations_agree_with_graphite_on_live_data() {
             .map_err(|e| e.to_string())?;
         let new =
             prom.query_value(&format!("max(timestamp({p}_cpu))")).map_err(|e| e.to_string())?;
+        let sdk_legacy = vm
+            .query_value(&format!(r#"max(timestamp({{__name__="stats.gauges.{p}s.cpu"}}))"#))
+            .map_err(|e| e.to_string())?;
+        let sdk_new =
+            prom.query_value(&format!("max(timestamp({p}s_cpu))")).map_err(|e| e.to_string())?;
         let want = (t_end - 1) as f64;
-        if last(legacy) >= want && last(new) >= want {
+        if [legacy, new, sdk_legacy, sdk_new].into_iter().all(|v| last(v) >= want) {
             Ok(())
         } else {
             Err(format!("last legacy sample at {legacy:?}, last new at {new:?}, want {want}"))
@@ -263,6 +310,7 @@ fn exact_translations_agree_with_graphite_on_live_data() {
     })
     .unwrap();
     shim.shutdown().unwrap();
+    sdk.shutdown(Duration::from_secs(10)).unwrap();
 
     // 2. translate every case; keep the exact ones
     let ctx = Context {
