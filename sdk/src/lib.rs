@@ -119,12 +119,33 @@
 //! timeouts apart. The same counters are emitted as `dualmetrics.sdk.*` metrics into the active
 //! pipelines (`self_metrics = false` turns them off).
 //!
+//! ## StatsD at production rates
+//! A flush's datagrams are not sent in one burst, which a daemon with the kernel's default
+//! receive buffer drops most of (silently for any sender): they leave paced at
+//! `statsd.pacing_bytes_per_ms` (default 1432, chosen by measurement against statsd 0.9.0), or
+//! spread over 80 % of the flush interval when that budget cannot carry them, with the series
+//! interleaved so that a lost datagram never takes a whole series. Each flush's datagrams, bytes,
+//! largest burst and send errors are in [`StatsdSnapshot`]. Both pipelines report every 10 s by
+//! default.
+//!
+//! ## Zero points
+//! A new cumulative counter series (first use, or a switch that brings OTLP on) exports `0`
+//! first, so Prometheus' `increase()` counts its first interval.
+//!
 //! # Features
-//! - StatsD over UDP or Unix datagram sockets, DogStatsD tags, a metric prefix.
+//! - StatsD over UDP or Unix datagram sockets, DogStatsD tags, a metric prefix; paced flushes;
+//!   opt-in DogStatsD value packing (`name:1:2:3|ms`), distributions (`|d`) and per-metric timer
+//!   sample rates (`|@0.1`).
 //! - OTLP over tonic gRPC or HTTP/protobuf, headers, TLS, cumulative or delta temporality.
 //! - TOML configuration with per-environment sections, `DUALMETRICS_*` and `OTEL_*` variables.
 //! - Per-metric rules and configuration reload (call, file watch, `SIGHUP`).
 //! - Adapters for `metrics` (a `Recorder`) and cadence (a `MetricSink`).
+//!
+//! # Missing
+//! - A zero point for new cumulative *histogram* series: their first OTLP point already holds the
+//!   first interval's samples, so Prometheus' `increase(…_count)` misses that interval.
+//! - The sender cannot see datagrams a UDP daemon drops in its own receive buffer; compare the
+//!   daemon's `statsd.metrics_received` with [`StatsdSnapshot::lines_sent`].
 #![deny(missing_docs)]
 
 mod adapters;
