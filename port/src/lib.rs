@@ -72,6 +72,7 @@ pub mod graphite;
 pub mod promql;
 pub mod report;
 pub mod translate;
+pub mod validate;
 
 pub use error::{ContextError, ParseError, TranslateError};
 pub use translate::{translate, Context, Semantics, Status, Translation};

@@ -25,7 +25,9 @@ pub struct AlertsArgs {
 #[derive(Debug, Clone, Subcommand)]
 pub enum AlertsCommand {
     /// Port Graphite alerts (YAML, Grafana legacy panel alerts) to Prometheus rule files; exit 0/1/2.
-    Port(AlertsPortArgs),
+    Port(Box<AlertsPortArgs>),
+    /// Backtest alerts on live data: firing intervals of the Graphite alert vs its rule; exit 0/1/2.
+    Validate(Box<crate::validate::cli::AlertsValidateArgs>),
 }
 
 /// Runs `dualmetrics alerts …` on the process' standard streams; returns the exit code.
@@ -33,6 +35,7 @@ pub fn run(args: &AlertsArgs) -> u8 {
     let (mut out, mut err) = (std::io::stdout().lock(), std::io::stderr().lock());
     match &args.command {
         AlertsCommand::Port(a) => run_port(a, &mut out, &mut err),
+        AlertsCommand::Validate(a) => crate::validate::cli::run_alerts(a, &mut out, &mut err),
     }
 }
 

@@ -27,7 +27,9 @@ pub struct DashboardsArgs {
 #[derive(Debug, Clone, Subcommand)]
 pub enum DashboardsCommand {
     /// Port Grafana dashboards from Graphite to Prometheus; exit 0/1/2.
-    Port(PortArgs),
+    Port(Box<PortArgs>),
+    /// Validate ported dashboards on live data: each Graphite target vs its PromQL; exit 0/1/2.
+    Validate(Box<crate::validate::cli::DashboardsValidateArgs>),
 }
 
 /// Runs `dualmetrics dashboards …` on the process' standard streams; returns the exit code.
@@ -35,6 +37,9 @@ pub fn run(args: &DashboardsArgs) -> u8 {
     let (mut out, mut err) = (std::io::stdout().lock(), std::io::stderr().lock());
     match &args.command {
         DashboardsCommand::Port(a) => run_port(a, &mut out, &mut err),
+        DashboardsCommand::Validate(a) => {
+            crate::validate::cli::run_dashboards(a, &mut out, &mut err)
+        }
     }
 }
 
