@@ -404,3 +404,58 @@ fn load_names_a_missing_file() {
     let err = MappingFile::load("/nonexistent/dir/m.yml").unwrap_err().to_string();
     assert!(err.contains("/nonexistent/dir/m.yml"), "{err}");
 }
+
+mod reference {
+    //! The glob matcher against the way `statsd_exporter` matched globs before its state machine
+    //! (each pattern compiled to `^…([^.]*)…$`, rules tried in file order, first match wins),
+    //! which its state machine is tested to agree with when ordering is on.
+    use super::*;
+    use proptest::prelude::*;
+
+    fn reference(rules: &[String], key: &str) -> Option<(usize, Vec<String>)> {
+        for (i, r) in rules.iter().enumerate() {
+            let re = format!("^{}$", r.replace('.', "\\.").replace('*', "([^.]*)"));
+            if let Some(c) = regex::Regex::new(&re).unwrap().captures(key) {
+                let caps = c.iter().skip(1).map(|m| m.map_or("", |m| m.as_str()).to_owned());
+                return Some((i, caps.collect()));
+            }
+        }
+        None
+    }
+
+    fn component() -> impl Strategy<Value = String> {
+        prop_oneof![Just("a".to_owned()), Just("b".to_owned()), Just("*".to_owned())]
+    }
+
+    proptest! {
+        #[test]
+        fn glob_rules_map_like_the_exporters_regex_translation(
+            rules in prop::collection::vec(prop::collection::vec(component(), 1..4), 1..6),
+            key in prop::collection::vec(prop_oneof![Just("a"), Just("b"), Just("c")], 1..4),
+        ) {
+            let rules: Vec<String> = rules.iter().map(|r| r.join(".")).collect();
+            let mut yaml = String::from("mappings:\n");
+            for (i, r) in rules.iter().enumerate() {
+                let n = r.matches('*').count();
+                yaml.push_str(&format!("- match: \"{r}\"\n  name: r{i}\n  labels:\n"));
+                for c in 1..=n {
+                    yaml.push_str(&format!("    c{c}: \"${c}\"\n"));
+                }
+                if n == 0 {
+                    yaml.push_str("    none: \"\"\n");
+                }
+            }
+            let f = MappingFile::parse(&yaml, "prop.yml").unwrap();
+            let key = key.join(".");
+            let got = match f.map(&key, MetricType::Counter) {
+                Mapped::Metric(m) => Some((
+                    m.rule_index,
+                    m.labels.iter().filter(|(k, _)| k != "none").map(|(_, v)| v.clone()).collect(),
+                )),
+                Mapped::Unmapped => None,
+                Mapped::Drop { .. } => unreachable!(),
+            };
+            prop_assert_eq!(got, reference(&rules, &key));
+        }
+    }
+}
