@@ -3,8 +3,9 @@
 //! [`check`] parses an expression with the `promql-parser` crate (the Prometheus grammar in
 //! Rust). Grafana's interval variables (`$__rate_interval`, `$__interval`, `$__range`) stand
 //! where PromQL wants a duration, so they are replaced by `1m` for the check only, as Grafana
-//! replaces them before it sends a query. Template variables inside label matchers
-//! (`=~"$host"`) are plain strings to the parser and need nothing.
+//! replaces them before it sends a query; every other template variable (`$host`, `${host}`,
+//! which can only stand inside a label matcher's string) is replaced by a plain word, as after
+//! Grafana's interpolation (a `${1}` left in a regex would read as a repetition).
 
 /// Grafana's interval variables and the duration each stands for during [`check`].
 pub const GRAFANA_DURATION_VARIABLES: [&str; 3] = ["$__rate_interval", "$__interval", "$__range"];
@@ -21,14 +22,17 @@ pub fn check(expr: &str) -> Result<(), String> {
             text = text.replace(v, CHECK_DURATION);
         }
     }
+    if text.contains('$') {
+        text = interpolate_variables(&text);
+    }
     promql_parser::parser::parse(&text).map(|_| ())
 }
 
-/// Checks a regex the way PromQL will compile it (RE2 syntax, the `regex` crate here), with
-/// Grafana variables (`$var`, `${var}`) standing for a plain word as after interpolation.
-pub fn check_regex(re: &str) -> Result<(), String> {
-    let mut text = String::with_capacity(re.len());
-    let b = re.as_bytes();
+/// Stands a word (`x`) for every Grafana variable (`$var`, `${var}`, `${var:fmt}`), as
+/// Grafana's interpolation leaves plain text where the variable was.
+pub fn interpolate_variables(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let b = text.as_bytes();
     let mut i = 0;
     while i < b.len() {
         if b[i] == b'$' {
@@ -38,22 +42,40 @@ pub fn check_regex(re: &str) -> Result<(), String> {
             while b.get(j).is_some_and(|c| c.is_ascii_alphanumeric() || *c == b'_') {
                 j += 1;
             }
-            if braces && j > start && b.get(j) == Some(&b'}') {
-                text.push('x');
-                i = j + 1;
-                continue;
+            if braces && j > start {
+                if let Some(close) = text[j..].find('}') {
+                    if text[j..j + close].bytes().all(|c| c != b'{' && c != b'"') {
+                        out.push('x');
+                        i = j + close + 1;
+                        continue;
+                    }
+                }
             }
             if !braces && j > start {
-                text.push('x');
+                out.push('x');
                 i = j;
                 continue;
             }
         }
-        let n = re[i..].chars().next().map_or(1, char::len_utf8);
-        text.push_str(&re[i..i + n]);
+        let n = text[i..].chars().next().map_or(1, char::len_utf8);
+        out.push_str(&text[i..i + n]);
         i += n;
     }
+    out
+}
+
+/// Checks a regex the way PromQL will compile it (RE2 syntax, the `regex` crate here), after
+/// Grafana's interpolation ([`interpolate_variables`]).
+pub fn check_regex(re: &str) -> Result<(), String> {
+    let text = interpolate_variables(re);
     regex::Regex::new(&format!("^(?:{text})$")).map(|_| ()).map_err(|e| e.to_string())
+}
+
+/// Whether a (valid) regex matches the empty string after Grafana's interpolation: a
+/// selector whose only matcher does is rejected by Prometheus.
+pub fn regex_matches_empty(re: &str) -> bool {
+    let text = interpolate_variables(re);
+    regex::Regex::new(&format!("^(?:{text})$")).is_ok_and(|r| r.is_match(""))
 }
 
 /// A PromQL string literal: double quotes, with `\` and `"` escaped.
@@ -189,6 +211,7 @@ mod tests {
         assert!(check_regex("web-${n}|$env").is_ok());
         assert!(check_regex("[.p/").is_err());
         assert!(check_regex("(a").is_err());
+        assert!(check("x{a=~\"${3333333333333333}\"}").is_ok());
     }
 
     #[test]

@@ -36,6 +36,9 @@ const TABLE: &[(&str, &str, &str)] = &[
     ("stats.gauges.$host.cpu", "{__name__=~\"${host}_cpu\"}", APPROX),
     ("stats.gauges.q;env=prod", "q{env=\"prod\"}", EXACT),
     ("stats.*.q", "", UNTR),
+    ("stats.gauges.*", "", UNTR),
+    ("movingAverage(stats.gauges.*.*, 5)", "avg_over_time({__name__=~\".*_.*\"}[50s:10s])", APPROX),
+    ("movingAverage(stats.gauges.*, 5)", "", UNTR),
     ("stats.counters.a.*", "", UNTR),
     ("foo.bar.baz", "", UNTR),
     // seriesByTag

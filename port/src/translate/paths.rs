@@ -364,6 +364,15 @@ pub(crate) fn path(
     let (ns, from, to) = namespace(t, p)?;
     let mut side = resolve(t, &ns, &p.nodes[from..to], &p.tags)?;
     side.matchers.extend(extra.iter().cloned());
+    if side.name_regex && promql::regex_matches_empty(&side.name) {
+        return Err(untranslatable(
+            "path",
+            format!(
+                "`{}` selects every key of its StatsD namespace; the new side has no namespace to select by, and a metric-name regex that matches everything is refused by Prometheus",
+                p.raw
+            ),
+        ));
+    }
     // a glob such as `[z-a]` gives a regex PromQL would reject: wrong input, said here
     let regexes = side
         .matchers
