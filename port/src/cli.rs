@@ -76,6 +76,15 @@ pub fn context(args: &TranslateArgs) -> Result<Context, ContextError> {
         prometheus_naming: !args.no_prometheus_naming,
         ..Context::default()
     };
+    if !(args.flush_interval.is_finite() && (0.001..=86_400.0).contains(&args.flush_interval)) {
+        return Err(ContextError::Invalid {
+            path: "--flush-interval".into(),
+            message: format!(
+                "{} is not a flush interval in seconds (0.001 to 86400)",
+                args.flush_interval
+            ),
+        });
+    }
     ctx.graphite.legacy_namespace = args.legacy_namespace;
     ctx.graphite.global_prefix = args.global_prefix.clone();
     if let Some(path) = &args.mapping {

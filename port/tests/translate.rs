@@ -387,6 +387,10 @@ fn bad_input_is_an_error_with_its_position() {
     // found by the fuzz target: a user regex PromQL would reject is wrong input, not a bug
     let e = translate("seriesByTag('name=stats.gauges.q', 'envr=~[.p/')", &ctx).unwrap_err();
     assert!(matches!(e, TranslateError::BadArgument { pos: 35, .. }), "{e}");
+    let e = translate("movingAverage(stats.gauges.a, 1e300)", &ctx).unwrap_err();
+    assert!(matches!(e, TranslateError::BadArgument { pos: 30, .. }), "{e}");
+    let e = translate("summarize(stats.gauges.a, '99999999999y')", &ctx).unwrap_err();
+    assert!(matches!(e, TranslateError::BadArgument { pos: 26, .. }), "{e}");
     let e = translate("stats.gauges.[z-a].cpu", &ctx).unwrap_err();
     assert!(matches!(e, TranslateError::BadArgument { pos: 0, .. }), "{e}");
 }

@@ -330,7 +330,17 @@ pub(crate) fn call(t: &mut Translator<'_>, c: &Call) -> Result<Series, Fail> {
             let s = series_arg(t, c, 0)?;
             let limit = num_arg(t, c, 1, "limit")?;
             let f = t.flush();
-            let w = limit.map_or(300.0, |n| n * f);
+            let w = match limit {
+                None => 300.0,
+                Some(n) => valid_window(n * f).ok_or_else(|| {
+                    bad(
+                        t,
+                        c,
+                        arg_pos(c, 1),
+                        "limit must be a positive number of points (at most 10 years)",
+                    )
+                })?,
+            };
             t.approx(format!(
                 "keepLastValue becomes last_over_time over {}: it fills gaps up to that long{}",
                 promql::duration(w),
@@ -752,7 +762,16 @@ pub fn interval(s: &str) -> Option<f64> {
         "y" | "year" | "years" => 31_536_000.0,
         _ => return None,
     };
-    (n > 0.0).then_some(n * secs)
+    valid_window(n * secs)
+}
+
+/// The longest window or shift accepted (10 years); longer ones are input errors, not a
+/// PromQL duration that overflows.
+pub const MAX_WINDOW_SECS: f64 = 10.0 * 365.0 * 86_400.0;
+
+/// `secs` if it is a usable PromQL duration: at least 1 ms, at most [`MAX_WINDOW_SECS`].
+pub fn valid_window(secs: f64) -> Option<f64> {
+    (secs.is_finite() && (0.001..=MAX_WINDOW_SECS).contains(&secs)).then_some(secs)
 }
 
 fn render_offset(secs: f64) -> String {
@@ -834,7 +853,11 @@ fn moving(t: &mut Translator<'_>, c: &Call) -> Result<Series, Fail> {
     let s = series_arg(t, c, 0)?;
     let f = t.flush();
     let (w, points) = match arg(c, 1, "windowSize") {
-        Some(Expr::Number(n, _)) if *n > 0.0 => (n * f, Some(*n)),
+        Some(Expr::Number(n, sp)) if *n > 0.0 => (
+            valid_window(n * f)
+                .ok_or_else(|| bad(t, c, sp.start, "the window is longer than 10 years"))?,
+            Some(*n),
+        ),
         Some(Expr::Str(text, sp)) => (
             interval(text)
                 .ok_or_else(|| bad(t, c, sp.start, &format!("`{text}` is not a time interval")))?,
