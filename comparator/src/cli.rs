@@ -138,8 +138,9 @@ pub struct CompareArgs {
     /// `mapped`); the keys are `--mapped-key`s, or discovered on the legacy side.
     #[arg(long, value_name = "FILE")]
     pub mapping: Option<PathBuf>,
-    /// A dotted StatsD key and its type for `--mapping`, `KEY:TYPE` (`c`, `g`, `ms`, `h`, `d`),
-    /// repeatable. Without any, keys are found with the legacy side's `/metrics/expand`.
+    /// A dotted StatsD key and its type for `--mapping`, `KEY:TYPE` (`c`, `g`, `ms`, `h`, `d`), or
+    /// `@FILE` with one per line; repeatable. Without any, keys are found with the legacy side's
+    /// `/metrics/expand`.
     #[arg(long = "mapped-key", value_name = "KEY:TYPE")]
     pub mapped_keys: Vec<String>,
 }

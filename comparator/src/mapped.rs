@@ -18,8 +18,9 @@
 //! (names shown with Prometheus naming; with `--new-naming otel` the mapped name is kept.)
 //! Sets, dropped keys (`action: drop`) and keys no rule maps are skipped with a note.
 //!
-//! The keys come from the command line (`--mapped-key KEY:TYPE`) or are discovered on the
-//! legacy side ([`discover_keys`]): each glob rule becomes a Graphite find pattern per namespace
+//! The keys come from the command line (`--mapped-key KEY:TYPE`, or `--mapped-key @FILE` with one
+//! `KEY:TYPE` per line, `#` comments allowed) or are discovered on the legacy side
+//! ([`discover_keys`]): each glob rule becomes a Graphite find pattern per namespace
 //! (`stats.counters.checkout.*.*.requests.count`, `stats.gauges.…`, `stats.timers.….count`)
 //! expanded through the Graphite API's `/metrics/expand?leavesOnly=1` (VictoriaMetrics answers
 //! a JSON list, graphite-web `{"results": […]}`; `/metrics/find` is not enough: VictoriaMetrics
@@ -98,6 +99,11 @@ fn legacy(opts: &GenerateOptions, graphite_path: &str, agg: &str) -> String {
         LegacyApi::Graphite => graphite_path.to_owned(),
         LegacyApi::Prometheus => format!("{agg}({}[$step])", promql_selector(graphite_path)),
     }
+}
+
+/// The `KEY:TYPE` lines of a key file: trimmed, without blank lines and `#` comments.
+pub fn key_lines(text: &str) -> impl Iterator<Item = &str> {
+    text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#'))
 }
 
 /// Pairs for `keys` under `file`, and notes on the keys skipped.
@@ -404,7 +410,19 @@ pub fn plan_pairs(
         }
         k
     } else {
-        keys.iter()
+        let mut lines = Vec::new();
+        for k in keys {
+            match k.strip_prefix('@') {
+                Some(file) => {
+                    let text = std::fs::read_to_string(file)
+                        .map_err(|source| CompareError::Io { path: file.to_owned(), source })?;
+                    lines.extend(key_lines(&text).map(str::to_owned));
+                }
+                None => lines.push(k.clone()),
+            }
+        }
+        lines
+            .iter()
             .map(|s| MappedKey::parse(s))
             .collect::<Result<Vec<_>, _>>()
             .map_err(|reason| CompareError::InvalidArgument { arg: "--mapped-key", reason })?
@@ -490,6 +508,40 @@ mod tests {
         );
         assert!(MappedKey::parse("a.b").unwrap_err().contains("KEY:TYPE"));
         assert!(MappedKey::parse("a.b:x").unwrap_err().contains("\"x\""));
+    }
+
+    #[test]
+    fn keys_come_from_the_command_line_or_a_key_file() {
+        let dir = std::env::temp_dir().join(format!("mapped-keys-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (m, k) = (dir.join("m.yml"), dir.join("keys.txt"));
+        std::fs::write(&m, RULES).unwrap();
+        std::fs::write(
+            &k,
+            "# keys\ncheckout.prod.web-1.requests:c\n\n  checkout.prod.web-1.depth:g  \n",
+        )
+        .unwrap();
+        let legacy = HttpConfig::new(url::Url::parse("http://127.0.0.1:1").unwrap());
+        let opts = GenerateOptions::default();
+        let arg = format!("@{}", k.display());
+        let (p, _) =
+            plan_pairs(&m, &[arg, "checkout.stage.web-2.requests:c".into()], &legacy, &opts)
+                .unwrap();
+        let names: Vec<&str> = p.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "checkout.prod.web-1.requests",
+                "checkout.prod.web-1.depth",
+                "checkout.stage.web-2.requests"
+            ]
+        );
+        let err = plan_pairs(&m, &["nope".into()], &legacy, &opts).unwrap_err().to_string();
+        assert!(err.contains("--mapped-key") && err.contains("KEY:TYPE"), "{err}");
+        let err =
+            plan_pairs(&dir.join("missing.yml"), &[], &legacy, &opts).unwrap_err().to_string();
+        assert!(err.contains("missing.yml"), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
