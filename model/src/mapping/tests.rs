@@ -427,7 +427,51 @@ mod reference {
         prop_oneof![Just("a".to_owned()), Just("b".to_owned()), Just("*".to_owned())]
     }
 
+    /// `glob_disable_ordering: true` as the exporter's state machine walks it: depth first over
+    /// the key's components, the literal transition before `*`, the first complete match wins
+    /// (rules with the same pattern: the first in the file).
+    fn unordered_reference(rules: &[String], key: &str) -> Option<usize> {
+        fn walk(pats: &[(usize, Vec<&str>)], key: &[&str], d: usize) -> Option<usize> {
+            if pats.is_empty() {
+                return None;
+            }
+            if d == key.len() {
+                return pats.iter().map(|(i, _)| *i).min();
+            }
+            let lit: Vec<_> = pats.iter().filter(|(_, p)| p[d] == key[d]).cloned().collect();
+            let star: Vec<_> = pats.iter().filter(|(_, p)| p[d] == "*").cloned().collect();
+            walk(&lit, key, d + 1).or_else(|| walk(&star, key, d + 1))
+        }
+        let key: Vec<&str> = key.split('.').collect();
+        let pats: Vec<(usize, Vec<&str>)> = rules
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (i, r.split('.').collect::<Vec<_>>()))
+            .filter(|(_, p)| p.len() == key.len())
+            .collect();
+        walk(&pats, &key, 0)
+    }
+
     proptest! {
+        #[test]
+        fn unordered_glob_rules_pick_the_rule_the_exporters_state_machine_finds(
+            rules in prop::collection::vec(prop::collection::vec(component(), 1..4), 1..6),
+            key in prop::collection::vec(prop_oneof![Just("a"), Just("b"), Just("c")], 1..4),
+        ) {
+            let rules: Vec<String> = rules.iter().map(|r| r.join(".")).collect();
+            let mut yaml = String::from("defaults:\n  glob_disable_ordering: true\nmappings:\n");
+            for (i, r) in rules.iter().enumerate() {
+                yaml.push_str(&format!("- match: \"{r}\"\n  name: r{i}\n"));
+            }
+            let f = MappingFile::parse(&yaml, "prop.yml").unwrap();
+            let key = key.join(".");
+            let got = match f.map(&key, MetricType::Gauge) {
+                Mapped::Metric(m) => Some(m.rule_index),
+                _ => None,
+            };
+            prop_assert_eq!(got, unordered_reference(&rules, &key));
+        }
+
         #[test]
         fn glob_rules_map_like_the_exporters_regex_translation(
             rules in prop::collection::vec(prop::collection::vec(component(), 1..4), 1..6),
