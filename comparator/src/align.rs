@@ -1,139 +1,298 @@
-//! Putting points on the step grid.
+//! From returned points to **observations with an uncertain time**, and what they bound.
 //!
-//! Grid point `t_i = start + i*step` owns the interval `(t_i - step, t_i]`: a raw point belongs to
-//! the first grid point at or after it. A backend that already answers on the grid (Prometheus
-//! range queries) lands one point per cell; a Graphite store answering at its storage step
-//! (one point per StatsD flush) lands several.
+//! The two pipelines never sample at the same instants: the StatsD daemon flushes on its own
+//! clock, the OTLP exporter on another, and some APIs move points onto their own grid. So this
+//! stage does not resample onto a grid. Each point becomes an [`Obs`]: a value observed at some
+//! instant within `[a, b]`:
 //!
-//! Missing data stays explicit: a cell with no point, or only `null`/`NaN` points, is
-//! [`Cell::MISSING`]; nothing is interpolated or carried forward here.
-use std::collections::BTreeMap;
+//! | where the points come from | [`Stamps`] | instant of a point stamped `T` |
+//! |---|---|---|
+//! | raw samples (`metric[range]` on a Prometheus API) | [`Stamps::Exact`] | `T` |
+//! | Graphite `/render` (whisper, VictoriaMetrics), storage step `S` | [`Stamps::BucketStart`] | `[T, T+S)` |
+//! | Prometheus `query_range` at step `s` | [`Stamps::GridEnd`] | `(T-s, T]` |
+//!
+//! A [`Track`] is one series' observations in time order. Questions are then asked at any
+//! instant `t` and answered with **bounds**, never guesses:
+//! - a running total (counters, made monotone first) at `t` lies between the last observation
+//!   certainly before `t` and the first certainly after it ([`Track::total_at`]);
+//! - a level (gauge, percentile, mean) over `[t - back, t]` lies in the hull of the observations
+//!   from the last one certainly before `t - back` to the first one certainly after `t`
+//!   ([`Track::level_at`]).
+//!
+//! Bounds are sound for any phase offset between the two sides and any rate, including less than
+//! one event per step: nothing is interpolated and nothing is assumed zero.
+//!
+//! The spacing of returned timestamps ([`detect_spacing`]) is each side's storage step (flush or
+//! export interval); the [`crate::coverage`] stage uses it to find gaps.
 
-use crate::query::TimeRange;
+use crate::query::Series;
 
-/// One grid cell of one series: the representative value and the range of raw values in it.
+/// How a backend stamps the points it returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stamps {
+    /// Raw sample timestamps.
+    Exact,
+    /// Graphite: a point stamped `T` holds the samples of `[T, T + storage step)`.
+    BucketStart,
+    /// An evaluation grid: a point stamped `T` was sampled within `(T - step, T]`.
+    GridEnd,
+}
+
+/// One value seen at some instant within `[a, b]` (Unix seconds, inclusive).
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Cell {
-    /// Representative value (last value, or running total).
-    pub value: f64,
-    /// Smallest raw value in the cell.
-    pub lo: f64,
-    /// Largest raw value in the cell.
-    pub hi: f64,
+pub struct Obs {
+    /// The timestamp the backend returned.
+    pub t: i64,
+    /// Earliest possible instant.
+    pub a: i64,
+    /// Latest possible instant.
+    pub b: i64,
+    /// The value (a running total for counters).
+    pub v: f64,
 }
 
-impl Cell {
-    /// A cell without data.
-    pub const MISSING: Cell = Cell { value: f64::NAN, lo: f64::NAN, hi: f64::NAN };
+/// Gaps are holes in a side's timestamps longer than this many storage steps.
+pub const GAP_FACTOR: f64 = 1.5;
 
-    /// A cell holding exactly `v`.
-    pub fn exact(v: f64) -> Cell {
-        Cell { value: v, lo: v, hi: v }
+/// The storage step of a side: the median spacing of consecutive non-`NaN` points within each
+/// series, or `None` when no series has two points.
+pub fn detect_spacing(series: &[Series]) -> Option<i64> {
+    let mut diffs: Vec<i64> = Vec::new();
+    for s in series {
+        let mut prev: Option<i64> = None;
+        for &(ts, v) in &s.points {
+            if v.is_nan() {
+                continue;
+            }
+            if let Some(p) = prev {
+                if ts > p {
+                    diffs.push(ts - p);
+                }
+            }
+            prev = Some(ts);
+        }
     }
-
-    /// Whether the cell has no data.
-    pub fn is_missing(&self) -> bool {
-        self.value.is_nan()
-    }
-}
-
-/// A series on the grid.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Aligned {
-    /// Labels that identify it for matching (after grouping).
-    pub labels: BTreeMap<String, String>,
-    /// One cell per grid point.
-    pub cells: Vec<Cell>,
-}
-
-/// The grid index owning `ts`, or `None` outside `(start - step, start + (n-1)*step]`.
-pub fn bucket_of(ts: i64, range: &TimeRange, n: usize) -> Option<usize> {
-    let step = range.step.max(1);
-    let offset = ts - range.start;
-    if offset <= -step {
+    if diffs.is_empty() {
         return None;
     }
-    let i = if offset <= 0 { 0 } else { (offset + step - 1) / step } as usize;
-    (i < n).then_some(i)
+    diffs.sort_unstable();
+    Some(diffs[diffs.len() / 2])
 }
 
-/// Level semantics: per cell the last non-NaN value, and the min and max of the cell's values.
-pub fn align_level(points: &[(i64, f64)], range: &TimeRange, n: usize) -> Vec<Cell> {
-    let mut cells = vec![Cell::MISSING; n];
-    for &(ts, v) in points {
-        if v.is_nan() {
-            continue;
+/// The observations of one series' points (`NaN` points are no observation). `width` is the
+/// storage step for [`Stamps::BucketStart`] and the grid step for [`Stamps::GridEnd`]; `slack`
+/// widens every instant by that many seconds on both sides (clock skew between pipelines).
+pub fn observations(points: &[(i64, f64)], stamps: Stamps, width: i64, slack: i64) -> Vec<Obs> {
+    let w = width.max(1) - 1;
+    let mut out: Vec<Obs> = points
+        .iter()
+        .filter(|(_, v)| !v.is_nan())
+        .map(|&(t, v)| {
+            let (a, b) = match stamps {
+                Stamps::Exact => (t, t),
+                // A sample late in the bucket may carry a fraction of a second past `T + S - 1`.
+                Stamps::BucketStart => (t, t + w + 1),
+                // Sampled after `T - step` (fractions of a second round down onto it).
+                Stamps::GridEnd => (t - w - 1, t),
+            };
+            Obs { t, a: a - slack, b: b + slack, v }
+        })
+        .collect();
+    out.sort_by_key(|o| o.a);
+    out
+}
+
+/// One series' observations in time order, with what is known before the first one.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Track {
+    /// Observations sorted by `a` (and so by `b`: all have the same width).
+    pub obs: Vec<Obs>,
+    /// The series appeared after the side's data began: before its first observation (minus
+    /// one storage step) its running total is 0, not unknown.
+    pub starts_late: bool,
+    /// The side's storage step, seconds.
+    pub spacing: i64,
+}
+
+impl Track {
+    /// Index of the last observation certainly at or before `t`.
+    fn before(&self, t: i64) -> Option<usize> {
+        self.obs.partition_point(|o| o.b <= t).checked_sub(1)
+    }
+
+    /// Index of the first observation certainly at or after `t`.
+    fn after(&self, t: i64) -> Option<usize> {
+        let i = self.obs.partition_point(|o| o.a < t);
+        (i < self.obs.len()).then_some(i)
+    }
+
+    /// Bounds of a running total at `t` (observations must be monotone). After the last
+    /// observation the total stays (the series ended); whether the side as a whole still
+    /// reported is for [`crate::coverage`] to say.
+    pub fn total_at(&self, t: i64) -> Option<(f64, f64)> {
+        let first = self.obs.first()?;
+        let last = self.obs.last()?;
+        let hi = self.after(t).map_or(last.v, |i| self.obs[i].v);
+        match self.before(t) {
+            Some(i) => Some((self.obs[i].v, hi)),
+            None if self.starts_late && t < first.a - self.spacing => Some((0.0, 0.0)),
+            None if self.starts_late => Some((0.0, hi)),
+            None => None,
         }
-        let Some(i) = bucket_of(ts, range, n) else { continue };
-        let c = &mut cells[i];
-        if c.is_missing() {
-            *c = Cell::exact(v);
+    }
+
+    /// A best estimate of a running total at `t`: linear between the centres of the
+    /// observations around it (`None` outside them). Used for the figures an explanation
+    /// quotes, never for the verdict.
+    pub fn estimate(&self, t: i64) -> Option<f64> {
+        let c = |o: &Obs| (o.a + o.b) as f64 / 2.0;
+        let t = t as f64;
+        let i = self.obs.partition_point(|o| c(o) <= t);
+        if i == 0 {
+            return (self.starts_late && t < c(self.obs.first()?)).then_some(0.0);
+        }
+        let p = &self.obs[i - 1];
+        let Some(n) = self.obs.get(i) else {
+            return Some(p.v);
+        };
+        let span = c(n) - c(p);
+        Some(if span > 0.0 { p.v + (n.v - p.v) * (t - c(p)) / span } else { n.v })
+    }
+
+    /// Hull of the values observed within `[t - back, t + spacing]` (a per-flush statistic
+    /// over the window a new-side rate covers). Series that only report when they have events
+    /// (StatsD timers) have holes that are no outage, so no gap check is made; `None` when no
+    /// observation falls in the window.
+    pub fn window_hull(&self, t: i64, back: i64) -> Option<(f64, f64)> {
+        let from = self.obs.partition_point(|o| o.b < t - back);
+        let to = self.obs.partition_point(|o| o.a <= t + self.spacing);
+        (from < to).then(|| {
+            self.obs[from..to]
+                .iter()
+                .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), o| (lo.min(o.v), hi.max(o.v)))
+        })
+    }
+
+    /// Hull of the level over `[t - back, t]`: the observations from the last one certainly
+    /// before `t - back` to the first one certainly after `t`. `None` when either is missing or
+    /// they are further apart than a gap.
+    pub fn level_at(&self, t: i64, back: i64) -> Option<(f64, f64)> {
+        let i = self.before(t - back)?;
+        let j = self.after(t)?;
+        if j < i {
+            return None;
+        }
+        let limit =
+            (GAP_FACTOR * self.spacing as f64) as i64 + back + (self.obs[i].b - self.obs[i].a);
+        if self.obs[j].a - self.obs[i].b > limit {
+            return None;
+        }
+        Some(
+            self.obs[i..=j]
+                .iter()
+                .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), o| (lo.min(o.v), hi.max(o.v))),
+        )
+    }
+}
+
+/// Makes a counter's observations monotone running totals.
+///
+/// - `delta` points (per-flush counts) are summed.
+/// - cumulative points are differenced; a drop is a reset and the new value counts in full.
+///
+/// The first observation's value counts when the series `starts_late` (it began within the
+/// range: the SDK starts counters at 0); otherwise it is the baseline and the total starts at 0
+/// there (cumulative), or at its own count (delta: any constant cancels in increases).
+pub fn running_totals(obs: &mut [Obs], delta: bool, starts_late: bool) {
+    let mut total = 0.0;
+    let mut prev: Option<f64> = None;
+    for o in obs.iter_mut() {
+        let v = o.v;
+        if delta {
+            total += v;
         } else {
-            c.value = v;
-            c.lo = c.lo.min(v);
-            c.hi = c.hi.max(v);
+            total += match prev {
+                None if starts_late => v,
+                None => 0.0,
+                Some(p) if v >= p => v - p,
+                Some(_) => v,
+            };
+            prev = Some(v);
         }
+        o.v = total;
     }
-    cells
-}
-
-/// Delta semantics: per cell the sum of its non-NaN values (0 when it has none).
-pub fn align_sum(points: &[(i64, f64)], range: &TimeRange, n: usize) -> Vec<f64> {
-    let mut sums = vec![0.0; n];
-    for &(ts, v) in points {
-        if v.is_nan() {
-            continue;
-        }
-        if let Some(i) = bucket_of(ts, range, n) {
-            sums[i] += v;
-        }
-    }
-    sums
-}
-
-/// The number of grid cells compared once the `skip_recent` most recent ones are left out
-/// (ingestion lag: the newest samples may not be queryable yet on one side).
-pub fn compared_len(n: usize, skip_recent: usize) -> usize {
-    n.saturating_sub(skip_recent)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    const R: TimeRange = TimeRange { start: 100, end: 130, step: 10 };
-
-    #[test]
-    fn point_belongs_to_the_next_grid_point() {
-        assert_eq!(bucket_of(100, &R, 4), Some(0));
-        assert_eq!(bucket_of(91, &R, 4), Some(0));
-        assert_eq!(bucket_of(90, &R, 4), None);
-        assert_eq!(bucket_of(101, &R, 4), Some(1));
-        assert_eq!(bucket_of(110, &R, 4), Some(1));
-        assert_eq!(bucket_of(131, &R, 4), None);
+    fn track(points: &[(i64, f64)], stamps: Stamps, width: i64) -> Track {
+        Track { obs: observations(points, stamps, width, 0), starts_late: false, spacing: 10 }
     }
 
     #[test]
-    fn level_keeps_last_value_and_range() {
-        let cells = align_level(&[(101, 5.0), (105, 1.0), (109, 3.0)], &R, 4);
-        assert_eq!(cells[1], Cell { value: 3.0, lo: 1.0, hi: 5.0 });
+    fn stamps_become_intervals() {
+        let o = observations(&[(100, 1.0), (110, f64::NAN)], Stamps::BucketStart, 10, 0);
+        assert_eq!(o, vec![Obs { t: 100, a: 100, b: 110, v: 1.0 }]);
+        let o = observations(&[(100, 1.0)], Stamps::GridEnd, 10, 2);
+        assert_eq!(o, vec![Obs { t: 100, a: 88, b: 102, v: 1.0 }]);
     }
 
     #[test]
-    fn empty_and_nan_cells_are_missing() {
-        let cells = align_level(&[(101, f64::NAN)], &R, 4);
-        assert!(cells.iter().all(Cell::is_missing));
+    fn spacing_is_the_median_of_point_distances() {
+        let s = Series {
+            labels: Default::default(),
+            points: vec![(0, 1.0), (10, f64::NAN), (20, 1.0), (30, 1.0), (40, 1.0)],
+        };
+        assert_eq!(detect_spacing(&[s]), Some(10));
+        assert_eq!(detect_spacing(&[]), None);
     }
 
     #[test]
-    fn deltas_sum_per_cell() {
-        let sums = align_sum(&[(101, 1.0), (102, 2.0), (111, f64::NAN), (120, 4.0)], &R, 4);
-        assert_eq!(sums, vec![0.0, 3.0, 4.0, 0.0]);
+    fn total_between_the_observations_around_an_instant() {
+        let t = track(&[(103, 0.0), (113, 4.0), (123, 4.0), (133, 9.0)], Stamps::Exact, 1);
+        assert_eq!(t.total_at(113), Some((4.0, 4.0)));
+        assert_eq!(t.total_at(125), Some((4.0, 9.0)));
+        assert_eq!(t.total_at(100), None, "before a baseline series: unknown");
+        assert_eq!(t.total_at(200), Some((9.0, 9.0)), "the series ended");
     }
 
     #[test]
-    fn skip_recent_never_underflows() {
-        assert_eq!(compared_len(4, 2), 2);
-        assert_eq!(compared_len(1, 2), 0);
+    fn bucketed_points_are_ambiguous_inside_their_bucket() {
+        // A Graphite point at 110 holds a flush somewhere in [110, 120).
+        let t = track(&[(100, 1.0), (110, 2.0), (120, 3.0)], Stamps::BucketStart, 10);
+        assert_eq!(t.total_at(115), Some((1.0, 3.0)));
+        assert_eq!(t.total_at(119), Some((1.0, 3.0)));
+        assert_eq!(t.total_at(120), Some((2.0, 3.0)));
+    }
+
+    #[test]
+    fn a_late_series_counts_from_zero() {
+        let mut t = track(&[(150, 5.0), (160, 7.0)], Stamps::Exact, 1);
+        t.starts_late = true;
+        running_totals(&mut t.obs, false, true);
+        assert_eq!(t.total_at(100), Some((0.0, 0.0)));
+        assert_eq!(t.total_at(145), Some((0.0, 5.0)));
+        assert_eq!(t.total_at(160), Some((7.0, 7.0)));
+    }
+
+    #[test]
+    fn resets_count_the_new_value() {
+        let mut o = observations(&[(0, 10.0), (10, 12.0), (20, 3.0)], Stamps::Exact, 1, 0);
+        running_totals(&mut o, false, false);
+        assert_eq!(o.iter().map(|o| o.v).collect::<Vec<_>>(), vec![0.0, 2.0, 5.0]);
+        let mut d = observations(&[(0, 10.0), (10, 2.0)], Stamps::Exact, 1, 0);
+        running_totals(&mut d, true, false);
+        assert_eq!(d.iter().map(|o| o.v).collect::<Vec<_>>(), vec![10.0, 12.0]);
+    }
+
+    #[test]
+    fn level_hull_over_a_window_and_gaps() {
+        let t = track(&[(100, 1.0), (110, 5.0), (120, 3.0), (180, 4.0)], Stamps::Exact, 1);
+        assert_eq!(t.level_at(110, 0), Some((5.0, 5.0)));
+        assert_eq!(t.level_at(115, 0), Some((3.0, 5.0)));
+        assert_eq!(t.level_at(120, 20), Some((1.0, 5.0)));
+        assert_eq!(t.level_at(150, 0), None, "inside a gap");
     }
 }

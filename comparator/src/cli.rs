@@ -19,7 +19,7 @@ use crate::query::graphite::GraphiteAdapter;
 use crate::query::prometheus::PrometheusAdapter;
 use crate::query::{Auth, HttpConfig, QueryAdapter, TimeRange};
 use crate::report::{html, json, markdown, table, Report};
-use crate::run::{compare_all, CompareSettings};
+use crate::run::{compare_all, step_warnings, CompareSettings};
 
 /// Query language of the legacy backend.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -82,12 +82,17 @@ pub struct CompareArgs {
     /// The StatsD daemon's Graphite `globalPrefix` (generated pairs).
     #[arg(long, default_value = "stats")]
     pub graphite_prefix: String,
+    /// The new side's label naming the catalog's service (generated pairs are restricted to it;
+    /// `job` for scraped services, `none` for no restriction).
+    #[arg(long, default_value = crate::scope::DEFAULT_SERVICE_LABEL)]
+    pub service_label: String,
     /// The StatsD daemon's `percentThreshold` list (generated pairs).
     #[arg(long, value_delimiter = ',', default_value = "90")]
     pub percentiles: Vec<f64>,
-    /// `storage_step` sent to the Graphite API (set it to the StatsD flush interval for
-    /// VictoriaMetrics; `none` to leave it out).
-    #[arg(long, default_value = "1s")]
+    /// `storage_step` sent to the Graphite API: the StatsD flush interval (VictoriaMetrics
+    /// averages samples onto this step, and fills a finer step with repeats); `none` to leave it
+    /// out. Defaults to the reference daemon's flush interval, 10s.
+    #[arg(long, default_value = DEFAULT_STORAGE_STEP)]
     pub storage_step: String,
     /// Range start: Unix seconds, `now`, or `-<duration>` before the end.
     #[arg(long, default_value = "-1h", allow_hyphen_values = true)]
@@ -98,12 +103,15 @@ pub struct CompareArgs {
     /// Grid step (whole seconds: `10s`, `1m`).
     #[arg(long, default_value = "10s")]
     pub step: String,
-    /// Most recent grid points left out (ingestion lag).
-    #[arg(long, default_value_t = crate::run::DEFAULT_SKIP_RECENT)]
-    pub skip_recent: usize,
-    /// Timing slack between the two pipelines (export interval of the slower one).
+    /// The most recent span left out (ingestion lag), a duration.
     #[arg(long, default_value = "20s")]
+    pub skip_recent: String,
+    /// Clock slack between the two pipelines' timestamps (phase offsets need none).
+    #[arg(long, default_value = "1s")]
     pub max_lag: String,
+    /// Tag sets named in an explanation.
+    #[arg(long, default_value_t = crate::diff::DEFAULT_TOP_TAG_SETS)]
+    pub top: usize,
     /// Window for `$window` in queries (`increase()` of quantiles and means).
     #[arg(long, default_value = "1m")]
     pub window: String,
@@ -144,6 +152,9 @@ pub struct CompareArgs {
     #[arg(long = "mapped-key", value_name = "KEY:TYPE")]
     pub mapped_keys: Vec<String>,
 }
+
+/// Default of `--storage-step`: the reference StatsD daemon's `flushInterval`.
+pub const DEFAULT_STORAGE_STEP: &str = "10s";
 
 /// Parses `500ms`, `10s`, `5m`, `1h`, `1d` (a bare number is seconds).
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -285,6 +296,7 @@ impl Plan {
             legacy_api: api,
             prometheus_naming: args.new_naming == NamingArg::Prometheus,
             percentiles: args.percentiles.clone(),
+            service_label: (args.service_label != "none").then(|| args.service_label.clone()),
         };
         for path in &args.catalog {
             let p = path.display().to_string();
@@ -334,17 +346,24 @@ impl Plan {
             notes,
             settings: CompareSettings {
                 range: TimeRange { start, end, step },
-                skip_recent: args.skip_recent,
+                skip_recent: whole_secs("--skip-recent", &args.skip_recent)?,
                 max_lag_secs: whole_secs("--max-lag", &args.max_lag)?,
                 window_secs: whole_secs("--window", &args.window)?,
                 min_share: args.min_share,
                 parallel: args.parallel.max(1),
+                top_tag_sets: args.top.max(1),
             },
             legacy: BackendPlan {
                 http: http("--legacy-url", &args.legacy_url, "DUALMETRICS_LEGACY")?,
                 api,
             },
-            storage_step: (args.storage_step != "none").then(|| args.storage_step.clone()),
+            storage_step: match args.storage_step.as_str() {
+                "none" => None,
+                other => {
+                    whole_secs("--storage-step", other)?;
+                    Some(other.to_owned())
+                }
+            },
             new: http("--new-url", &args.new_url, "DUALMETRICS_NEW")?,
             format: args.format,
             out: args.out.clone(),
@@ -367,13 +386,15 @@ impl Plan {
         let new = PrometheusAdapter::new(self.new.clone())?;
         let rows = compare_all(&self.pairs, legacy.as_ref(), &new, &self.settings);
         let r = self.settings.range;
+        let mut notes = step_warnings(&rows, r.step);
+        notes.extend(self.notes.iter().cloned());
         Ok(Report {
             legacy_backend: legacy.describe(),
             new_backend: new.describe(),
             start: r.start,
             end: r.end,
             step: r.step,
-            notes: self.notes.clone(),
+            notes,
             pairs: rows,
         })
     }

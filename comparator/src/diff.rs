@@ -1,29 +1,36 @@
-//! The verdict per pair: pure, from the two normalised sides.
+//! The verdict per pair, from the two normalised sides: **divergent only on evidence**.
 //!
-//! For each grid point `i` of each matched group, the new value is checked against the
-//! **legacy band**: the smallest and largest legacy values over the cells
-//! `i - back - lag ..= i + lag`. `lag` absorbs the two pipelines reporting at different
-//! moments (StatsD flushes every second, an OTLP exporter every few seconds); `back` widens
-//! the band to the window a new-side `increase()`/`histogram_quantile()` covers. For levels
-//! this is sound: the percentile (or mean) of a union of flushes lies between the smallest and
-//! the largest per-flush percentile (mean). The allowed distance outside the band is the
-//! pair's tolerance, plus — for quantiles — the width of the bucket holding the new value
-//! (`histogram_quantile` only knows that the value is somewhere in that bucket).
+//! Both sides are asked the same question at each grid instant `t` and answer with bounds
+//! ([`crate::align`]):
+//! - **counters**: the increase from a common baseline instant to `t`. Each side's increase
+//!   lies in `[total_lo(t) - total_hi(base), total_hi(t) - total_lo(base)]`; the pair diverges
+//!   at `t` when the two intervals are further apart than the tolerance. The baseline is the
+//!   first instant both sides know; it moves past a gap of a per-flush (delta) side, whose
+//!   counts are lost, but not past a gap of a cumulative side, whose total carries across.
+//! - **gauges**: the hulls of each side's values around `t`; divergent when disjoint beyond
+//!   the tolerance.
+//! - **means**: the new value (a rate window ending at `t`) against the hull of legacy
+//!   per-flush means over that window.
+//! - **quantiles**: the `histogram_quantile` bucket holding the new value must meet the hull
+//!   of legacy per-flush percentiles over the window (the true quantile of the window lies in
+//!   that bucket, and between the smallest and largest per-flush percentile).
 //!
-//! A point where one side has data and the other has none in its band counts as missing on
-//! that side and is not within tolerance. Points missing on both sides are not compared.
+//! Instants where either side is in a gap are not compared; gaps are listed per side. The
+//! explanation names which side is higher and by how much, the first instant of divergence and
+//! the tag sets contributing most.
 use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::align::{Aligned, Cell};
+use crate::normalize::{Group, Side};
 use crate::pairs::{PairKind, Tolerance};
+use crate::report::{utc, Chart};
 
 /// The outcome class of one pair.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Verdict {
-    /// Every compared point is within tolerance (or the share asked for is reached).
+    /// No evidence of a difference (or the share asked for is reached).
     Equivalent,
     /// Both sides have data and it differs.
     Divergent,
@@ -31,7 +38,7 @@ pub enum Verdict {
     MissingLegacy,
     /// The new side returned no data.
     MissingNew,
-    /// Neither side returned data.
+    /// Neither side returned data, or they never overlap in time.
     NoData,
     /// A query failed.
     Error,
@@ -51,20 +58,60 @@ impl Verdict {
     }
 }
 
-/// How strictly to compare.
+/// Default number of tag sets named in an explanation.
+pub const DEFAULT_TOP_TAG_SETS: usize = 3;
+
+/// How strictly and where to compare.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct DiffOptions {
-    /// Cells of timing slack on each side.
-    pub lag: usize,
-    /// Extra cells the band reaches back (rate window − 1 step) for quantile and mean pairs.
-    pub back: usize,
-    /// Share of compared points that must be within tolerance. Defaults to 1.0.
+    /// First instant compared (Unix seconds).
+    pub start: i64,
+    /// Last instant compared.
+    pub end: i64,
+    /// Spacing of the compared instants, seconds.
+    pub step: i64,
+    /// Window a new-side quantile or mean value covers, seconds (0 for other kinds).
+    pub back: i64,
+    /// Share of compared instants that must show no difference. Defaults to 1.0.
     pub min_share: f64,
-    /// First cell compared: the cells before it only widen the band (they are fetched so that
-    /// the band is not clipped at the start of the range).
-    pub first: usize,
-    /// End of the compared cells (the grid minus the skipped most recent cells).
-    pub len: usize,
+    /// Tag sets named in the explanation. Defaults to [`DEFAULT_TOP_TAG_SETS`].
+    pub top: usize,
+}
+
+impl DiffOptions {
+    fn instants(&self) -> impl Iterator<Item = i64> + '_ {
+        let step = self.step.max(1);
+        (0..).map(move |i| self.start + i * step).take_while(move |t| *t <= self.end)
+    }
+}
+
+/// A hole in one side's data.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SideGap {
+    /// `legacy` or `new`.
+    pub side: &'static str,
+    /// Last instant with data before the hole (Unix seconds).
+    pub from: i64,
+    /// First instant with data after it.
+    pub to: i64,
+}
+
+/// How one tag set differs.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TagSetDiff {
+    /// `k=v,k=v`.
+    pub tags: String,
+    /// Legacy value (increase over the compared span, or the level where it differed most).
+    pub legacy: f64,
+    /// New value, same meaning.
+    pub new: f64,
+    /// Share of the pair's total absolute difference.
+    pub share: f64,
+    /// First instant it diverged.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_at: Option<i64>,
+    /// Present on one side only.
+    pub one_side_only: bool,
 }
 
 /// What the comparison found.
@@ -72,26 +119,69 @@ pub struct DiffOptions {
 pub struct Outcome {
     /// The class.
     pub verdict: Verdict,
-    /// Largest distance from the new value to the legacy band.
+    /// Largest distance between the two sides' bounds (0 when they always overlap).
     pub max_abs_err: f64,
-    /// That distance relative to the larger magnitude of the two values (at most 1 when one is 0).
+    /// That distance relative to the larger magnitude of the two values.
     pub max_rel_err: f64,
-    /// Share of compared points within tolerance (0 when nothing was compared).
+    /// Share of compared instants without a difference (0 when nothing was compared).
     pub share_within: f64,
-    /// Points compared.
+    /// Instants compared (per tag set).
     pub points_compared: usize,
-    /// Points with new data but no legacy data.
+    /// Instants where the new side knew and the legacy side was in a gap.
     pub missing_legacy: usize,
-    /// Points with legacy data but no new data.
+    /// Instants where the legacy side knew and the new side was in a gap.
     pub missing_new: usize,
-    /// Grid index of the largest error (the report turns it into a timestamp).
+    /// Instant of the largest difference (internal).
     #[serde(skip)]
     pub worst_index: Option<usize>,
-    /// Unix time of the largest error.
+    /// Unix time of the largest difference.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub worst_at: Option<i64>,
-    /// One line saying what differs.
+    /// First instant with a difference.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_divergent_at: Option<i64>,
+    /// `legacy` or `new`: the side that is higher where they differ.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub higher: Option<&'static str>,
+    /// Relative difference of the estimates (new vs legacy) where it was largest, signed.
+    pub rel_diff: f64,
+    /// The tag sets that differ, largest contribution first.
+    pub tag_sets: Vec<TagSetDiff>,
+    /// Holes in either side's data within the range.
+    pub gaps: Vec<SideGap>,
+    /// Storage step of each side's data (spacing of the returned timestamps), seconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub legacy_step: Option<i64>,
+    /// Same for the new side.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub new_step: Option<i64>,
+    /// What differs, or why the pair is equivalent, in one paragraph.
     pub explanation: String,
+}
+
+impl Outcome {
+    /// An outcome not yet computed.
+    pub fn pending() -> Outcome {
+        Outcome {
+            verdict: Verdict::Error,
+            max_abs_err: 0.0,
+            max_rel_err: 0.0,
+            share_within: 0.0,
+            points_compared: 0,
+            missing_legacy: 0,
+            missing_new: 0,
+            worst_index: None,
+            worst_at: None,
+            first_divergent_at: None,
+            higher: None,
+            rel_diff: 0.0,
+            tag_sets: Vec::new(),
+            gaps: Vec::new(),
+            legacy_step: None,
+            new_step: None,
+            explanation: String::new(),
+        }
+    }
 }
 
 /// Inputs of [`diff`] that come from the pair.
@@ -108,22 +198,39 @@ pub struct PairSemantics<'a> {
 /// Width of the bucket holding `v`, bounds sorted ascending. Above the last bound: the last
 /// bound's value (`histogram_quantile` answers the largest finite bound there).
 pub fn bucket_width(v: f64, bounds: &[f64]) -> f64 {
+    let (lo, hi) = bucket_of(v, bounds);
+    if hi.is_finite() {
+        hi - lo
+    } else {
+        bounds.last().map_or(0.0, |b| b.abs())
+    }
+}
+
+/// The bucket `[lower, upper]` holding `v` (`upper` is `+inf` above the last bound).
+pub fn bucket_of(v: f64, bounds: &[f64]) -> (f64, f64) {
     let mut lower = 0.0_f64.min(bounds.first().copied().unwrap_or(0.0));
     for &b in bounds {
         if v <= b {
-            return b - lower;
+            return (lower, b);
         }
         lower = b;
     }
-    bounds.last().map_or(0.0, |b| b.abs())
+    (lower, f64::INFINITY)
 }
 
-fn has_data(a: &[Aligned], len: usize) -> bool {
-    a.iter().any(|s| s.cells.iter().take(len).any(|c| !c.is_missing()))
+/// Distance between two intervals (0 when they meet).
+fn separation(a: (f64, f64), b: (f64, f64)) -> f64 {
+    if a.0 > b.1 {
+        a.0 - b.1
+    } else if b.0 > a.1 {
+        b.0 - a.1
+    } else {
+        0.0
+    }
 }
 
-fn all_zero(a: &Aligned, len: usize) -> bool {
-    a.cells.iter().take(len).all(|c| c.is_missing() || c.value == 0.0)
+fn mid(a: (f64, f64)) -> f64 {
+    (a.0 + a.1) / 2.0
 }
 
 fn fmt_labels(l: &BTreeMap<String, String>) -> String {
@@ -134,7 +241,7 @@ fn fmt_labels(l: &BTreeMap<String, String>) -> String {
 }
 
 /// Tag values that one side's unmatched group has and no group of the other side has.
-fn lacking(unmatched: &Aligned, other: &[Aligned]) -> String {
+fn lacking(unmatched: &Group, other: &[Group]) -> String {
     let novel: Vec<String> = unmatched
         .labels
         .iter()
@@ -148,86 +255,13 @@ fn lacking(unmatched: &Aligned, other: &[Aligned]) -> String {
     }
 }
 
-#[derive(Default)]
-struct Tally {
-    compared: usize,
-    within: usize,
-    missing_legacy: usize,
-    missing_new: usize,
-    max_abs: f64,
-    max_rel: f64,
-    worst: Option<usize>,
-    ratios: Vec<f64>,
-}
-
-fn compare_group(
-    legacy: &[Cell],
-    new: &[Cell],
-    sem: &PairSemantics<'_>,
-    o: &DiffOptions,
-    t: &mut Tally,
-) {
-    let len = o.len.min(legacy.len()).min(new.len());
-    // The band may reach into the skipped most recent cells: they are not compared, but they
-    // hold the legacy values the new side lags behind at the end of the range.
-    let last = legacy.len().min(new.len()).saturating_sub(1);
-    for i in o.first..len {
-        let n = new[i];
-        let from = i.saturating_sub(o.back + o.lag);
-        let to = (i + o.lag).min(last);
-        let band = legacy[from..=to].iter().filter(|c| !c.is_missing());
-        let (lo, hi) = band
-            .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), c| (lo.min(c.lo), hi.max(c.hi)));
-        if n.is_missing() {
-            if !legacy[i].is_missing() {
-                let new_near = new[from..=to].iter().any(|c| !c.is_missing());
-                if !new_near {
-                    t.compared += 1;
-                    t.missing_new += 1;
-                }
-            }
-            continue;
-        }
-        t.compared += 1;
-        if lo > hi {
-            t.missing_legacy += 1;
-            continue;
-        }
-        let v = n.value;
-        let (err, nearest) = if v < lo {
-            (lo - v, lo)
-        } else if v > hi {
-            (v - hi, hi)
-        } else {
-            (0.0, v)
-        };
-        let mut tol = sem.tolerance.abs + sem.tolerance.rel * lo.abs().max(hi.abs());
-        if sem.kind == PairKind::Quantile {
-            tol += bucket_width(v, sem.buckets);
-        }
-        if err <= tol {
-            t.within += 1;
-        }
-        let mag = nearest.abs().max(v.abs());
-        let rel = if mag > 0.0 { err / mag } else { 0.0 };
-        if err > t.max_abs {
-            t.worst = Some(i);
-        }
-        t.max_abs = t.max_abs.max(err);
-        t.max_rel = t.max_rel.max(rel);
-        let l = legacy[i];
-        if !l.is_missing() && l.value.abs() > 1e-12 && v.abs() > 1e-12 {
-            t.ratios.push(v / l.value);
-        }
-    }
-}
-
 fn near(x: f64, target: f64) -> bool {
     (x / target - 1.0).abs() < 0.05
 }
 
-/// A one-line reading of the median new/legacy ratio, or `None` when it says nothing.
-pub fn explain_ratio(ratio: f64) -> Option<String> {
+/// A reading of a new/legacy ratio that names a likely cause (units, double counting), or
+/// `None` when the ratio says nothing beyond the numbers.
+pub fn ratio_cause(ratio: f64) -> Option<String> {
     if !ratio.is_finite() || ratio <= 0.0 {
         return None;
     }
@@ -239,24 +273,38 @@ pub fn explain_ratio(ratio: f64) -> Option<String> {
             return Some(format!("values differ by ×{factor} (legacy side larger): unit {unit}?"));
         }
     }
+    if near(ratio, 2.0) {
+        return Some("new side is 2.0× legacy: counted twice?".to_owned());
+    }
+    if near(1.0 / ratio, 2.0) {
+        return Some("legacy side is 2.0× new: counted twice on the legacy side?".to_owned());
+    }
+    None
+}
+
+/// A one-line reading of a counter's new/legacy ratio, or `None` when it says nothing.
+pub fn explain_ratio(ratio: f64) -> Option<String> {
+    if let Some(cause) = ratio_cause(ratio) {
+        return Some(cause);
+    }
+    if !ratio.is_finite() || ratio <= 0.0 {
+        return None;
+    }
     if ratio >= 1.5 {
-        let hint = if near(ratio, 2.0) { ": counted twice?" } else { "" };
-        return Some(format!("new side is {ratio:.1}× legacy{hint}"));
+        return Some(format!("new side is {ratio:.1}× legacy"));
     }
     if ratio <= 1.0 / 1.5 {
-        let r = 1.0 / ratio;
-        let hint = if near(r, 2.0) { ": counted twice on the legacy side?" } else { "" };
-        return Some(format!("legacy side is {r:.1}× new{hint}"));
+        return Some(format!("legacy side is {:.1}× new", 1.0 / ratio));
     }
     if (ratio - 1.0).abs() >= 0.001 {
         return Some(if ratio < 1.0 {
             format!(
-                "new side is {:.1}% below legacy: points dropped on the new side?",
+                "new side is {:.1}% below legacy: increments lost on the new side?",
                 (1.0 - ratio) * 100.0
             )
         } else {
             format!(
-                "legacy side is {:.1}% below new: points dropped on the legacy side?",
+                "legacy side is {:.1}% below new: increments lost on the legacy side?",
                 (1.0 - 1.0 / ratio) * 100.0
             )
         });
@@ -264,119 +312,490 @@ pub fn explain_ratio(ratio: f64) -> Option<String> {
     None
 }
 
-fn median(v: &mut [f64]) -> Option<f64> {
-    if v.is_empty() {
-        return None;
-    }
-    v.sort_by(f64::total_cmp);
-    Some(v[v.len() / 2])
+/// What one matched tag set showed.
+#[derive(Default)]
+struct GroupResult {
+    compared: usize,
+    differing: usize,
+    missing_legacy: usize,
+    missing_new: usize,
+    max_sep: f64,
+    max_rel: f64,
+    worst: Option<(usize, i64)>,
+    first: Option<i64>,
+    /// Estimates where the difference was largest (counters: at the last compared instant).
+    legacy_est: f64,
+    new_est: f64,
+    /// Signed relative difference of the estimates there.
+    rel_diff: f64,
+    /// Estimated running totals (segment, legacy, new) at each compared instant.
+    points: Vec<(usize, f64, f64)>,
 }
 
-/// Compares two normalised sides of one pair.
+impl GroupResult {
+    /// new/legacy increase factors over spans of at least half the longest one, from up to 48
+    /// instants: their median is the factor an explanation quotes, steadier than any single
+    /// span (an edge of the data skews the spans touching it).
+    fn factors(&self, out: &mut Vec<f64>) {
+        let stride = self.points.len().div_ceil(48).max(1);
+        let p: Vec<&(usize, f64, f64)> = self.points.iter().step_by(stride).collect();
+        let longest = p.len().saturating_sub(1);
+        for i in 0..p.len() {
+            for j in i + 1..p.len() {
+                if p[i].0 != p[j].0 || 2 * (j - i) < longest {
+                    continue;
+                }
+                let (dl, dn) = (p[j].1 - p[i].1, p[j].2 - p[i].2);
+                if dl.abs() > 0.0 {
+                    out.push(dn / dl);
+                }
+            }
+        }
+    }
+}
+
+fn rel(sep: f64, a: f64, b: f64) -> f64 {
+    let mag = a.abs().max(b.abs());
+    if mag > 0.0 {
+        sep / mag
+    } else {
+        0.0
+    }
+}
+
+fn signed_rel(new: f64, legacy: f64) -> f64 {
+    if legacy.abs() > 0.0 {
+        (new - legacy) / legacy.abs()
+    } else if new != 0.0 {
+        f64::INFINITY.copysign(new)
+    } else {
+        0.0
+    }
+}
+
+fn compare_counter(
+    l: &Group,
+    n: &Group,
+    ls: &Side,
+    ns: &Side,
+    sem: &PairSemantics<'_>,
+    o: &DiffOptions,
+) -> GroupResult {
+    let mut r = GroupResult::default();
+    // (instant, legacy bounds, new bounds) of the baseline.
+    type Base = (i64, (f64, f64), (f64, f64));
+    let mut base: Option<Base> = None;
+    let mut segment = 0usize;
+    for (idx, t) in o.instants().enumerate() {
+        let (lk, nk) = (ls.known(t), ns.known(t));
+        if lk != nk {
+            if lk {
+                r.missing_new += 1;
+            } else {
+                r.missing_legacy += 1;
+            }
+        }
+        if !lk || !nk {
+            continue;
+        }
+        let (Some(lt), Some(nt)) = (l.total_at(t), n.total_at(t)) else { continue };
+        if base.is_some_and(|(bt, _, _)| ls.breaks(bt, t) || ns.breaks(bt, t)) {
+            base = None;
+            segment += 1;
+        }
+        let Some((bt, lb, nb)) = base else {
+            base = Some((t, lt, nt));
+            if let (Some(le), Some(ne)) = (l.estimate(t), n.estimate(t)) {
+                r.points.push((segment, le, ne));
+            }
+            continue;
+        };
+        let li = (lt.0 - lb.1, lt.1 - lb.0);
+        let ni = (nt.0 - nb.1, nt.1 - nb.0);
+        let est = |g: &Group| Some(g.estimate(t)? - g.estimate(bt)?);
+        let (lm, nm) = (est(l).unwrap_or(mid(li)), est(n).unwrap_or(mid(ni)));
+        let sep = separation(li, ni);
+        let tol = sem.tolerance.abs + sem.tolerance.rel * lm.abs().max(nm.abs());
+        r.compared += 1;
+        if sep > tol {
+            r.differing += 1;
+            r.first.get_or_insert(t);
+        }
+        if sep > r.max_sep {
+            r.max_sep = sep;
+            r.worst = Some((idx, t));
+        }
+        r.max_rel = r.max_rel.max(rel(sep, lm, nm));
+        (r.legacy_est, r.new_est) = (lm, nm);
+        r.rel_diff = signed_rel(nm, lm);
+        if let (Some(le), Some(ne)) = (l.estimate(t), n.estimate(t)) {
+            r.points.push((segment, le, ne));
+        }
+    }
+    r
+}
+
+fn compare_level(
+    l: &Group,
+    n: &Group,
+    ls: &Side,
+    ns: &Side,
+    sem: &PairSemantics<'_>,
+    o: &DiffOptions,
+) -> GroupResult {
+    let mut r = GroupResult::default();
+    let windowed = matches!(sem.kind, PairKind::Quantile | PairKind::Mean);
+    for (idx, t) in o.instants().enumerate() {
+        let (lv, nv) = if windowed {
+            (l.window_hull(t, o.back), n.value_stamped(t).map(|v| (v, v)))
+        } else {
+            (l.level_at(t, 0).filter(|_| ls.known(t)), n.level_at(t, 0).filter(|_| ns.known(t)))
+        };
+        match (lv, nv) {
+            (Some(_), None) => r.missing_new += 1,
+            (None, Some(_)) => r.missing_legacy += 1,
+            _ => {}
+        }
+        let (Some(lv), Some(nv)) = (lv, nv) else { continue };
+        let new_range =
+            if sem.kind == PairKind::Quantile { bucket_of(nv.0, sem.buckets) } else { nv };
+        let sep = separation(lv, new_range);
+        let (lm, nm) = (mid(lv), mid(nv));
+        let tol = sem.tolerance.abs + sem.tolerance.rel * lv.0.abs().max(lv.1.abs());
+        r.compared += 1;
+        let rel_here = rel(sep, if lm > nm { lv.0 } else { lv.1 }, nm);
+        if sep > tol {
+            r.differing += 1;
+            r.first.get_or_insert(t);
+        }
+        if sep > r.max_sep {
+            r.max_sep = sep;
+            r.worst = Some((idx, t));
+            (r.legacy_est, r.new_est) = (lm, nm);
+            r.rel_diff = signed_rel(nm, lm);
+        }
+        r.max_rel = r.max_rel.max(rel_here);
+    }
+    r
+}
+
+fn side_gaps(ls: &Side, ns: &Side, o: &DiffOptions) -> Vec<SideGap> {
+    let mut out = Vec::new();
+    for (name, side) in [("legacy", ls), ("new", ns)] {
+        if let Some(c) = &side.coverage {
+            for g in c.gaps_within(o.start, o.end) {
+                out.push(SideGap { side: name, from: g.from, to: g.to });
+            }
+        }
+    }
+    out
+}
+
+fn gap_sentence(gaps: &[SideGap], kind: PairKind, ls: &Side, ns: &Side, divergent: bool) -> String {
+    let mut parts = Vec::new();
+    for g in gaps.iter().take(3) {
+        let side = if g.side == "legacy" { ls } else { ns };
+        let tail = match kind {
+            PairKind::Counter if side.delta => "its counts there are not compared",
+            PairKind::Counter if !divergent => "totals across the gap agree",
+            PairKind::Counter => "totals across the gap are compared",
+            _ => "not compared there",
+        };
+        parts.push(format!("{} side had no data {}–{}; {tail}", g.side, utc(g.from), utc(g.to)));
+    }
+    if gaps.len() > 3 {
+        parts.push(format!("{} more gaps", gaps.len() - 3));
+    }
+    parts.join("; ")
+}
+
+fn num(v: f64) -> String {
+    crate::report::num(v)
+}
+
+/// Compares two normalised sides of one pair and returns the outcome and the chart series.
 pub fn diff(
     sem: &PairSemantics<'_>,
-    legacy: &[Aligned],
-    new: &[Aligned],
+    legacy: &Side,
+    new: &Side,
     o: &DiffOptions,
-) -> Outcome {
+) -> (Outcome, Chart) {
     let mut out = Outcome { verdict: Verdict::Equivalent, ..Outcome::pending() };
-    let (l_data, n_data) = (has_data(legacy, o.len), has_data(new, o.len));
+    out.legacy_step = legacy.detected_step;
+    out.new_step = new.detected_step;
     let counter = sem.kind == PairKind::Counter;
-    let counter_empty = |a: &[Aligned]| counter && a.iter().all(|s| all_zero(s, o.len));
-    if !l_data || !n_data || (counter_empty(legacy) && counter_empty(new)) {
+    let chart = chart(sem, legacy, new, o);
+    let l_data = legacy.groups.iter().any(|g| !g.tracks.is_empty());
+    let n_data = new.groups.iter().any(|g| !g.tracks.is_empty());
+    let l_counts = legacy.groups.iter().any(|g| g.has_data(counter));
+    let n_counts = new.groups.iter().any(|g| g.has_data(counter));
+    if !l_data || !n_data || (counter && !l_counts && !n_counts) {
         (out.verdict, out.explanation) = match (l_data, n_data) {
             (false, true) => {
                 (Verdict::MissingLegacy, "the legacy query returned no data".to_owned())
             }
             (true, false) => (Verdict::MissingNew, "the new query returned no data".to_owned()),
+            (true, true) => (Verdict::NoData, "neither side counted anything".to_owned()),
             _ => (Verdict::NoData, "neither query returned data".to_owned()),
         };
-        return out;
+        return (out, chart);
     }
+    out.gaps = side_gaps(legacy, new, o);
 
-    // Match groups: by labels, or the single group of each side whatever its labels.
-    let mut matched: Vec<(&Aligned, &Aligned)> = Vec::new();
-    let mut only_legacy: Vec<&Aligned> = Vec::new();
-    let mut only_new: Vec<&Aligned> = Vec::new();
-    if legacy.len() == 1 && new.len() == 1 {
-        matched.push((&legacy[0], &new[0]));
+    // Match tag sets: by labels, or the single group of each side whatever its labels.
+    let mut matched: Vec<(&Group, &Group)> = Vec::new();
+    let mut only_legacy: Vec<&Group> = Vec::new();
+    let mut only_new: Vec<&Group> = Vec::new();
+    if legacy.groups.len() == 1 && new.groups.len() == 1 {
+        matched.push((&legacy.groups[0], &new.groups[0]));
     } else {
-        for l in legacy {
-            match new.iter().find(|n| n.labels == l.labels) {
+        for l in &legacy.groups {
+            match new.groups.iter().find(|n| n.labels == l.labels) {
                 Some(n) => matched.push((l, n)),
                 None => only_legacy.push(l),
             }
         }
-        only_new.extend(new.iter().filter(|n| !legacy.iter().any(|l| l.labels == n.labels)));
+        only_new.extend(
+            new.groups.iter().filter(|n| !legacy.groups.iter().any(|l| l.labels == n.labels)),
+        );
     }
-    // A counter group that never counted anything is no difference (deleteIdleStats=false
+    // A counter tag set that never counted anything is no difference (deleteIdleStats=false
     // keeps flushing zeros for keys that once existed).
-    let len = o.len;
-    only_legacy
-        .retain(|a| !(counter && all_zero(a, len)) && has_data(std::slice::from_ref(*a), len));
-    only_new.retain(|a| !(counter && all_zero(a, len)) && has_data(std::slice::from_ref(*a), len));
+    only_legacy.retain(|g| g.has_data(counter));
+    only_new.retain(|g| g.has_data(counter));
 
-    let mut t = Tally::default();
+    let mut results: Vec<(String, GroupResult)> = Vec::new();
     for (l, n) in &matched {
-        compare_group(&l.cells, &n.cells, sem, o, &mut t);
+        let r = if counter {
+            compare_counter(l, n, legacy, new, sem, o)
+        } else {
+            compare_level(l, n, legacy, new, sem, o)
+        };
+        results.push((fmt_labels(&l.labels), r));
     }
-    out.points_compared = t.compared;
-    out.missing_legacy = t.missing_legacy;
-    out.missing_new = t.missing_new;
-    out.max_abs_err = t.max_abs;
-    out.max_rel_err = t.max_rel;
-    out.worst_index = t.worst;
-    out.share_within = if t.compared == 0 { 0.0 } else { t.within as f64 / t.compared as f64 };
+    let compared: usize = results.iter().map(|(_, r)| r.compared).sum();
+    let differing: usize = results.iter().map(|(_, r)| r.differing).sum();
+    out.points_compared = compared;
+    out.missing_legacy = results.iter().map(|(_, r)| r.missing_legacy).sum();
+    out.missing_new = results.iter().map(|(_, r)| r.missing_new).sum();
+    out.max_abs_err = results.iter().map(|(_, r)| r.max_sep).fold(0.0, f64::max);
+    out.max_rel_err = results.iter().map(|(_, r)| r.max_rel).fold(0.0, f64::max);
+    out.share_within =
+        if compared == 0 { 0.0 } else { (compared - differing) as f64 / compared as f64 };
+    if let Some((_, r)) = results
+        .iter()
+        .filter(|(_, r)| r.max_sep > 0.0)
+        .max_by(|a, b| a.1.max_sep.total_cmp(&b.1.max_sep))
+    {
+        out.worst_index = r.worst.map(|w| w.0);
+        out.worst_at = r.worst.map(|w| w.1);
+    }
+    out.first_divergent_at =
+        results.iter().filter(|(_, r)| r.differing > 0).filter_map(|(_, r)| r.first).min();
+
+    let diverges = compared > 0 && out.share_within < o.min_share;
+    // Tag sets, by contribution.
+    let mut sets: Vec<TagSetDiff> = Vec::new();
+    if diverges {
+        for (tags, r) in results.iter().filter(|(_, r)| r.differing > 0) {
+            sets.push(TagSetDiff {
+                tags: tags.clone(),
+                legacy: r.legacy_est,
+                new: r.new_est,
+                share: (r.new_est - r.legacy_est).abs(),
+                first_at: r.first,
+                one_side_only: false,
+            });
+        }
+    }
+    let one_side_value = |g: &Group, side: &Side| -> f64 {
+        if counter {
+            g.tracks
+                .iter()
+                .filter_map(|t| {
+                    Some(t.obs.last()?.v - if t.starts_late { 0.0 } else { t.obs.first()?.v })
+                })
+                .sum()
+        } else {
+            let _ = side;
+            g.tracks.iter().filter_map(|t| t.obs.last().map(|o| o.v)).sum()
+        }
+    };
+    for g in &only_legacy {
+        let v = one_side_value(g, legacy);
+        sets.push(TagSetDiff {
+            tags: fmt_labels(&g.labels),
+            legacy: v,
+            new: 0.0,
+            share: v.abs(),
+            first_at: None,
+            one_side_only: true,
+        });
+    }
+    for g in &only_new {
+        let v = one_side_value(g, new);
+        sets.push(TagSetDiff {
+            tags: fmt_labels(&g.labels),
+            legacy: 0.0,
+            new: v,
+            share: v.abs(),
+            first_at: None,
+            one_side_only: true,
+        });
+    }
+    let total: f64 = sets.iter().map(|s| s.share).sum();
+    for s in &mut sets {
+        s.share = if total > 0.0 { s.share / total } else { 0.0 };
+    }
+    sets.sort_by(|a, b| b.share.total_cmp(&a.share));
+    out.tag_sets = sets;
 
     let mut reasons: Vec<String> = Vec::new();
     if let Some(l) = only_legacy.first() {
-        reasons.push(format!("legacy has tag value {} the new side lacks", lacking(l, new)));
+        reasons
+            .push(format!("legacy has tag value {} the new side lacks", lacking(l, &new.groups)));
     }
     if let Some(n) = only_new.first() {
-        reasons
-            .push(format!("new side has tag value {} the legacy side lacks", lacking(n, legacy)));
+        reasons.push(format!(
+            "new side has tag value {} the legacy side lacks",
+            lacking(n, &legacy.groups)
+        ));
     }
-    let below = t.compared > 0 && out.share_within < o.min_share;
-    if below || t.compared == 0 {
-        if t.missing_new > 0 {
-            reasons.push(format!("new side lacks {} of {} points", t.missing_new, t.compared));
+    if diverges {
+        let (le, ne): (f64, f64) = results
+            .iter()
+            .filter(|(_, r)| r.differing > 0)
+            .fold((0.0, 0.0), |a, (_, r)| (a.0 + r.legacy_est, a.1 + r.new_est));
+        let mut ratios: Vec<f64> = Vec::new();
+        for (_, r) in results.iter().filter(|(_, r)| r.differing > 0) {
+            r.factors(&mut ratios);
         }
-        if t.missing_legacy > 0 {
-            reasons
-                .push(format!("legacy side lacks {} of {} points", t.missing_legacy, t.compared));
-        }
-        if let Some(text) = median(&mut t.ratios).and_then(explain_ratio) {
-            reasons.push(text);
-        }
-        if reasons.is_empty() {
-            reasons.push(format!(
-                "{:.1}% of points within tolerance; max error {:.4} ({:.2}%)",
-                out.share_within * 100.0,
-                out.max_abs_err,
-                out.max_rel_err * 100.0
+        ratios.sort_by(f64::total_cmp);
+        let ratio = match ratios.get(ratios.len() / 2) {
+            Some(m) if counter => *m,
+            _ if le != 0.0 => ne / le,
+            _ => f64::NAN,
+        };
+        out.rel_diff = signed_rel(ne, le);
+        out.higher = Some(if ne > le { "new" } else { "legacy" });
+        let first =
+            out.first_divergent_at.map(|t| format!(", first at {}", utc(t))).unwrap_or_default();
+        let head = if counter {
+            let mut s = explain_ratio(ratio)
+                .unwrap_or_else(|| format!("totals differ by {:.2}%", out.rel_diff.abs() * 100.0));
+            s.push_str(&format!(
+                " (increase: legacy {}, new {}, {} higher by {}{first})",
+                num(le),
+                num(ne),
+                out.higher.unwrap_or("new"),
+                num((ne - le).abs())
             ));
+            s
+        } else {
+            let what = match sem.kind {
+                PairKind::Quantile => "the new quantile's bucket misses the legacy values",
+                _ => "values differ",
+            };
+            let mut s = format!(
+                "{what} at {differing} of {compared} steps, max {:.1}% ({} side higher{first})",
+                out.max_rel_err * 100.0,
+                out.higher.unwrap_or("new")
+            );
+            let level_ratio = results
+                .iter()
+                .filter(|(_, r)| r.differing > 0 && r.legacy_est != 0.0)
+                .map(|(_, r)| r.new_est / r.legacy_est)
+                .next();
+            if let Some(cause) = level_ratio.and_then(ratio_cause) {
+                s = format!("{cause}; {s}");
+            }
+            s
+        };
+        reasons.push(head);
+        let named: Vec<String> = out
+            .tag_sets
+            .iter()
+            .filter(|s| !s.one_side_only)
+            .take(o.top)
+            .map(|s| {
+                format!(
+                    "{} (legacy {}, new {}, {:.0}% of the difference)",
+                    s.tags,
+                    num(s.legacy),
+                    num(s.new),
+                    s.share * 100.0
+                )
+            })
+            .collect();
+        if !named.is_empty() && (results.len() > 1 || !matched[0].0.labels.is_empty()) {
+            reasons.push(format!("tag sets: {}", named.join("; ")));
         }
     }
+    let gap_text = gap_sentence(&out.gaps, sem.kind, legacy, new, !reasons.is_empty());
     if reasons.is_empty() {
-        out.explanation =
-            format!("{} points within tolerance (max error {:.4})", t.compared, out.max_abs_err);
+        if compared == 0 {
+            out.verdict = Verdict::NoData;
+            out.explanation = "no instant where both sides have data".to_owned();
+        } else {
+            out.explanation =
+                format!("{compared} steps compared, no difference (max {})", num(out.max_abs_err));
+        }
     } else {
         out.verdict = Verdict::Divergent;
         out.explanation = reasons.join("; ");
     }
-    out
+    if !gap_text.is_empty() {
+        out.explanation = format!("{}; {gap_text}", out.explanation);
+    }
+    (out, chart)
+}
+
+/// The chart series: per instant each side's value summed over tag sets (`NaN` = unknown).
+/// Counters: the running total since the side's first known instant.
+fn chart(sem: &PairSemantics<'_>, legacy: &Side, new: &Side, o: &DiffOptions) -> Chart {
+    let t: Vec<i64> = o.instants().collect();
+    let line = |side: &Side, is_new: bool| -> Vec<f64> {
+        let mut base: Option<f64> = None;
+        t.iter()
+            .map(|&ti| {
+                if !side.known(ti) {
+                    return f64::NAN;
+                }
+                let mut acc = 0.0;
+                for g in &side.groups {
+                    let v = match sem.kind {
+                        PairKind::Counter => g.total_at(ti).map(mid),
+                        PairKind::Gauge => g.level_at(ti, 0).map(mid),
+                        _ if is_new => g.value_stamped(ti),
+                        _ => g.level_at(ti, 0).map(mid),
+                    };
+                    match v {
+                        Some(v) => acc += v,
+                        None if sem.kind == PairKind::Counter => return f64::NAN,
+                        None => {}
+                    }
+                }
+                if sem.kind == PairKind::Counter {
+                    let b = *base.get_or_insert(acc);
+                    acc - b
+                } else {
+                    acc
+                }
+            })
+            .collect()
+    };
+    let legacy_line = line(legacy, false);
+    let new_line = line(new, true);
+    Chart { t, legacy: legacy_line, new: new_line }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn side(labels: &[(&str, &str)], values: &[f64]) -> Aligned {
-        Aligned {
-            labels: labels.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect(),
-            cells: values.iter().map(|v| Cell::exact(*v)).collect(),
-        }
-    }
+    use crate::align::Stamps;
+    use crate::normalize::{normalize, Combine, SideSpec};
+    use crate::pairs::Form;
+    use crate::query::Series;
 
     const COUNTER: PairSemantics<'static> = PairSemantics {
         kind: PairKind::Counter,
@@ -384,63 +803,160 @@ mod tests {
         buckets: &[],
     };
 
-    fn opts(len: usize) -> DiffOptions {
-        DiffOptions { lag: 0, back: 0, min_share: 1.0, first: 0, len }
+    fn opts(start: i64, end: i64) -> DiffOptions {
+        DiffOptions { start, end, step: 10, back: 0, min_share: 1.0, top: 3 }
+    }
+
+    fn side(points: Vec<(i64, f64)>, form: Form, stamps: Stamps) -> Side {
+        let spec = SideSpec {
+            form,
+            running_total: form != Form::Level,
+            scale: 1.0,
+            keys: &[],
+            names: &[],
+            combine: Combine::Sum,
+            stamps,
+            step: 10,
+            slack: 0,
+        };
+        normalize(&[Series { labels: BTreeMap::new(), points }], &spec)
+    }
+
+    /// Events at `rate` per second (fractional rates: one event every 1/rate s), flushed as
+    /// per-interval counts every `flush` s at phase `lp`, and exported cumulatively every
+    /// `export` s at phase `np`. `new_factor` scales the new side's counts.
+    fn counter_sides(
+        rate: f64,
+        lp: i64,
+        np: i64,
+        new_factor: f64,
+        drop: &dyn Fn(i64) -> bool,
+    ) -> (Side, Side) {
+        let events = |a: i64, b: i64| -> f64 {
+            // events in (a, b]: floor(b*rate) - floor(a*rate)
+            ((b as f64 * rate).floor() - (a as f64 * rate).floor()).max(0.0)
+        };
+        let mut legacy = Vec::new();
+        let mut f = lp;
+        while f <= 3600 {
+            if !drop(f) {
+                legacy.push((f, events(f - 10, f)));
+            }
+            f += 10;
+        }
+        let mut new = Vec::new();
+        let mut e = np;
+        while e <= 3600 {
+            new.push((e, events(0, e) * new_factor));
+            e += 10;
+        }
+        (side(legacy, Form::Delta, Stamps::Exact), side(new, Form::Cumulative, Stamps::Exact))
     }
 
     #[test]
-    fn identical_sides_are_equivalent() {
-        let a = side(&[], &[0.0, 1.0, 3.0]);
-        let o = diff(&COUNTER, std::slice::from_ref(&a), std::slice::from_ref(&a), &opts(3));
-        assert_eq!(o.verdict, Verdict::Equivalent, "{}", o.explanation);
-        assert_eq!(o.share_within, 1.0);
+    fn clean_counters_agree_at_any_phase_offset_and_rate() {
+        for rate in [0.03, 0.1, 0.7, 3.0, 50.0] {
+            for (lp, np) in [(0, 0), (1, 9), (9, 1), (3, 7), (5, 5), (7, 2)] {
+                let (l, n) = counter_sides(rate, lp, np, 1.0, &|_| false);
+                let (o, _) = diff(&COUNTER, &l, &n, &opts(60, 3500));
+                assert_eq!(
+                    o.verdict,
+                    Verdict::Equivalent,
+                    "rate {rate} phases {lp}/{np}: {}",
+                    o.explanation
+                );
+                assert!(o.points_compared > 300);
+            }
+        }
     }
 
     #[test]
-    fn doubled_counter_is_divergent_and_explained() {
-        let l = side(&[], &[0.0, 10.0, 20.0, 30.0]);
-        let n = side(&[], &[0.0, 20.0, 40.0, 60.0]);
-        let o = diff(&COUNTER, &[l], &[n], &opts(4));
+    fn double_counting_is_caught_at_any_phase_offset() {
+        for rate in [0.1, 3.0] {
+            for (lp, np) in [(0, 0), (3, 7), (9, 1)] {
+                let (l, n) = counter_sides(rate, lp, np, 2.0, &|_| false);
+                let (o, _) = diff(&COUNTER, &l, &n, &opts(60, 3500));
+                assert_eq!(o.verdict, Verdict::Divergent, "rate {rate}");
+                assert!(o.explanation.contains("2.0× legacy: counted twice?"), "{}", o.explanation);
+                assert_eq!(o.higher, Some("new"));
+            }
+        }
+    }
+
+    #[test]
+    fn one_percent_lost_is_caught() {
+        let (l, n) = counter_sides(5.0, 3, 7, 0.99, &|_| false);
+        let (o, _) = diff(&COUNTER, &l, &n, &opts(60, 3500));
         assert_eq!(o.verdict, Verdict::Divergent);
-        assert!(o.explanation.contains("2.0× legacy: counted twice?"), "{}", o.explanation);
+        assert!(o.explanation.contains("1.0% below legacy"), "{}", o.explanation);
     }
 
     #[test]
-    fn lag_absorbs_reporting_delay() {
-        let l = side(&[], &[0.0, 10.0, 20.0, 20.0]);
-        let n = side(&[], &[0.0, 0.0, 10.0, 20.0]);
-        let mut o = opts(4);
-        assert_eq!(
-            diff(&COUNTER, std::slice::from_ref(&l), std::slice::from_ref(&n), &o).verdict,
-            Verdict::Divergent
+    fn a_legacy_outage_loses_its_counts_and_is_no_divergence() {
+        let (l, n) = counter_sides(3.0, 3, 7, 1.0, &|f| (1200..1500).contains(&f));
+        let (o, _) = diff(&COUNTER, &l, &n, &opts(60, 3500));
+        assert_eq!(o.verdict, Verdict::Equivalent, "{}", o.explanation);
+        assert_eq!(o.gaps.len(), 1);
+        assert!(o.explanation.contains("legacy side had no data"), "{}", o.explanation);
+    }
+
+    #[test]
+    fn a_new_side_outage_is_compared_across_the_gap() {
+        let (l, _) = counter_sides(3.0, 3, 7, 1.0, &|_| false);
+        let pts: Vec<(i64, f64)> = (0..=360)
+            .map(|k| 7 + 10 * k)
+            .filter(|e| *e <= 3600 && !(1200..1500).contains(e))
+            .map(|e| (e, (e as f64 * 3.0).floor()))
+            .collect();
+        let n = side(pts, Form::Cumulative, Stamps::Exact);
+        let (o, _) = diff(&COUNTER, &l, &n, &opts(60, 3500));
+        assert_eq!(o.verdict, Verdict::Equivalent, "{}", o.explanation);
+        assert!(o.explanation.contains("totals across the gap agree"), "{}", o.explanation);
+    }
+
+    #[test]
+    fn gauge_off_by_two_percent_is_worded_as_values() {
+        let g = |t: i64| 100.0 + ((t / 30) % 7) as f64;
+        let l: Vec<(i64, f64)> = (0..360).map(|k| (3 + 10 * k, g(3 + 10 * k))).collect();
+        let n: Vec<(i64, f64)> = (0..360).map(|k| (7 + 10 * k, g(7 + 10 * k) * 1.02)).collect();
+        let gauge = PairSemantics {
+            kind: PairKind::Gauge,
+            tolerance: PairKind::Gauge.default_tolerance(),
+            buckets: &[],
+        };
+        let (o, _) = diff(
+            &gauge,
+            &side(l.clone(), Form::Level, Stamps::Exact),
+            &side(n, Form::Level, Stamps::Exact),
+            &opts(60, 3500),
         );
-        o.lag = 1;
-        assert_eq!(diff(&COUNTER, &[l], &[n], &o).verdict, Verdict::Equivalent);
-    }
-
-    #[test]
-    fn thousandfold_values_point_at_units() {
-        let gauge = PairSemantics { kind: PairKind::Gauge, ..COUNTER };
-        let o = diff(&gauge, &[side(&[], &[250.0, 300.0])], &[side(&[], &[0.25, 0.3])], &opts(2));
-        assert!(
-            o.explanation.contains("×1000 (legacy side larger): unit ms vs s"),
-            "{}",
-            o.explanation
+        assert_eq!(o.verdict, Verdict::Divergent);
+        assert!(o.explanation.contains("values differ at"), "{}", o.explanation);
+        assert!(o.explanation.contains("new side higher"), "{}", o.explanation);
+        let clean: Vec<(i64, f64)> = (0..360).map(|k| (7 + 10 * k, g(7 + 10 * k))).collect();
+        let (o, _) = diff(
+            &gauge,
+            &side(l, Form::Level, Stamps::Exact),
+            &side(clean, Form::Level, Stamps::Exact),
+            &opts(60, 3500),
         );
+        assert_eq!(o.verdict, Verdict::Equivalent, "{}", o.explanation);
     }
 
     #[test]
-    fn quantile_tolerance_is_the_bucket_width() {
+    fn quantile_must_land_in_a_bucket_meeting_the_legacy_values() {
         let bounds = [0.0, 5.0, 10.0, 25.0, 50.0];
         let q = PairSemantics {
             kind: PairKind::Quantile,
             tolerance: Tolerance { abs: 0.0, rel: 0.0 },
             buckets: &bounds,
         };
-        let o = diff(&q, &[side(&[], &[12.0])], &[side(&[], &[24.0])], &opts(1));
-        assert_eq!(o.verdict, Verdict::Equivalent, "{}", o.explanation);
-        let o = diff(&q, &[side(&[], &[4.0])], &[side(&[], &[24.0])], &opts(1));
-        assert_eq!(o.verdict, Verdict::Divergent);
+        let l = side((0..20).map(|k| (10 * k, 12.0)).collect(), Form::Level, Stamps::Exact);
+        let ok = side((0..20).map(|k| (10 * k, 24.0)).collect(), Form::Level, Stamps::GridEnd);
+        let o = DiffOptions { back: 20, ..opts(50, 150) };
+        assert_eq!(diff(&q, &l, &ok, &o).0.verdict, Verdict::Equivalent);
+        let high = side((0..20).map(|k| (10 * k, 26.0)).collect(), Form::Level, Stamps::GridEnd);
+        assert_eq!(diff(&q, &l, &high, &o).0.verdict, Verdict::Divergent);
     }
 
     #[test]
@@ -452,60 +968,18 @@ mod tests {
     }
 
     #[test]
-    fn missing_tag_value_is_named() {
-        let l = [side(&[("code", "200")], &[0.0, 5.0]), side(&[("code", "500")], &[0.0, 2.0])];
-        let n = [side(&[("code", "200")], &[0.0, 5.0])];
-        let o = diff(&COUNTER, &l, &n, &opts(2));
-        assert_eq!(o.verdict, Verdict::Divergent);
-        assert!(
-            o.explanation.contains("legacy has tag value code=500 the new side lacks"),
-            "{}",
-            o.explanation
-        );
-    }
-
-    #[test]
-    fn zero_counter_group_on_one_side_is_no_difference() {
-        let l = [side(&[("code", "200")], &[0.0, 5.0]), side(&[("code", "500")], &[0.0, 0.0])];
-        let n = [side(&[("code", "200")], &[0.0, 5.0])];
-        assert_eq!(diff(&COUNTER, &l, &n, &opts(2)).verdict, Verdict::Equivalent);
-    }
-
-    #[test]
     fn empty_side_is_missing() {
-        let a = side(&[], &[0.0, 1.0]);
-        assert_eq!(
-            diff(&COUNTER, &[], std::slice::from_ref(&a), &opts(2)).verdict,
-            Verdict::MissingLegacy
-        );
-        assert_eq!(diff(&COUNTER, &[a], &[], &opts(2)).verdict, Verdict::MissingNew);
-        assert_eq!(diff(&COUNTER, &[], &[], &opts(2)).verdict, Verdict::NoData);
+        let a = side(vec![(0, 0.0), (10, 1.0)], Form::Cumulative, Stamps::Exact);
+        let none = side(vec![], Form::Cumulative, Stamps::Exact);
+        assert_eq!(diff(&COUNTER, &none, &a, &opts(0, 10)).0.verdict, Verdict::MissingLegacy);
+        assert_eq!(diff(&COUNTER, &a, &none, &opts(0, 10)).0.verdict, Verdict::MissingNew);
+        assert_eq!(diff(&COUNTER, &none, &none, &opts(0, 10)).0.verdict, Verdict::NoData);
     }
 
     #[test]
-    fn missing_new_points_are_counted() {
-        let gauge = PairSemantics { kind: PairKind::Gauge, ..COUNTER };
-        let l = side(&[], &[1.0, 1.0, 1.0, 1.0]);
-        let mut n = side(&[], &[1.0, 1.0, 1.0, 1.0]);
-        n.cells[2] = Cell::MISSING;
-        let o = diff(&gauge, &[l], &[n], &opts(4));
-        assert_eq!(o.missing_new, 1);
-        assert!(o.explanation.contains("new side lacks 1 of 4 points"), "{}", o.explanation);
-    }
-
-    #[test]
-    fn small_shortfall_reads_as_dropped_points() {
+    fn small_shortfall_reads_as_lost_increments() {
         assert!(explain_ratio(0.99).unwrap().contains("1.0% below legacy"));
         assert!(explain_ratio(1.0).is_none());
-    }
-
-    #[test]
-    fn min_share_allows_a_few_outliers() {
-        let gauge = PairSemantics { kind: PairKind::Gauge, ..COUNTER };
-        let l = side(&[], &[1.0, 1.0, 1.0, 1.0]);
-        let n = side(&[], &[1.0, 1.0, 1.0, 9.0]);
-        let mut o = opts(4);
-        o.min_share = 0.75;
-        assert_eq!(diff(&gauge, &[l], &[n], &o).verdict, Verdict::Equivalent);
+        assert!(explain_ratio(1e-3).unwrap().contains("unit ms vs s"));
     }
 }

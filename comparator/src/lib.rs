@@ -11,14 +11,19 @@
 //!    naming rules of [`dualmetrics_model::naming_map`].
 //! 2. [`query`]: asking each backend through one small trait, [`QueryAdapter`]
 //!    ([`GraphiteAdapter`], [`PrometheusAdapter`]); timeouts, retries, auth from the environment.
-//! 3. [`align`]: the step grid, `NaN` and missing points kept explicit, the most recent points
-//!    skipped.
-//! 4. [`normalize`]: per-flush counts and cumulative counters both become running totals
+//! 3. [`align`]: every point becomes an observation at an uncertain instant (raw samples are
+//!    exact, a Graphite point covers its storage step, a `query_range` point the step before
+//!    it); questions at any instant are answered with bounds, so any phase offset between the
+//!    two sides' clocks is handled without guessing.
+//! 4. [`coverage`]: per side, the instants it knows; gaps (outages, ingestion lag) are a state,
+//!    never zeros.
+//! 5. [`normalize`]: per-flush counts and cumulative counters both become running totals
 //!    (neither side uses `increase()`, whose extrapolation differs between Prometheus and
 //!    VictoriaMetrics); units convert (s → ms); tags and labels are matched by key.
-//! 5. [`diff`]: a [`Verdict`] per pair with max absolute and relative error, share of points
-//!    within tolerance and a one-line explanation ("new side is 2.0× legacy: counted twice?").
-//! 6. [`report`]: terminal table, JSON, Markdown, self-contained HTML with one chart per pair.
+//! 6. [`diff`]: a [`Verdict`] per pair, divergent only on evidence (the two sides' bounds do not
+//!    meet), with which side is higher and by how much, the first instant it diverged, the tag
+//!    sets that contribute most and the gaps of each side.
+//! 7. [`report`]: terminal table, JSON, Markdown, self-contained HTML with one chart per pair.
 //!
 //! # Example
 //! ```no_run
@@ -29,11 +34,11 @@
 //!     "inline",
 //! )?;
 //! let url = url::Url::parse("http://127.0.0.1:8428")?;
-//! let legacy = GraphiteAdapter::new(HttpConfig::new(url.clone()))?.with_storage_step(Some("1s".into()));
+//! let legacy = GraphiteAdapter::new(HttpConfig::new(url.clone()))?.with_storage_step(Some("10s".into()));
 //! let new = PrometheusAdapter::new(HttpConfig::new(url))?;
 //! let settings = CompareSettings {
 //!     range: TimeRange { start: 1_700_000_000, end: 1_700_003_600, step: 10 },
-//!     skip_recent: 2, max_lag_secs: 20, window_secs: 60, min_share: 1.0, parallel: 8,
+//!     ..CompareSettings::default()
 //! };
 //! for row in compare_all(&pairs, &legacy, &new, &settings) {
 //!     println!("{}: {} ({})", row.name, row.outcome.verdict.as_str(), row.outcome.explanation);
@@ -54,6 +59,7 @@
 
 pub mod align;
 pub mod cli;
+pub mod coverage;
 pub mod diff;
 mod error;
 pub mod mapped;
@@ -62,6 +68,7 @@ pub mod pairs;
 pub mod query;
 pub mod report;
 pub mod run;
+pub mod scope;
 
 pub use cli::{run, run_code, CompareArgs, Plan};
 pub use diff::{Outcome, Verdict};

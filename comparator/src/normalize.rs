@@ -5,22 +5,26 @@
 //!   fragile: Prometheus extrapolates `increase()` to the window edges and ignores the first
 //!   sample of a new series, VictoriaMetrics counts a new series from 0 and does not
 //!   extrapolate (LAB.md §4: 6 vs 8 for the same data). So neither side uses `increase()`: both
-//!   become **running totals since the first grid point**, computed here from raw values —
-//!   per-flush counts are summed; cumulative values are differenced, a drop is a counter reset
-//!   (the new value counts in full), and a series whose first sample comes after the first grid
-//!   point counts from 0 (the SDK starts counters at 0). The result is the same whichever store
-//!   answers. The first cell is the baseline (0 on both sides).
-//! - **Levels** (gauges, percentiles, means): the last value of each cell, with the cell's range.
+//!   become **running totals** computed here from raw values ([`running_totals`]) — per-flush
+//!   counts are summed; cumulative values are differenced, a drop is a counter reset (the new
+//!   value counts in full), and a series that appears after the side's data began counts from 0
+//!   (the SDK starts counters at 0). Only *increases* between two instants are compared, so the
+//!   baseline of each side cancels out.
+//! - **Levels** (gauges, percentiles, means): the observed values, bounded per instant.
 //! - **Units**: new values are multiplied by the pair's scale (s → ms: 1000).
 //! - **Tags vs labels**: series are grouped by the pair's tag keys (renamed to the legacy names)
 //!   and combined; other labels (resource attributes such as `service_name`) drop out.
+//! - **Time**: each point becomes an observation with the uncertainty of its stamp
+//!   ([`crate::align`]); the side's storage step is detected from the data and its gaps found
+//!   ([`crate::coverage`]).
 use std::collections::BTreeMap;
 
 use dualmetrics_model::naming_map::graphite_sanitize;
 
-use crate::align::{align_level, align_sum, bucket_of, Aligned, Cell};
+use crate::align::{detect_spacing, observations, running_totals, Stamps, Track};
+use crate::coverage::Coverage;
 use crate::pairs::Form;
-use crate::query::{Series, TimeRange};
+use crate::query::Series;
 
 /// How the series of one group are combined.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,76 +50,118 @@ pub struct SideSpec<'a> {
     pub names: &'a [String],
     /// How series of one group combine.
     pub combine: Combine,
+    /// How the backend stamped the points.
+    pub stamps: Stamps,
+    /// Grid step of the query, seconds (the width of [`Stamps::GridEnd`] stamps, and the storage
+    /// step when the data has too few points to tell).
+    pub step: i64,
+    /// Seconds every instant is widened by (clock skew between pipelines).
+    pub slack: i64,
 }
 
-/// Running totals from per-cell counts; the first cell is the baseline 0.
-pub fn running_total_from_deltas(sums: &[f64]) -> Vec<f64> {
-    let mut total = 0.0;
-    sums.iter()
-        .enumerate()
-        .map(|(i, d)| {
-            if i > 0 {
-                total += d;
-            }
-            total
+/// The series of one tag set.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Group {
+    /// Labels that identify it for matching (after grouping).
+    pub labels: BTreeMap<String, String>,
+    /// One track per series.
+    pub tracks: Vec<Track>,
+    /// How the tracks combine.
+    pub combine: Combine,
+}
+
+impl Group {
+    /// Bounds of the group's running total at `t` (counters): the sum of its series' bounds.
+    pub fn total_at(&self, t: i64) -> Option<(f64, f64)> {
+        let mut acc = (0.0, 0.0);
+        for tr in &self.tracks {
+            let (lo, hi) = tr.total_at(t)?;
+            acc = (acc.0 + lo, acc.1 + hi);
+        }
+        Some(acc)
+    }
+
+    /// Best estimate of the group's running total at `t` ([`Track::estimate`]).
+    pub fn estimate(&self, t: i64) -> Option<f64> {
+        self.tracks.iter().map(|tr| tr.estimate(t)).sum()
+    }
+
+    /// Bounds of the group's level over `[t - back, t]`.
+    pub fn level_at(&self, t: i64, back: i64) -> Option<(f64, f64)> {
+        let mut acc: Option<(f64, f64)> = None;
+        for tr in &self.tracks {
+            let (lo, hi) = tr.level_at(t, back)?;
+            acc = Some(match (acc, self.combine) {
+                (None, _) => (lo, hi),
+                (Some(a), Combine::Sum) => (a.0 + lo, a.1 + hi),
+                (Some(a), Combine::Max) => (a.0.max(lo), a.1.max(hi)),
+            });
+        }
+        acc
+    }
+
+    /// Hull of the values of the group's series within a window ([`Track::window_hull`]),
+    /// combined over the series that have any.
+    pub fn window_hull(&self, t: i64, back: i64) -> Option<(f64, f64)> {
+        let mut acc: Option<(f64, f64)> = None;
+        for tr in &self.tracks {
+            let Some((lo, hi)) = tr.window_hull(t, back) else { continue };
+            acc = Some(match (acc, self.combine) {
+                (None, _) => (lo, hi),
+                (Some(a), Combine::Sum) => (a.0 + lo, a.1 + hi),
+                (Some(a), Combine::Max) => (a.0.max(lo), a.1.max(hi)),
+            });
+        }
+        acc
+    }
+
+    /// The group's value stamped exactly `t` (grid answers): combined over its series that
+    /// have one.
+    pub fn value_stamped(&self, t: i64) -> Option<f64> {
+        let mut acc: Option<f64> = None;
+        for tr in &self.tracks {
+            let Some(o) = tr.obs.iter().find(|o| o.t == t) else { continue };
+            acc = Some(match (acc, self.combine) {
+                (None, _) => o.v,
+                (Some(a), Combine::Sum) => a + o.v,
+                (Some(a), Combine::Max) => a.max(o.v),
+            });
+        }
+        acc
+    }
+
+    /// Whether any track counted anything (counters) or has any observation (levels).
+    pub fn has_data(&self, counter: bool) -> bool {
+        self.tracks.iter().any(|t| match (counter, t.obs.first(), t.obs.last()) {
+            (_, None, _) | (_, _, None) => false,
+            (true, Some(f), Some(l)) => l.v != f.v || (t.starts_late && l.v != 0.0),
+            (false, _, _) => true,
         })
-        .collect()
-}
-
-/// Per-cell increases of a cumulative counter (resets and new series handled as above).
-pub fn increases_from_cumulative(points: &[(i64, f64)], range: &TimeRange, n: usize) -> Vec<f64> {
-    let mut inc = vec![0.0; n];
-    let mut prev: Option<f64> = None;
-    for &(ts, v) in points {
-        if v.is_nan() {
-            continue;
-        }
-        if ts <= range.start {
-            prev = Some(v);
-            continue;
-        }
-        let d = match prev {
-            None => v,
-            Some(p) if v >= p => v - p,
-            Some(_) => v,
-        };
-        prev = Some(v);
-        if let Some(i) = bucket_of(ts, range, n) {
-            inc[i] += d;
-        }
-    }
-    inc
-}
-
-fn one_series(s: &Series, spec: &SideSpec<'_>, range: &TimeRange, n: usize) -> Vec<Cell> {
-    let scale = |c: Cell| Cell {
-        value: c.value * spec.scale,
-        lo: c.lo * spec.scale,
-        hi: c.hi * spec.scale,
-    };
-    if spec.running_total {
-        let per_cell = match spec.form {
-            Form::Cumulative => increases_from_cumulative(&s.points, range, n),
-            Form::Delta | Form::Level => align_sum(&s.points, range, n),
-        };
-        running_total_from_deltas(&per_cell).into_iter().map(|v| scale(Cell::exact(v))).collect()
-    } else {
-        align_level(&s.points, range, n).into_iter().map(scale).collect()
     }
 }
 
-fn combine(a: Cell, b: Cell, how: Combine) -> Cell {
-    if a.is_missing() {
-        return b;
+/// One side of a pair, normalised.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Side {
+    /// Tag sets, sorted by labels.
+    pub groups: Vec<Group>,
+    /// Known instants; `None` when the side returned no data.
+    pub coverage: Option<Coverage>,
+    /// Storage step detected from the timestamps (`None`: too few points to tell).
+    pub detected_step: Option<i64>,
+    /// Points are per-interval counts: a gap loses counts (increases never span it).
+    pub delta: bool,
+}
+
+impl Side {
+    /// Whether a known instant lies at `t`.
+    pub fn known(&self, t: i64) -> bool {
+        self.coverage.as_ref().is_some_and(|c| c.known(t))
     }
-    if b.is_missing() {
-        return a;
-    }
-    match how {
-        Combine::Sum => Cell { value: a.value + b.value, lo: a.lo + b.lo, hi: a.hi + b.hi },
-        Combine::Max => {
-            Cell { value: a.value.max(b.value), lo: a.lo.min(b.lo), hi: a.hi.max(b.hi) }
-        }
+
+    /// Whether increases from `t0` to `t1` must not be compared (a gap lost counts).
+    pub fn breaks(&self, t0: i64, t1: i64) -> bool {
+        self.delta && self.coverage.as_ref().is_some_and(|c| c.gap_between(t0, t1))
     }
 }
 
@@ -140,37 +186,51 @@ pub fn group_labels(
         .collect()
 }
 
-/// Normalises every series of one side onto the grid and groups them. The result is sorted by
-/// labels; `n` is the number of grid cells.
-pub fn normalize(
-    series: &[Series],
-    spec: &SideSpec<'_>,
-    range: &TimeRange,
-    n: usize,
-) -> Vec<Aligned> {
-    let mut groups: BTreeMap<BTreeMap<String, String>, Vec<Cell>> = BTreeMap::new();
-    for s in series {
-        let cells = one_series(s, spec, range, n);
-        let key = group_labels(&s.labels, spec.keys, spec.names);
-        match groups.get_mut(&key) {
-            Some(acc) => {
-                for (a, c) in acc.iter_mut().zip(cells) {
-                    *a = combine(*a, c, spec.combine);
-                }
+/// Normalises every series of one side and groups them by tag set.
+pub fn normalize(series: &[Series], spec: &SideSpec<'_>) -> Side {
+    let detected = detect_spacing(series);
+    let spacing = detected.unwrap_or(spec.step).max(1);
+    let width = match spec.stamps {
+        Stamps::Exact => 1,
+        Stamps::BucketStart => spacing,
+        Stamps::GridEnd => spec.step,
+    };
+    let delta = spec.running_total && spec.form != Form::Cumulative;
+    let mut all: Vec<(BTreeMap<String, String>, Vec<crate::align::Obs>)> = series
+        .iter()
+        .map(|s| {
+            let mut obs = observations(&s.points, spec.stamps, width, spec.slack);
+            for o in &mut obs {
+                o.v *= spec.scale;
             }
-            None => {
-                groups.insert(key, cells);
-            }
+            (group_labels(&s.labels, spec.keys, spec.names), obs)
+        })
+        .filter(|(_, obs)| !obs.is_empty())
+        .collect();
+    let coverage = Coverage::of(all.iter().map(|(_, o)| o.as_slice()), spacing);
+    let side_first = coverage.as_ref().map_or(i64::MIN, |c| c.first);
+    let mut groups: BTreeMap<BTreeMap<String, String>, Vec<Track>> = BTreeMap::new();
+    for (labels, mut obs) in all.drain(..) {
+        let starts_late = obs[0].a > side_first + spacing;
+        if spec.running_total {
+            running_totals(&mut obs, delta, starts_late);
         }
+        groups.entry(labels).or_default().push(Track { obs, starts_late, spacing });
     }
-    groups.into_iter().map(|(labels, cells)| Aligned { labels, cells }).collect()
+    Side {
+        groups: groups
+            .into_iter()
+            .map(|(labels, tracks)| Group { labels, tracks, combine: spec.combine })
+            .collect(),
+        coverage,
+        detected_step: detected,
+        delta,
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    const R: TimeRange = TimeRange { start: 100, end: 140, step: 10 };
 
     fn series(labels: &[(&str, &str)], points: &[(i64, f64)]) -> Series {
         Series {
@@ -179,77 +239,65 @@ mod tests {
         }
     }
 
-    #[test]
-    fn per_flush_counts_become_running_totals_with_baseline_zero() {
-        assert_eq!(running_total_from_deltas(&[7.0, 1.0, 2.0, 0.0]), vec![0.0, 1.0, 3.0, 3.0]);
-    }
-
-    #[test]
-    fn cumulative_series_existing_before_start_is_a_baseline() {
-        let inc = increases_from_cumulative(&[(100, 50.0), (110, 55.0), (120, 58.0)], &R, 5);
-        assert_eq!(inc, vec![0.0, 5.0, 3.0, 0.0, 0.0]);
-    }
-
-    #[test]
-    fn new_cumulative_series_counts_from_zero() {
-        // VictoriaMetrics' increase() semantics; Prometheus would drop the first 5.
-        let inc = increases_from_cumulative(&[(110, 5.0), (120, 8.0)], &R, 5);
-        assert_eq!(inc, vec![0.0, 5.0, 3.0, 0.0, 0.0]);
-    }
-
-    #[test]
-    fn counter_reset_counts_the_new_value() {
-        let inc = increases_from_cumulative(&[(100, 10.0), (110, 12.0), (120, 3.0)], &R, 5);
-        assert_eq!(inc, vec![0.0, 2.0, 3.0, 0.0, 0.0]);
+    fn spec<'a>(keys: &'a [String], names: &'a [String], form: Form, total: bool) -> SideSpec<'a> {
+        SideSpec {
+            form,
+            running_total: total,
+            scale: 1.0,
+            keys,
+            names,
+            combine: Combine::Sum,
+            stamps: Stamps::Exact,
+            step: 10,
+            slack: 0,
+        }
     }
 
     #[test]
     fn new_side_values_are_scaled() {
-        let spec = SideSpec {
-            form: Form::Level,
-            running_total: false,
-            scale: 1000.0,
-            keys: &[],
-            names: &[],
-            combine: Combine::Max,
-        };
-        let out = normalize(&[series(&[], &[(110, 0.25)])], &spec, &R, 5);
-        assert_eq!(out[0].cells[1].value, 250.0);
+        let mut s = spec(&[], &[], Form::Level, false);
+        s.scale = 1000.0;
+        let side = normalize(&[series(&[], &[(110, 0.25), (120, 0.25)])], &s);
+        assert_eq!(side.groups[0].level_at(110, 0), Some((250.0, 250.0)));
     }
 
     #[test]
     fn extra_labels_are_summed_away_and_keys_renamed() {
         let keys = vec!["http_route".to_owned()];
         let names = vec!["http.route".to_owned()];
-        let spec = SideSpec {
-            form: Form::Cumulative,
-            running_total: true,
-            scale: 1.0,
-            keys: &keys,
-            names: &names,
-            combine: Combine::Sum,
-        };
-        let a = series(&[("http_route", "/a"), ("service_instance_id", "1")], &[(110, 2.0)]);
-        let b = series(&[("http_route", "/a"), ("service_instance_id", "2")], &[(120, 3.0)]);
-        let out = normalize(&[a, b], &spec, &R, 5);
-        assert_eq!(out.len(), 1);
-        assert_eq!(out[0].labels["http.route"], "-a", "values meet in the daemon's spelling");
-        assert_eq!(out[0].cells[4].value, 5.0);
+        let a = series(
+            &[("http_route", "/a"), ("service_instance_id", "1")],
+            &[(100, 0.0), (110, 2.0), (120, 2.0)],
+        );
+        let b = series(
+            &[("http_route", "/a"), ("service_instance_id", "2")],
+            &[(105, 0.0), (115, 3.0), (125, 3.0)],
+        );
+        let side = normalize(&[a, b], &spec(&keys, &names, Form::Cumulative, true));
+        assert_eq!(side.groups.len(), 1);
+        assert_eq!(
+            side.groups[0].labels["http.route"], "-a",
+            "values meet in the daemon's spelling"
+        );
+        assert_eq!(side.groups[0].total_at(115), Some((5.0, 5.0)));
+        assert_eq!(side.groups[0].total_at(112), Some((2.0, 5.0)));
     }
 
     #[test]
     fn a_tag_value_the_daemon_rewrote_matches_the_new_sides_original() {
         let keys = vec!["route".to_owned()];
-        let spec = SideSpec {
-            form: Form::Level,
-            running_total: false,
-            scale: 1.0,
-            keys: &keys,
-            names: &keys,
-            combine: Combine::Sum,
-        };
-        let legacy = normalize(&[series(&[("route", "-cart")], &[(110, 1.0)])], &spec, &R, 5);
-        let new = normalize(&[series(&[("route", "/cart")], &[(110, 1.0)])], &spec, &R, 5);
-        assert_eq!(legacy[0].labels, new[0].labels);
+        let s = spec(&keys, &keys, Form::Level, false);
+        let legacy = normalize(&[series(&[("route", "-cart")], &[(110, 1.0)])], &s);
+        let new = normalize(&[series(&[("route", "/cart")], &[(110, 1.0)])], &s);
+        assert_eq!(legacy.groups[0].labels, new.groups[0].labels);
+    }
+
+    #[test]
+    fn per_flush_counts_lose_what_a_gap_held() {
+        let pts: Vec<(i64, f64)> = [100, 110, 120, 160, 170].iter().map(|t| (*t, 1.0)).collect();
+        let side = normalize(&[series(&[], &pts)], &spec(&[], &[], Form::Delta, true));
+        assert!(side.delta);
+        assert!(side.breaks(110, 170) && !side.breaks(160, 170));
+        assert!(!side.known(140));
     }
 }

@@ -22,6 +22,8 @@
 //! buckets = [0, 5, 10, 25, 50]     # quantile: bucket upper bounds in the new side's unit
 //! group_by = ["code", "route"]     # compare per tag set; other labels are summed away
 //! new_group_by = ["code", "http_route"]   # the same keys as the new side names them
+//! legacy_matchers = { service = "checkout" }      # added to every selector / seriesByTag
+//! new_matchers = { service_name = "checkout" }
 //! ```
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -34,6 +36,7 @@ use dualmetrics_model::{MetricKind, Unit};
 use serde::{Deserialize, Serialize};
 
 use crate::error::CompareError;
+use crate::scope::{graphite_with, is_graphite, promql_with, DEFAULT_SERVICE_LABEL};
 
 /// What a pair measures, which decides how both sides are normalised and compared.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -152,6 +155,10 @@ struct PairSpec {
     #[serde(default)]
     group_by: Vec<String>,
     new_group_by: Option<Vec<String>>,
+    #[serde(default)]
+    legacy_matchers: BTreeMap<String, String>,
+    #[serde(default)]
+    new_matchers: BTreeMap<String, String>,
 }
 
 #[derive(Deserialize)]
@@ -194,11 +201,19 @@ pub fn parse_pairs(text: &str, path: &str) -> Result<Vec<Pair>, CompareError> {
                 spec.name
             )));
         }
+        let legacy = if is_graphite(&spec.legacy) {
+            graphite_with(&spec.legacy, &spec.legacy_matchers)
+        } else {
+            promql_with(&spec.legacy, &spec.legacy_matchers)
+        }
+        .map_err(|m| err(format!("pair {:?}: legacy_matchers: {m}", spec.name)))?;
+        let new = promql_with(&spec.new, &spec.new_matchers)
+            .map_err(|m| err(format!("pair {:?}: new_matchers: {m}", spec.name)))?;
         out.push(Pair {
             name: spec.name,
             kind: spec.kind,
-            legacy: spec.legacy,
-            new: spec.new,
+            legacy,
+            new,
             legacy_form: spec.legacy_form.unwrap_or(lf),
             new_form: spec.new_form.unwrap_or(nf),
             new_scale,
@@ -313,6 +328,9 @@ pub struct GenerateOptions {
     pub prometheus_naming: bool,
     /// The daemon's `percentThreshold` list (one `upper_N` pair each). Defaults to `[90]`.
     pub percentiles: Vec<f64>,
+    /// The new side's label holding the catalog's service (`None`: no restriction). Defaults
+    /// to [`DEFAULT_SERVICE_LABEL`].
+    pub service_label: Option<String>,
 }
 
 impl Default for GenerateOptions {
@@ -322,6 +340,7 @@ impl Default for GenerateOptions {
             legacy_api: LegacyApi::Graphite,
             prometheus_naming: true,
             percentiles: vec![90.0],
+            service_label: Some(DEFAULT_SERVICE_LABEL.to_owned()),
         }
     }
 }
@@ -329,13 +348,20 @@ impl Default for GenerateOptions {
 /// A PromQL selector for a metric name: bare when it is a valid identifier, otherwise
 /// `{__name__="…"}` (dotted names).
 pub fn promql_selector(name: &str) -> String {
+    selector_with(name, &BTreeMap::new())
+}
+
+/// A PromQL selector for a metric name with equality matchers.
+pub fn selector_with(name: &str, matchers: &BTreeMap<String, String>) -> String {
     let valid = name.chars().enumerate().all(|(i, c)| {
         c.is_ascii_alphabetic() || c == '_' || c == ':' || (i > 0 && c.is_ascii_digit())
     });
-    if valid && !name.is_empty() {
-        name.to_owned()
-    } else {
-        format!("{{__name__={name:?}}}")
+    let ms: Vec<String> = matchers.iter().map(|(k, v)| format!("{k}={v:?}")).collect();
+    match (valid && !name.is_empty(), ms.is_empty()) {
+        (true, true) => name.to_owned(),
+        (true, false) => format!("{name}{{{}}}", ms.join(",")),
+        (false, true) => format!("{{__name__={name:?}}}"),
+        (false, false) => format!("{{__name__={name:?},{}}}", ms.join(",")),
     }
 }
 
@@ -352,18 +378,33 @@ fn by_clause(keys: &[String], extra: &[&str]) -> String {
 struct Gen<'a> {
     opts: &'a GenerateOptions,
     tagged: bool,
+    /// The catalog's global tags: every legacy series of this service carries them.
+    legacy_tags: &'a BTreeMap<String, String>,
+    /// The new side's service matcher.
+    new_matchers: BTreeMap<String, String>,
 }
 
 impl Gen<'_> {
-    /// The legacy query for a Graphite name; `agg` is the PromQL `*_over_time` for the PromQL API.
-    fn legacy(&self, graphite_name: &str, agg: &str) -> String {
+    /// The legacy query for a Graphite name: a `seriesByTag` with the service's global tags, a
+    /// plain path, or a plain PromQL selector (raw samples are fetched).
+    fn legacy(&self, graphite_name: &str) -> String {
         match self.opts.legacy_api {
             LegacyApi::Graphite if self.tagged => {
-                format!("seriesByTag('name={graphite_name}')")
+                let mut args = vec![format!("'name={graphite_name}'")];
+                // Values as the daemon stores them (`/` → `-`, …).
+                args.extend(self.legacy_tags.iter().map(|(k, v)| {
+                    format!("'{k}={}'", dualmetrics_model::naming_map::graphite_sanitize(v))
+                }));
+                format!("seriesByTag({})", args.join(","))
             }
             LegacyApi::Graphite => graphite_name.to_owned(),
-            LegacyApi::Prometheus => format!("{agg}({}[$step])", promql_selector(graphite_name)),
+            LegacyApi::Prometheus => selector_with(graphite_name, self.legacy_tags),
         }
+    }
+
+    /// A new-side selector restricted to the catalog's service.
+    fn new_sel(&self, name: &str) -> String {
+        selector_with(name, &self.new_matchers)
     }
 }
 
@@ -396,8 +437,16 @@ pub fn generate_from_catalog(
             dualmetrics_model::naming::statsd_name(&catalog.statsd_prefix, &inst.name)
         });
         let otel = inst.otel_name.clone().unwrap_or_else(|| inst.name.clone());
-        let gen =
-            Gen { opts, tagged: !inst.tag_keys.is_empty() || !catalog.global_tags.is_empty() };
+        let new_matchers = match (&opts.service_label, catalog.service.is_empty()) {
+            (Some(label), false) => BTreeMap::from([(label.clone(), catalog.service.clone())]),
+            _ => BTreeMap::new(),
+        };
+        let gen = Gen {
+            opts,
+            tagged: !inst.tag_keys.is_empty() || !catalog.global_tags.is_empty(),
+            legacy_tags: &catalog.global_tags,
+            new_matchers,
+        };
         let group_by = inst.tag_keys.clone();
         let new_group_by: Vec<String> = inst.tag_keys.iter().map(|k| otel_label(k, prom)).collect();
         let base = otel_series_base(&otel, &inst.unit, inst.kind, prom);
@@ -423,28 +472,29 @@ pub fn generate_from_catalog(
             (MetricKind::Counter, _) => pairs.push(mk(
                 "",
                 PairKind::Counter,
-                gen.legacy(&opts.graphite.counter_count(&key), "sum_over_time"),
-                promql_selector(&base),
+                gen.legacy(&opts.graphite.counter_count(&key)),
+                gen.new_sel(&base),
                 1.0,
                 &inst.unit,
             )),
+            // Plain selectors: raw samples are fetched and tag sets summed here.
             (MetricKind::UpDownCounter | MetricKind::Gauge, _) => pairs.push(mk(
                 "",
                 PairKind::Gauge,
-                gen.legacy(&opts.graphite.gauge(&key), "last_over_time"),
-                format!("sum{by} ({})", promql_selector(&base)),
+                gen.legacy(&opts.graphite.gauge(&key)),
+                gen.new_sel(&base),
                 1.0,
                 &inst.unit,
             )),
             (MetricKind::Histogram, "ms") => {
                 // StatsD timers are always milliseconds; the SDK converts other time units.
                 let scale = Unit::new(inst.unit.as_str()).millis_factor().unwrap_or(1.0);
-                let part = |p| promql_selector(&histogram_series(&base, p));
+                let part = |p| gen.new_sel(&histogram_series(&base, p));
                 let timer = |stat: &str| opts.graphite.timer(&key, stat);
                 pairs.push(mk(
                     ".count",
                     PairKind::Counter,
-                    gen.legacy(&timer("count"), "sum_over_time"),
+                    gen.legacy(&timer("count")),
                     part(HistogramPart::Count),
                     1.0,
                     "1",
@@ -452,7 +502,7 @@ pub fn generate_from_catalog(
                 pairs.push(mk(
                     ".sum",
                     PairKind::Counter,
-                    gen.legacy(&timer("sum"), "sum_over_time"),
+                    gen.legacy(&timer("sum")),
                     part(HistogramPart::Sum),
                     scale,
                     "ms",
@@ -460,7 +510,7 @@ pub fn generate_from_catalog(
                 pairs.push(mk(
                     ".mean",
                     PairKind::Mean,
-                    gen.legacy(&timer("mean"), "last_over_time"),
+                    gen.legacy(&timer("mean")),
                     format!(
                         "sum{by} (increase({}[$window])) / sum{by} (increase({}[$window]))",
                         part(HistogramPart::Sum),
@@ -479,7 +529,7 @@ pub fn generate_from_catalog(
                 pairs.push(mk(
                     ".upper",
                     PairKind::Quantile,
-                    gen.legacy(&timer("upper"), "max_over_time"),
+                    gen.legacy(&timer("upper")),
                     quantile(1.0),
                     scale,
                     "ms",
@@ -489,7 +539,7 @@ pub fn generate_from_catalog(
                     pairs.push(mk(
                         &format!(".{stat}"),
                         PairKind::Quantile,
-                        gen.legacy(&timer(&stat), "max_over_time"),
+                        gen.legacy(&timer(&stat)),
                         quantile(p / 100.0),
                         scale,
                         "ms",
@@ -501,8 +551,8 @@ pub fn generate_from_catalog(
                 pairs.push(mk(
                     ".sum",
                     PairKind::Counter,
-                    gen.legacy(&opts.graphite.counter_count(&key), "sum_over_time"),
-                    promql_selector(&histogram_series(&base, HistogramPart::Sum)),
+                    gen.legacy(&opts.graphite.counter_count(&key)),
+                    gen.new_sel(&histogram_series(&base, HistogramPart::Sum)),
                     1.0,
                     &inst.unit,
                 ));
@@ -542,8 +592,11 @@ mod tests {
     fn counter_pair_uses_series_by_tag_and_total() {
         let (pairs, _) = generated();
         let p = &pairs[0];
-        assert_eq!(p.legacy, "seriesByTag('name=stats.counters.svc.http.requests.count')");
-        assert_eq!(p.new, "http_requests_total");
+        assert_eq!(
+            p.legacy,
+            "seriesByTag('name=stats.counters.svc.http.requests.count','env=prod','service=checkout')"
+        );
+        assert_eq!(p.new, r#"http_requests_total{service_name="checkout"}"#);
         assert_eq!(p.group_by, ["code", "route"]);
         assert_eq!((p.legacy_form, p.new_form), (Form::Delta, Form::Cumulative));
     }
@@ -552,22 +605,25 @@ mod tests {
     fn timer_in_seconds_is_scaled_to_milliseconds() {
         let (pairs, _) = generated();
         let sum = pairs.iter().find(|p| p.name == "http.latency.sum").unwrap();
-        assert_eq!(sum.new, "http_latency_seconds_sum");
+        assert_eq!(sum.new, r#"http_latency_seconds_sum{service_name="checkout"}"#);
         assert_eq!(sum.new_scale, 1000.0);
         let q = pairs.iter().find(|p| p.name == "http.latency.upper_90").unwrap();
         assert_eq!(
             q.new,
-            "histogram_quantile(0.9, sum by (le) (increase(http_latency_seconds_bucket[$window])))"
+            r#"histogram_quantile(0.9, sum by (le) (increase(http_latency_seconds_bucket{service_name="checkout"}[$window])))"#
         );
-        assert_eq!(q.legacy, "seriesByTag('name=stats.timers.svc.http.latency.upper_90')");
+        assert_eq!(
+            q.legacy,
+            "seriesByTag('name=stats.timers.svc.http.latency.upper_90','env=prod','service=checkout')"
+        );
     }
 
     #[test]
     fn up_down_counter_defaults_statsd_name_and_sums() {
         let (pairs, _) = generated();
         let g = pairs.iter().find(|p| p.name == "queue.depth").unwrap();
-        assert_eq!(g.legacy, "seriesByTag('name=stats.gauges.svc.queue.depth')");
-        assert_eq!(g.new, "sum (queue_depth)");
+        assert!(g.legacy.starts_with("seriesByTag('name=stats.gauges.svc.queue.depth',"));
+        assert_eq!(g.new, r#"queue_depth{service_name="checkout"}"#, "raw samples, summed here");
     }
 
     #[test]
@@ -589,9 +645,9 @@ mod tests {
         let (pairs, _) = generate_from_catalog(&c, &opts);
         assert_eq!(
             pairs[0].legacy,
-            r#"sum_over_time({__name__="stats_counts.svc.http.requests"}[$step])"#
+            r#"{__name__="stats_counts.svc.http.requests",env="prod",service="checkout"}"#
         );
-        assert_eq!(pairs[0].new, r#"{__name__="http.requests"}"#);
+        assert_eq!(pairs[0].new, r#"{__name__="http.requests",service_name="checkout"}"#);
     }
 
     #[test]
@@ -601,8 +657,9 @@ mod tests {
           "statsd_name":"svc.http.requests","statsd_type":"c","otel_name":"http.requests",
           "tag_keys":["route"],"mode":"dual","temporality":"cumulative","rule":"http.*","buckets":null,"series":3}]}"#;
         let c = parse_catalog(json, "sdk.json").unwrap();
-        let (pairs, _) = generate_from_catalog(&c, &GenerateOptions::default());
-        assert_eq!(pairs[0].new, "http_requests_total");
+        let opts = GenerateOptions { service_label: None, ..GenerateOptions::default() };
+        let (pairs, _) = generate_from_catalog(&c, &opts);
+        assert_eq!(pairs[0].new, "http_requests_total", "no service restriction asked");
     }
 
     #[test]
@@ -644,6 +701,22 @@ mod tests {
         let toml = "[[pair]]\nname='a'\nkind='gauge'\nlegacy='a'\nnew='b'\nlegcy_unit='ms'\n";
         let err = parse_pairs(toml, "p.toml").unwrap_err().to_string();
         assert!(err.contains("p.toml"), "{err}");
+    }
+
+    #[test]
+    fn pair_file_matchers_restrict_each_side() {
+        let toml = r#"
+            [[pair]]
+            name = "a"
+            kind = "counter"
+            legacy = "seriesByTag('name=stats.counters.a.count')"
+            new = "sum by (code) (a_total)"
+            legacy_matchers = { service = "checkout" }
+            new_matchers = { service_name = "checkout" }
+        "#;
+        let p = &parse_pairs(toml, "p.toml").unwrap()[0];
+        assert_eq!(p.legacy, "seriesByTag('name=stats.counters.a.count','service=checkout')");
+        assert_eq!(p.new, r#"sum by (code) (a_total{service_name="checkout"})"#);
     }
 
     #[test]

@@ -1,21 +1,24 @@
-//! The pipeline for a set of pairs: query both sides → normalise → align → diff → report rows.
+//! The pipeline for a set of pairs: query both sides → normalise → diff → report rows.
 //!
-//! Pairs run on a small pool of threads (the work is waiting on HTTP); each pair is
-//! independent, so one failing query gives that pair the `error` verdict and the others go on.
+//! Pairs run on a small pool of threads (the work is waiting on HTTP; the pool bounds the
+//! requests in flight at twice its size); each pair is independent, so one failing query gives
+//! that pair the `error` verdict and the others go on.
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
-use crate::align::{compared_len, Aligned};
-use crate::diff::{diff, DiffOptions, Outcome, PairSemantics, Verdict};
+use crate::align::Stamps;
+use crate::diff::{diff, DiffOptions, PairSemantics, Verdict, DEFAULT_TOP_TAG_SETS};
 use crate::normalize::{normalize, Combine, SideSpec};
 use crate::pairs::{expand, Pair, PairKind};
-use crate::query::{QueryAdapter, TimeRange};
-use crate::report::{Chart, PairReport};
+use crate::query::{QueryAdapter, Series, TimeRange};
+use crate::report::PairReport;
 
-/// Defaults of [`CompareSettings`].
-pub const DEFAULT_SKIP_RECENT: usize = 2;
-/// Default timing slack between the two pipelines, in seconds.
-pub const DEFAULT_MAX_LAG_SECS: i64 = 20;
+/// Default of [`CompareSettings::skip_recent`]: the most recent 20 seconds are left out
+/// (ingestion lag: the newest samples may not be queryable yet on one side).
+pub const DEFAULT_SKIP_RECENT_SECS: i64 = 20;
+/// Default timing slack between the two pipelines' clocks, in seconds (timestamps are rounded
+/// to the second).
+pub const DEFAULT_MAX_LAG_SECS: i64 = 1;
 /// Default window of `increase()` in generated quantile/mean queries, in seconds.
 pub const DEFAULT_WINDOW_SECS: i64 = 60;
 /// Default number of pairs queried at once.
@@ -26,16 +29,32 @@ pub const DEFAULT_PARALLEL: usize = 8;
 pub struct CompareSettings {
     /// Range and step grid.
     pub range: TimeRange,
-    /// Most recent grid points left out. Defaults to 2.
-    pub skip_recent: usize,
-    /// Timing slack between the two pipelines, seconds. Defaults to 20.
+    /// Seconds at the end of the range left out. Defaults to [`DEFAULT_SKIP_RECENT_SECS`].
+    pub skip_recent: i64,
+    /// Clock slack between the two pipelines, seconds. Defaults to [`DEFAULT_MAX_LAG_SECS`].
     pub max_lag_secs: i64,
     /// Window substituted for `$window`, seconds. Defaults to 60.
     pub window_secs: i64,
-    /// Share of points that must be within tolerance. Defaults to 1.0.
+    /// Share of compared steps that must show no difference. Defaults to 1.0.
     pub min_share: f64,
     /// Pairs queried at once. Defaults to 8.
     pub parallel: usize,
+    /// Tag sets named in explanations. Defaults to [`DEFAULT_TOP_TAG_SETS`].
+    pub top_tag_sets: usize,
+}
+
+impl Default for CompareSettings {
+    fn default() -> Self {
+        CompareSettings {
+            range: TimeRange { start: 0, end: 0, step: 10 },
+            skip_recent: DEFAULT_SKIP_RECENT_SECS,
+            max_lag_secs: DEFAULT_MAX_LAG_SECS,
+            window_secs: DEFAULT_WINDOW_SECS,
+            min_share: 1.0,
+            parallel: DEFAULT_PARALLEL,
+            top_tag_sets: DEFAULT_TOP_TAG_SETS,
+        }
+    }
 }
 
 fn combine_for(kind: PairKind) -> Combine {
@@ -45,18 +64,16 @@ fn combine_for(kind: PairKind) -> Combine {
     }
 }
 
-fn chart_line(sides: &[Aligned], n: usize) -> Vec<f64> {
-    (0..n)
-        .map(|i| {
-            let present: Vec<f64> =
-                sides.iter().map(|s| s.cells[i].value).filter(|v| !v.is_nan()).collect();
-            if present.is_empty() {
-                f64::NAN
-            } else {
-                present.iter().sum()
-            }
-        })
-        .collect()
+/// Raw samples when the adapter can fetch them for this query, else the range answer.
+fn fetch(
+    a: &dyn QueryAdapter,
+    q: &str,
+    range: &TimeRange,
+) -> (Result<Vec<Series>, crate::QueryError>, Stamps) {
+    match a.raw(q, range) {
+        Some(r) => (r, Stamps::Exact),
+        None => (a.range(q, range), a.stamps()),
+    }
 }
 
 /// Evaluates one pair.
@@ -71,18 +88,15 @@ pub fn compare_pair(
     let legacy_q = expand(&pair.legacy, step, s.window_secs);
     let new_q = expand(&pair.new, step, s.window_secs);
     let mut row = PairReport::new(pair, &legacy_q, &new_q);
-    // Fetch `lag + back` extra steps before the start, so the band of the first compared
-    // points is as wide as everywhere else; only points from `start` on are compared.
-    let lag = usize::try_from((s.max_lag_secs.max(0) + step - 1) / step).unwrap_or(0);
-    let back = match pair.kind {
-        PairKind::Quantile | PairKind::Mean => {
-            usize::try_from((s.window_secs.max(step) + step - 1) / step - 1).unwrap_or(0)
-        }
-        _ => 0,
-    };
-    let first = lag + back;
-    let range = TimeRange { start: range.start - first as i64 * step, ..range };
-    let (l_res, n_res) = (legacy.range(&legacy_q, &range), new.range(&new_q, &range));
+    let windowed = matches!(pair.kind, PairKind::Quantile | PairKind::Mean);
+    // A new-side window value at t covers (t - window, t], plus one export before it.
+    let back = if windowed { s.window_secs.max(step) + step } else { 0 };
+    // Fetch enough before the start that the first compared instant has data on both sides.
+    // A whole number of steps: grid answers must land on the compared instants.
+    let margin = (back + s.max_lag_secs.max(0) + 4 * step - 1) / step * step;
+    let fetch_range = TimeRange { start: range.start - margin, ..range };
+    let (l_res, l_stamps) = fetch(legacy, &legacy_q, &fetch_range);
+    let (n_res, n_stamps) = fetch(new, &new_q, &fetch_range);
     let mut errors = Vec::new();
     if let Err(e) = &l_res {
         errors.push(format!("legacy: {e}"));
@@ -96,10 +110,9 @@ pub fn compare_pair(
         row.error = Some(row.outcome.explanation.clone());
         return row;
     };
-    let grid = range.grid();
-    let n = grid.len();
     let running_total = pair.kind == PairKind::Counter;
     let combine = combine_for(pair.kind);
+    let lag = s.max_lag_secs.max(0);
     let lspec = SideSpec {
         form: pair.legacy_form,
         running_total,
@@ -107,6 +120,9 @@ pub fn compare_pair(
         keys: &pair.group_by,
         names: &pair.group_by,
         combine,
+        stamps: l_stamps,
+        step,
+        slack: lag,
     };
     let nspec = SideSpec {
         form: pair.new_form,
@@ -115,17 +131,25 @@ pub fn compare_pair(
         keys: &pair.new_group_by,
         names: &pair.group_by,
         combine,
+        stamps: n_stamps,
+        step,
+        slack: lag,
     };
-    let l = normalize(&l_series, &lspec, &range, n);
-    let nw = normalize(&n_series, &nspec, &range, n);
+    let l = normalize(&l_series, &lspec);
+    let nw = normalize(&n_series, &nspec);
     let buckets: Vec<f64> = pair.buckets.iter().map(|b| b * pair.new_scale).collect();
     let sem = PairSemantics { kind: pair.kind, tolerance: pair.tolerance, buckets: &buckets };
-    let len = compared_len(n, s.skip_recent);
-    let opts = DiffOptions { lag, back, min_share: s.min_share, first: first.min(len), len };
-    row.outcome = diff(&sem, &l, &nw, &opts);
-    row.outcome.worst_at = row.outcome.worst_index.map(|i| grid[i]);
-    row.chart =
-        Chart { t: grid[..len].to_vec(), legacy: chart_line(&l, len), new: chart_line(&nw, len) };
+    let opts = DiffOptions {
+        start: range.start,
+        end: (range.end - s.skip_recent.max(0)).max(range.start),
+        step,
+        back,
+        min_share: s.min_share,
+        top: s.top_tag_sets,
+    };
+    let (outcome, chart) = diff(&sem, &l, &nw, &opts);
+    row.outcome = outcome;
+    row.chart = chart;
     row
 }
 
@@ -152,20 +176,25 @@ pub fn compare_all(
     rows.into_inner().unwrap_or_else(|e| e.into_inner()).into_iter().flatten().collect()
 }
 
-impl Outcome {
-    /// An outcome not yet computed.
-    pub(crate) fn pending() -> Outcome {
-        Outcome {
-            verdict: Verdict::Error,
-            max_abs_err: 0.0,
-            max_rel_err: 0.0,
-            share_within: 0.0,
-            points_compared: 0,
-            missing_legacy: 0,
-            missing_new: 0,
-            worst_index: None,
-            worst_at: None,
-            explanation: String::new(),
+/// Warnings about settings the data contradicts: a grid step finer than a side's storage step
+/// (steps inside one storage interval tell nothing new).
+pub fn step_warnings(rows: &[PairReport], step: i64) -> Vec<String> {
+    let mut out = Vec::new();
+    for (side, get) in [
+        ("legacy", (|r: &PairReport| r.outcome.legacy_step) as fn(&PairReport) -> Option<i64>),
+        ("new", |r: &PairReport| r.outcome.new_step),
+    ] {
+        let mut steps: Vec<i64> = rows.iter().filter_map(get).collect();
+        if steps.is_empty() {
+            continue;
+        }
+        steps.sort_unstable();
+        let typical = steps[steps.len() / 2];
+        if step < typical {
+            out.push(format!(
+                "--step {step}s is finer than the {side} side's storage step {typical}s (spacing of its timestamps): use --step {typical}s or more"
+            ));
         }
     }
+    out
 }

@@ -67,6 +67,7 @@ fn report() -> Report {
             worst_index: None,
             worst_at: None,
             explanation: "new side is 2.0% above <legacy>".to_owned(),
+            ..Outcome::pending()
         },
         error: None,
         chart: Chart { t: t.clone(), legacy, new },

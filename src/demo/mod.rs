@@ -379,15 +379,16 @@ fn compare(
     let slowest = args.flush_interval_ms.max(args.export_interval_ms).div_ceil(1000) as i64;
     let max_lag = slowest + 1;
     let settings = CompareSettings {
-        // The comparator fetches `max_lag` before the start; that must not reach before the
-        // switch, or the legacy phase's counts would count on one side only.
+        // The first export after the switch holds counts from before it on one side only.
         range: TimeRange { start: window.start + max_lag, end: window.end, step: STEP_SECS },
         // Both pipelines were flushed at the end boundary: nothing is still in flight.
         skip_recent: 0,
-        max_lag_secs: max_lag,
+        // One clock: no skew between the pipelines' timestamps.
+        max_lag_secs: 0,
         window_secs: WINDOW_SECS.max(2 * slowest + 1),
         min_share: 1.0,
         parallel: 4,
+        ..CompareSettings::default()
     };
     let http_err = |e: dualmetrics_compare::QueryError| DemoError::Compare(e.to_string());
     let legacy: Box<dyn QueryAdapter + '_> = match (&args.legacy_query, legacy_store) {

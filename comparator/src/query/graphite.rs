@@ -12,6 +12,7 @@ use serde::Deserialize;
 
 use super::http::{excerpt, HttpClient};
 use super::{HttpConfig, QueryAdapter, Series, TimeRange};
+use crate::align::Stamps;
 use crate::error::QueryError;
 
 /// How far back an instant query looks for the last non-null point.
@@ -140,6 +141,10 @@ impl QueryAdapter for GraphiteAdapter {
         // Alignment drops points outside the grid.
         let step = range.step.max(1);
         self.render(query, range.start - step, range.end + step)
+    }
+
+    fn stamps(&self) -> Stamps {
+        Stamps::BucketStart
     }
 
     fn instant(&self, query: &str, at: i64) -> Result<Vec<Series>, QueryError> {

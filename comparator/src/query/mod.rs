@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use crate::align::Stamps;
 use crate::error::QueryError;
 
 pub mod graphite;
@@ -58,6 +59,20 @@ pub trait QueryAdapter: Send + Sync {
 
     /// Evaluates `query` at one instant (Unix seconds); each series has at most one point.
     fn instant(&self, query: &str, at: i64) -> Result<Vec<Series>, QueryError>;
+
+    /// How the points [`QueryAdapter::range`] returns are stamped. Defaults to
+    /// [`Stamps::GridEnd`] (a point stamped `T` was sampled within the step before `T`).
+    fn stamps(&self) -> Stamps {
+        Stamps::GridEnd
+    }
+
+    /// The raw samples of `query` over `range` with their own timestamps, when the adapter can
+    /// fetch them for this query (a plain selector on a Prometheus API). Defaults to `None`:
+    /// [`QueryAdapter::range`] is used instead.
+    fn raw(&self, query: &str, range: &TimeRange) -> Option<Result<Vec<Series>, QueryError>> {
+        let _ = (query, range);
+        None
+    }
 }
 
 /// Default per-request timeout.

@@ -143,6 +143,58 @@ impl QueryAdapter for PrometheusAdapter {
     fn instant(&self, query: &str, at: i64) -> Result<Vec<Series>, QueryError> {
         self.ask("/api/v1/query", &[("query", query.to_owned()), ("time", at.to_string())])
     }
+
+    fn raw(&self, query: &str, range: &TimeRange) -> Option<Result<Vec<Series>, QueryError>> {
+        // A range selector evaluated at the end returns the stored samples with their own
+        // timestamps, over (end - window, end].
+        if !is_selector(query) {
+            return None;
+        }
+        let window = (range.end - range.start).max(1) + 1;
+        Some(self.ask(
+            "/api/v1/query",
+            &[("query", format!("{}[{window}s]", query.trim())), ("time", range.end.to_string())],
+        ))
+    }
+}
+
+/// Whether `q` is a plain vector selector (`name`, `name{...}` or `{...}`), whose raw samples a
+/// range selector can fetch.
+pub fn is_selector(q: &str) -> bool {
+    let q = q.trim();
+    let ident_end = q
+        .char_indices()
+        .find(|(i, c)| {
+            !(c.is_ascii_alphabetic() || *c == '_' || *c == ':' || (*i > 0 && c.is_ascii_digit()))
+        })
+        .map_or(q.len(), |(i, _)| i);
+    let rest = &q[ident_end..];
+    if rest.is_empty() {
+        return ident_end > 0;
+    }
+    if !rest.starts_with('{') {
+        return false;
+    }
+    // The braces must close at the very end, quotes respected.
+    let mut in_quote: Option<char> = None;
+    let mut escaped = false;
+    for (i, c) in rest.char_indices() {
+        match in_quote {
+            Some(qc) => {
+                if escaped {
+                    escaped = false;
+                } else if c == '\\' {
+                    escaped = true;
+                } else if c == qc {
+                    in_quote = None;
+                }
+            }
+            None if c == '"' || c == '\'' || c == '`' => in_quote = Some(c),
+            None if c == '}' => return i == rest.len() - 1,
+            None => {}
+        }
+    }
+    false
 }
 
 #[cfg(test)]
@@ -166,6 +218,16 @@ mod tests {
             parse_answer(body).unwrap_err(),
             Ok(("bad_data".to_owned(), "parse error at char 5".to_owned()))
         );
+    }
+
+    #[test]
+    fn plain_selectors_are_recognised() {
+        assert!(is_selector("http_requests_total"));
+        assert!(is_selector(r#"x_total{service_name="a}b",code!="5"}"#));
+        assert!(is_selector(r#"{__name__="stats.counters.a.count"}"#));
+        assert!(!is_selector("sum (x)"));
+        assert!(!is_selector("x{a=\"b\"} / y"));
+        assert!(!is_selector("rate(x[1m])"));
     }
 
     #[test]

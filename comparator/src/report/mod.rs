@@ -120,6 +120,28 @@ impl Report {
     }
 }
 
+/// A Unix time as `YYYY-MM-DD HH:MM:SSZ` (UTC), for reports and explanations.
+pub fn utc(ts: i64) -> String {
+    let days = ts.div_euclid(86_400);
+    let secs = ts.rem_euclid(86_400);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}Z", secs / 3600, secs / 60 % 60, secs % 60)
+}
+
+/// The time of day of a Unix time, `HH:MM:SS` (UTC), for chart axes.
+pub fn utc_time(ts: i64) -> String {
+    utc(ts)[11..19].to_owned()
+}
+
 /// Formats a number compactly for tables (`12`, `0.5`, `1.2e6`, `-` for NaN).
 pub fn num(v: f64) -> String {
     if v.is_nan() {
@@ -130,5 +152,18 @@ pub fn num(v: f64) -> String {
         format!("{v:.3e}")
     } else {
         format!("{v:.4}").trim_end_matches('0').trim_end_matches('.').to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn utc_formats_civil_time() {
+        assert_eq!(utc(0), "1970-01-01 00:00:00Z");
+        assert_eq!(utc(1_700_000_000), "2023-11-14 22:13:20Z");
+        assert_eq!(utc(951_782_400), "2000-02-29 00:00:00Z");
+        assert_eq!(utc_time(1_700_000_000), "22:13:20");
     }
 }
