@@ -245,7 +245,7 @@ fn ported_dashboards_and_alerts_validate_and_injected_faults_are_caught_and_name
     let spec = source::parse_yaml(&yaml, "lab.yml").unwrap().remove(0);
     let ropts = rules::RulesOptions { ctx: ctx(&mapping(&p, false)), rate_interval: WINDOW.into() };
     let rep = rules::port(&spec, &ropts);
-    let ok = backtest(&rep, &legacy, &new, start, t_end - 2, &BTreeMap::new());
+    let ok = backtest(&rep, &legacy, &new, start, t_end - 2, &BTreeMap::new(), WINDOW);
     println!("alert: {} — {}", ok.verdict.as_str(), ok.explanation);
     assert_eq!(ok.verdict, Verdict::Equivalent, "{}", ok.explanation);
     assert!(
@@ -255,7 +255,7 @@ fn ported_dashboards_and_alerts_validate_and_injected_faults_are_caught_and_name
     );
     let mut off = rep.clone();
     off.rules[0].expr = off.rules[0].expr.replace("> 24", "> 26.4");
-    let bad = backtest(&off, &legacy, &new, start, t_end - 2, &BTreeMap::new());
+    let bad = backtest(&off, &legacy, &new, start, t_end - 2, &BTreeMap::new(), WINDOW);
     println!("alert, threshold +10 %: {} — {}", bad.verdict.as_str(), bad.explanation);
     assert_eq!(bad.verdict, Verdict::Divergent);
     assert!(bad.explanation.contains("only Graphite fires at"), "{}", bad.explanation);

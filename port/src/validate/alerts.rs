@@ -183,7 +183,8 @@ fn pending(times: &[i64], cond: &BTreeSet<i64>, for_secs: i64) -> BTreeSet<i64> 
     out
 }
 
-/// Backtests one ported alert over `[start, end]` (evaluated at its frequency).
+/// Backtests one ported alert over `[start, end]` (evaluated at its frequency);
+/// `rate_interval` replaces `$__rate_interval` in the queries it asks for data presence.
 pub fn backtest(
     report: &AlertReport,
     legacy: &dyn QueryAdapter,
@@ -191,6 +192,7 @@ pub fn backtest(
     start: i64,
     end: i64,
     vars: &BTreeMap<String, String>,
+    rate_interval: &str,
 ) -> AlertResult {
     let spec = &report.spec;
     let step = duration_secs(&spec.frequency).unwrap_or(60).max(1);
@@ -332,7 +334,28 @@ pub fn backtest(
         }
         result.timelines.push(tl);
     }
-    let any_data = legacy_conds.iter().any(|(_, s)| !s.is_empty()) || !new_series.is_empty();
+    // Does the new side have the data at all? The rule's result is empty whenever it does not
+    // fire, so ask for each condition's query without the threshold.
+    let mut new_missing = Vec::new();
+    let mut new_has_data = !new_series.is_empty();
+    for (i, tr) in report.translations.iter().enumerate() {
+        let Some(q) = tr.promql.as_deref() else { continue };
+        let step_s = format!("{step}s");
+        let q = q.replace("$__rate_interval", rate_interval).replace("$__interval", &step_s);
+        let (_, q) = super::variables::fill("", &q, vars);
+        let has = new.range(&q, &TimeRange { start, end, step }).is_ok_and(|s| !s.is_empty());
+        new_has_data |= has;
+        if !has && legacy_conds.get(i).is_some_and(|(_, s)| !s.is_empty()) {
+            new_missing.push(q);
+        }
+    }
+    let any_data = legacy_conds.iter().any(|(_, s)| !s.is_empty()) || new_has_data;
+    if !new_missing.is_empty() {
+        divergent.push(format!(
+            "the new side has no data for `{}` where Graphite has some: the rule could never fire",
+            new_missing.join("`, `")
+        ));
+    }
     if !divergent.is_empty() {
         result.verdict = Verdict::Divergent;
         result.explanation = divergent.join("; ");

@@ -215,7 +215,15 @@ pub fn run_alerts(a: &AlertsValidateArgs, out: &mut dyn Write, err: &mut dyn Wri
         for spec in specs {
             let rep = crate::alerts::rules::port(&spec, &ropts);
             let range = s.opts.settings.range;
-            results.push(backtest(&rep, &s.legacy, &s.new, range.start, range.end, &s.opts.vars));
+            results.push(backtest(
+                &rep,
+                &s.legacy,
+                &s.new,
+                range.start,
+                range.end,
+                &s.opts.vars,
+                &s.opts.rate_interval,
+            ));
             bar.inc(1);
         }
     }
