@@ -125,7 +125,9 @@ fn main() {
         vars: BTreeMap::new(),
     };
     let t0 = Instant::now();
-    let results = validate_dashboards(&[dir.path().to_path_buf()], &legacy, &new, &opts).unwrap();
+    let results =
+        validate_dashboards(&[dir.path().to_path_buf()], &legacy, &new, &opts, &mut |_, _| {})
+            .unwrap();
     let secs = t0.elapsed().as_secs_f64();
     let counts = target_counts(&results);
     println!(

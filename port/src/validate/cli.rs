@@ -157,15 +157,19 @@ pub fn run_dashboards(a: &DashboardsValidateArgs, out: &mut dyn Write, err: &mut
         }
     };
     let bar = report::progress::bar("targets");
-    bar.set_message("querying both sides");
-    let dashboards = match validate_dashboards(&a.inputs, &s.legacy, &s.new, &s.opts) {
-        Ok(d) => d,
-        Err(e) => {
-            bar.finish_and_clear();
-            let _ = writeln!(err, "dualmetrics dashboards validate: {e}");
-            return EXIT_ERROR;
-        }
-    };
+    bar.set_message(format!("{} queries in flight", s.opts.settings.parallel));
+    let dashboards =
+        match validate_dashboards(&a.inputs, &s.legacy, &s.new, &s.opts, &mut |done, total| {
+            bar.set_length(total as u64);
+            bar.set_position(done as u64);
+        }) {
+            Ok(d) => d,
+            Err(e) => {
+                bar.finish_and_clear();
+                let _ = writeln!(err, "dualmetrics dashboards validate: {e}");
+                return EXIT_ERROR;
+            }
+        };
     bar.finish_and_clear();
     let r = report_of(&s, dashboards, Vec::new());
     finish(&r, &a.backends, out, err)

@@ -33,6 +33,8 @@ use std::path::PathBuf;
 /// over a window of exports and the daemon's per-flush counts agree only to the sender's
 /// jitter and the phase of the flush (5 %).
 pub const RATED_REL_TOLERANCE: f64 = 0.05;
+/// Pairs per query in flight between two progress reports of [`validate_dashboards`] (4).
+pub const PROGRESS_CHUNK_PER_QUERY: usize = 4;
 /// Absolute slack for rated values (half an event).
 pub const RATED_ABS_TOLERANCE: f64 = 0.5;
 
@@ -242,8 +244,8 @@ struct Planned {
 /// Validates the ported dashboards under `inputs` (their targets carry the Graphite text);
 /// every pair goes through the comparator on `settings.parallel` threads.
 ///
-/// `progress` is told (pairs done, pairs total) — only at the end, the comparator runs them
-/// all at once.
+/// `progress` is told (targets compared, targets to compare) after every chunk of
+/// `parallel` × [`PROGRESS_CHUNK_PER_QUERY`] pairs.
 ///
 /// # Errors
 /// Inputs that cannot be listed or read.
@@ -252,6 +254,7 @@ pub fn validate_dashboards(
     legacy: &dyn QueryAdapter,
     new: &dyn QueryAdapter,
     opts: &ValidateOptions,
+    progress: &mut dyn FnMut(usize, usize),
 ) -> Result<Vec<DashboardResult>, crate::grafana::PortError> {
     let mut results = Vec::new();
     let mut pairs = Vec::new();
@@ -350,7 +353,13 @@ pub fn validate_dashboards(
             panels,
         });
     }
-    let rows = compare_all(&pairs, legacy, new, &opts.settings);
+    // in chunks, so that a long run can show progress between them
+    let chunk = opts.settings.parallel.max(1) * PROGRESS_CHUNK_PER_QUERY;
+    let mut rows = Vec::with_capacity(pairs.len());
+    for part in pairs.chunks(chunk) {
+        rows.extend(compare_all(part, legacy, new, &opts.settings));
+        progress(rows.len(), pairs.len());
+    }
     for pl in &plan {
         let t = &mut results[pl.dashboard].panels[pl.panel].targets[pl.target];
         if let Some(i) = pl.pair {
