@@ -128,7 +128,7 @@ pub fn timeline_svg(a: &AlertResult) -> String {
     let x = move |t: i64| PAD_L + (t - t0) as f64 / span * (CHART_W - PAD_L - PAD_R);
     let lane = 14.0;
     let rows = a.timelines.len().max(1);
-    let h = PAD_T + rows as f64 * (2.0 * lane + 8.0) + PAD_B;
+    let h = PAD_T + rows as f64 * (2.0 * lane + 14.0) + PAD_B;
     let mut s = format!(
         r#"<svg class="timeline" xmlns="http://www.w3.org/2000/svg" width="{CHART_W}" height="{h}" role="img" aria-label="{}">"#,
         escape(&a.name)
@@ -145,14 +145,21 @@ pub fn timeline_svg(a: &AlertResult) -> String {
         }
     };
     for (k, tl) in a.timelines.iter().enumerate() {
-        let y = PAD_T + k as f64 * (2.0 * lane + 8.0);
+        let y = PAD_T + k as f64 * (2.0 * lane + 14.0);
         let label = if tl.labels.is_empty() { "alert".to_owned() } else { tl.labels.clone() };
+        // the label set above its two lanes, so a long one is not cut at the left edge
         let _ = write!(
             s,
-            r#"<text x="{}" y="{:.1}" class="axis" text-anchor="end">{}</text>"#,
+            r#"<text x="{PAD_L}" y="{:.1}" class="axis">{}</text>"#,
+            y + 2.0 * lane + 6.0,
+            escape(&label)
+        );
+        let _ = write!(
+            s,
+            r#"<text x="{0}" y="{1:.1}" class="axis" text-anchor="end">Graphite</text><text x="{0}" y="{2:.1}" class="axis" text-anchor="end">PromQL</text>"#,
             PAD_L - 4.0,
-            y + lane,
-            escape(&label.chars().take(10).collect::<String>())
+            y + lane - 3.0,
+            y + 2.0 * lane - 3.0
         );
         bars(&mut s, &tl.legacy, y, LEGACY_COLOUR, "legacy");
         bars(&mut s, &tl.new, y + lane, NEW_COLOUR, "new");
