@@ -94,7 +94,7 @@ fn service_overview_gets_promql_legends_variables_and_the_collapsed_row() {
     // env is multi-value: Grafana sends a regex, so its matcher becomes =~
     assert!(t["expr"].as_str().unwrap().contains("env=~\"$env\""), "{t}");
     assert!(t["expr"].as_str().unwrap().contains("service=\"$service\""), "{t}");
-    assert!(t[panel::GRAPHITE_FIELD].as_str().unwrap().starts_with("alias(perSecond("));
+    assert!(t[panel::GRAPHITE_FIELD].as_str().unwrap().starts_with("alias(sumSeries(seriesByTag("));
 
     // #A references: the hidden targets stay hidden, C is the ratio of the two
     let err = panel_titled(&d, "Error ratio");
