@@ -74,6 +74,7 @@ fn report() -> ValidationReport {
                 legacy_only: vec![Interval { from: T0 + 510, to: T0 + 700 }],
                 new_only: vec![],
             }],
+            error: false,
         }],
     }
 }

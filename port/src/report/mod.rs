@@ -18,7 +18,7 @@ use serde::Serialize;
 pub const EXIT_EQUIVALENT: u8 = 0;
 /// Exit code: something divergent or not validated.
 pub const EXIT_DIFFERENT: u8 = 1;
-/// Exit code: nothing could be done (bad arguments, unreadable inputs).
+/// Exit code: an error (bad arguments, unreadable inputs, a failed query).
 pub const EXIT_ERROR: u8 = 2;
 
 /// A whole validation run.
@@ -48,9 +48,19 @@ impl ValidationReport {
         )
     }
 
-    /// 0 when everything is equivalent, 1 otherwise ("not validated" is not equivalent).
+    /// Whether a query failed (an unreachable backend, an HTTP error, a rejected query).
+    pub fn has_errors(&self) -> bool {
+        let targets = self.dashboards.iter().flat_map(|d| &d.panels).flat_map(|p| &p.targets);
+        targets.into_iter().any(|t| t.comparator.as_deref() == Some("error"))
+            || self.alerts.iter().any(|a| a.error)
+    }
+
+    /// As the comparator: 2 when a query failed, else 0 when everything is equivalent, 1
+    /// otherwise ("not validated" is not equivalent).
     pub fn exit_code(&self) -> u8 {
-        if self.verdict() == Verdict::Equivalent {
+        if self.has_errors() {
+            EXIT_ERROR
+        } else if self.verdict() == Verdict::Equivalent {
             EXIT_EQUIVALENT
         } else {
             EXIT_DIFFERENT

@@ -60,6 +60,8 @@ pub struct AlertResult {
     pub range: (i64, i64, i64),
     /// Per label set.
     pub timelines: Vec<Timeline>,
+    /// A query failed (the run's exit code is then 2, as the comparator's).
+    pub error: bool,
 }
 
 /// Parses a Grafana/Prometheus duration (`30s`, `5m`, `1h`, `1d`, `1w`, `1h30m`) to seconds.
@@ -203,6 +205,7 @@ pub fn backtest(
         explanation: String::new(),
         range: (start, end, step),
         timelines: Vec::new(),
+        error: false,
     };
     let Some(rule) = report.rules.first() else {
         result.explanation = format!("not ported: {}", report.reasons.join("; "));
@@ -215,6 +218,7 @@ pub fn backtest(
         Ok(s) => s,
         Err(e) => {
             result.explanation = format!("new side: {e}");
+            result.error = true;
             return result;
         }
     };
@@ -229,6 +233,7 @@ pub fn backtest(
             Ok(s) => legacy_conds.push((c.operator.clone(), s)),
             Err(e) => {
                 result.explanation = format!("legacy side: {e}");
+                result.error = true;
                 return result;
             }
         }

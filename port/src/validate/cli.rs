@@ -8,9 +8,10 @@
 //! ```
 //!
 //! The legacy URL is a Graphite render API (graphite-web, or VictoriaMetrics, which serves
-//! `/render`), the new one a Prometheus query API. Exit codes: 0 everything equivalent, 1
-//! something divergent or not validated, 2 nothing could be done (bad arguments, unreadable
-//! inputs, unreachable backends).
+//! `/render`), the new one a Prometheus query API. Exit codes, as the comparator's: 0
+//! everything equivalent, 1 something divergent or not validated, 2 an error (bad arguments,
+//! unreadable inputs, a query that failed: unreachable backend, HTTP error, rejected query —
+//! the other targets are still reported).
 use super::alerts::backtest;
 use super::{validate_dashboards, ValidateOptions};
 use crate::grafana::cli::ContextArgs;
