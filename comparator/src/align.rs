@@ -182,8 +182,9 @@ impl Track {
         if j < i {
             return None;
         }
-        let limit =
-            (GAP_FACTOR * self.spacing as f64) as i64 + back + (self.obs[i].b - self.obs[i].a);
+        // Neighbours one storage step apart, each as wide as its stamp, are no gap.
+        let width = self.obs[i].b - self.obs[i].a;
+        let limit = (GAP_FACTOR * self.spacing as f64) as i64 + back + 2 * width;
         if self.obs[j].a - self.obs[i].b > limit {
             return None;
         }

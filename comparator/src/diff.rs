@@ -58,6 +58,11 @@ impl Verdict {
     }
 }
 
+/// Share of compared steps a mean or quantile pair must differ at to be divergent: a flush
+/// only partly inside the new side's rate window holds values its per-flush statistic does not
+/// bound, so isolated steps at window edges (and next to gaps) are no evidence. 1 %.
+pub const WINDOWED_MIN_DIFFERING_SHARE: f64 = 0.01;
+
 /// Default number of tag sets named in an explanation.
 pub const DEFAULT_TOP_TAG_SETS: usize = 3;
 
@@ -593,7 +598,10 @@ pub fn diff(
     out.first_divergent_at =
         results.iter().filter(|(_, r)| r.differing > 0).filter_map(|(_, r)| r.first).min();
 
-    let diverges = compared > 0 && out.share_within < o.min_share;
+    let windowed = matches!(sem.kind, PairKind::Quantile | PairKind::Mean);
+    let diverges = compared > 0
+        && out.share_within < o.min_share
+        && (!windowed || differing as f64 > WINDOWED_MIN_DIFFERING_SHARE * compared as f64);
     // Tag sets, by contribution.
     let mut sets: Vec<TagSetDiff> = Vec::new();
     if diverges {
@@ -940,6 +948,33 @@ mod tests {
             &side(clean, Form::Level, Stamps::Exact),
             &opts(60, 3500),
         );
+        assert_eq!(o.verdict, Verdict::Equivalent, "{}", o.explanation);
+    }
+
+    #[test]
+    fn gauges_sampled_at_the_same_instants_with_clock_slack_are_compared() {
+        let g = |t: i64| 100.0 + ((t / 30) % 7) as f64;
+        let pts: Vec<(i64, f64)> = (0..360).map(|k| (10 * k, g(10 * k))).collect();
+        let mk = |p: &[(i64, f64)]| {
+            let spec = SideSpec {
+                form: Form::Level,
+                running_total: false,
+                scale: 1.0,
+                keys: &[],
+                names: &[],
+                combine: Combine::Sum,
+                stamps: Stamps::Exact,
+                step: 10,
+                slack: 1,
+            };
+            normalize(&[Series { labels: BTreeMap::new(), points: p.to_vec() }], &spec)
+        };
+        let gauge = PairSemantics {
+            kind: PairKind::Gauge,
+            tolerance: PairKind::Gauge.default_tolerance(),
+            buckets: &[],
+        };
+        let (o, _) = diff(&gauge, &mk(&pts), &mk(&pts), &opts(60, 3500));
         assert_eq!(o.verdict, Verdict::Equivalent, "{}", o.explanation);
     }
 

@@ -289,6 +289,11 @@ fn answer(store: &Store, req: &Request) -> Response {
         return Response::status(200, "text/plain", "OK but not json");
     }
     match req.path.as_str() {
+        // The Graphite names are not on the Prometheus API (graphite-web has none): the
+        // comparator falls back to /render.
+        "/api/v1/query" if q.starts_with("{__name__=\"stats.") => {
+            Response::status(404, "text/plain", "404 page not found")
+        }
         "/api/v1/query" => {
             // Raw samples: `selector[<window>s]` at `time`, one sample per export.
             let q = p("query");

@@ -7,6 +7,7 @@
 //! (LAB.md §3: 1.333 instead of 12). The `storage_step` parameter overrides it per request;
 //! graphite-web ignores it.
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU8, Ordering};
 
 use serde::Deserialize;
 
@@ -22,6 +23,33 @@ pub const INSTANT_LOOKBACK_SECS: i64 = 300;
 pub struct GraphiteAdapter {
     http: HttpClient,
     storage_step: Option<String>,
+    /// Whether the backend also answers `/api/v1/query` (VictoriaMetrics): 0 unknown, 1 yes,
+    /// 2 no.
+    prom_api: AtomicU8,
+}
+
+/// The PromQL selector equivalent to a `seriesByTag` target made of `k=v` expressions only, or
+/// `None` for any other target.
+pub fn series_by_tag_selector(target: &str) -> Option<String> {
+    let inner = target.trim().strip_prefix("seriesByTag(")?.strip_suffix(')')?;
+    let mut matchers = Vec::new();
+    for arg in inner.split(',') {
+        let arg = arg.trim();
+        let expr = arg
+            .strip_prefix('\'')
+            .and_then(|a| a.strip_suffix('\''))
+            .or_else(|| arg.strip_prefix('"').and_then(|a| a.strip_suffix('"')))?;
+        let (k, v) = expr.split_once('=')?;
+        if k.ends_with(['!', '~']) || v.starts_with('~') || k.is_empty() {
+            return None;
+        }
+        let k = if k == "name" { "__name__" } else { k };
+        matchers.push(format!("{k}={v:?}"));
+    }
+    matchers
+        .iter()
+        .any(|m| m.starts_with("__name__="))
+        .then(|| format!("{{{}}}", matchers.join(",")))
 }
 
 #[derive(Deserialize)]
@@ -38,7 +66,11 @@ impl GraphiteAdapter {
     /// # Errors
     /// If the HTTP client cannot be built.
     pub fn new(config: HttpConfig) -> Result<Self, QueryError> {
-        Ok(GraphiteAdapter { http: HttpClient::new(config)?, storage_step: None })
+        Ok(GraphiteAdapter {
+            http: HttpClient::new(config)?,
+            storage_step: None,
+            prom_api: AtomicU8::new(0),
+        })
     }
 
     /// Sends `storage_step=<step>` (e.g. `1s`) with every request (VictoriaMetrics). Defaults to
@@ -147,6 +179,34 @@ impl QueryAdapter for GraphiteAdapter {
         Stamps::BucketStart
     }
 
+    /// VictoriaMetrics serves the same Graphite data through its Prometheus API, with the raw
+    /// flush timestamps; `/render` moves them onto its storage step and fills an empty step
+    /// with the previous flush's value (a per-flush count counted twice), so raw samples are
+    /// used when the backend has that API (genuine graphite-web does not: `/render` then).
+    fn raw(&self, query: &str, range: &TimeRange) -> Option<Result<Vec<Series>, QueryError>> {
+        let sel = series_by_tag_selector(query)?;
+        if self.prom_api.load(Ordering::Relaxed) == 2 {
+            return None;
+        }
+        let window = (range.end - range.start).max(1) + 1;
+        let url = self.http.url(
+            "/api/v1/query",
+            &[("query", format!("{sel}[{window}s]")), ("time", range.end.to_string())],
+        );
+        let answer = self.http.get(&url).ok().filter(|(st, _)| st.is_success());
+        match answer.map(|(_, body)| super::prometheus::parse_answer(&body)) {
+            Some(Ok(series)) => {
+                self.prom_api.store(1, Ordering::Relaxed);
+                Some(Ok(series))
+            }
+            _ if self.prom_api.load(Ordering::Relaxed) == 1 => None,
+            _ => {
+                self.prom_api.store(2, Ordering::Relaxed);
+                None
+            }
+        }
+    }
+
     fn instant(&self, query: &str, at: i64) -> Result<Vec<Series>, QueryError> {
         let series = self.render(query, at - INSTANT_LOOKBACK_SECS, at)?;
         Ok(series
@@ -177,6 +237,16 @@ mod tests {
     fn tags_parsed_from_target_when_absent() {
         let body = r#"[{"target":"a.count;code=200","datapoints":[]}]"#;
         assert_eq!(parse_render(body).unwrap()[0].labels["code"], "200");
+    }
+
+    #[test]
+    fn series_by_tag_becomes_a_selector() {
+        assert_eq!(
+            series_by_tag_selector("seriesByTag('name=stats.a.count','service=shop')").unwrap(),
+            r#"{__name__="stats.a.count",service="shop"}"#
+        );
+        assert!(series_by_tag_selector("seriesByTag('name=a','k!=v')").is_none());
+        assert!(series_by_tag_selector("stats.a.count").is_none());
     }
 
     #[test]

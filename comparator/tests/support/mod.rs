@@ -2,6 +2,7 @@
 //! answers GET requests through a handler closure and records every request.
 #![allow(dead_code)]
 
+pub mod fleet;
 pub mod vm_load;
 
 use std::collections::BTreeMap;
