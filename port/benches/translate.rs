@@ -4,7 +4,7 @@
 //! `cargo bench -p dualmetrics-port --bench translate`
 use criterion::{criterion_group, criterion_main, Criterion};
 use dualmetrics_model::mapping::MappingFile;
-use dualmetrics_port::{graphite, promql, translate, Context};
+use dualmetrics_port::{graphite, promql, translate, translate_batch, Context};
 use std::hint::black_box;
 
 /// Targets per measured iteration.
@@ -52,6 +52,9 @@ fn bench(c: &mut Criterion) {
                 black_box(translate(black_box(t), &ctx).ok());
             }
         })
+    });
+    g.bench_function("translate_batch (every core)", |b| {
+        b.iter(|| black_box(translate_batch(&targets, &ctx).len()))
     });
     g.bench_function("graphite parse only", |b| {
         b.iter(|| {

@@ -16,7 +16,7 @@
 //! `text` (the default) prints a block per target for people; `json` prints one JSON object
 //! per line (the [`Translation`] fields, or `{"target", "error", "pos"}`), for tools.
 use crate::error::ContextError;
-use crate::translate::{translate, Context, Semantics, Status, Translation};
+use crate::translate::{translate_batch, Context, Semantics, Status, Translation};
 use crate::TranslateError;
 use clap::{Args, ValueEnum};
 use std::io::{BufRead, Write};
@@ -115,8 +115,9 @@ pub fn run(
         targets = stdin.lines().map_while(Result::ok).collect();
     }
     let mut code = EXIT_OK;
-    for target in targets.iter().map(|t| t.trim()).filter(|t| !t.is_empty()) {
-        let r = translate(target, &ctx);
+    let targets: Vec<&str> = targets.iter().map(|t| t.trim()).filter(|t| !t.is_empty()).collect();
+    let results = translate_batch(&targets, &ctx);
+    for (target, r) in targets.iter().copied().zip(results) {
         code = code.max(match &r {
             Ok(t) if matches!(t.status, Status::Untranslatable { .. }) => EXIT_UNTRANSLATABLE,
             Ok(_) => EXIT_OK,

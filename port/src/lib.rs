@@ -75,4 +75,4 @@ pub mod translate;
 pub mod validate;
 
 pub use error::{ContextError, ParseError, TranslateError};
-pub use translate::{translate, Context, Semantics, Status, Translation};
+pub use translate::{translate, translate_batch, Context, Semantics, Status, Translation};

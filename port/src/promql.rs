@@ -64,18 +64,30 @@ pub fn interpolate_variables(text: &str) -> String {
     out
 }
 
-/// Checks a regex the way PromQL will compile it (RE2 syntax, the `regex` crate here), after
-/// Grafana's interpolation ([`interpolate_variables`]).
+/// Checks a regex the way PromQL will compile it (RE2 syntax), after Grafana's interpolation
+/// ([`interpolate_variables`]). The syntax is checked with `regex-syntax` (the `regex` crate's
+/// parser, without building an automaton); a counted repetition (`{n}`), the one construct
+/// whose size can still fail a compile, is compiled in full.
 pub fn check_regex(re: &str) -> Result<(), String> {
-    let text = interpolate_variables(re);
-    regex::Regex::new(&format!("^(?:{text})$")).map(|_| ()).map_err(|e| e.to_string())
+    let text = anchored(re);
+    regex_syntax::Parser::new().parse(&text).map_err(|e| e.to_string())?;
+    if text.contains('{') {
+        regex::Regex::new(&text).map_err(|e| e.to_string())?;
+    }
+    Ok(())
 }
 
 /// Whether a (valid) regex matches the empty string after Grafana's interpolation: a
 /// selector whose only matcher does is rejected by Prometheus.
 pub fn regex_matches_empty(re: &str) -> bool {
-    let text = interpolate_variables(re);
-    regex::Regex::new(&format!("^(?:{text})$")).is_ok_and(|r| r.is_match(""))
+    regex_syntax::Parser::new()
+        .parse(&anchored(re))
+        .is_ok_and(|hir| hir.properties().minimum_len() == Some(0))
+}
+
+fn anchored(re: &str) -> String {
+    let text = if re.contains('$') { interpolate_variables(re) } else { re.to_owned() };
+    format!("^(?:{text})$")
 }
 
 /// A PromQL string literal: double quotes, with `\` and `"` escaped.

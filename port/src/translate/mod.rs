@@ -196,6 +196,35 @@ pub fn translate(target: &str, ctx: &Context) -> Result<Translation, TranslateEr
     t.finish(target, result)
 }
 
+/// Translates many targets on every available core (a batch from a dashboard, stdin, a
+/// bench), in order. Each result is what [`translate`] gives for that target; most of the time
+/// goes to the mandatory `promql-parser` check of each output, which this spreads over threads.
+pub fn translate_batch<S: AsRef<str> + Sync>(
+    targets: &[S],
+    ctx: &Context,
+) -> Vec<Result<Translation, TranslateError>> {
+    let threads =
+        std::thread::available_parallelism().map_or(1, usize::from).min(targets.len().max(1));
+    if threads <= 1 || targets.len() < BATCH_MIN_PER_THREAD {
+        return targets.iter().map(|t| translate(t.as_ref(), ctx)).collect();
+    }
+    let chunk = targets.len().div_ceil(threads);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = targets
+            .chunks(chunk)
+            .map(|part| {
+                scope.spawn(move || {
+                    part.iter().map(|t| translate(t.as_ref(), ctx)).collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles.into_iter().flat_map(|h| h.join().unwrap_or_default()).collect()
+    })
+}
+
+/// Below this many targets per thread, [`translate_batch`] stays on the calling thread.
+pub const BATCH_MIN_PER_THREAD: usize = 64;
+
 /// What a node of the Graphite series name became on the PromQL side.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum NodeRef {
