@@ -17,7 +17,7 @@ use crate::pairs::{
 };
 use crate::query::graphite::GraphiteAdapter;
 use crate::query::prometheus::PrometheusAdapter;
-use crate::query::{Auth, HttpConfig, QueryAdapter, TimeRange};
+use crate::query::{Auth, Headers, HttpConfig, QueryAdapter, TimeRange};
 use crate::report::{html, json, markdown, table, Report};
 use crate::run::{compare_all, step_warnings, CompareSettings};
 
@@ -118,6 +118,12 @@ pub struct CompareArgs {
     /// Share of points that must be within tolerance (0..=1).
     #[arg(long, default_value_t = 1.0)]
     pub min_share: f64,
+    /// Extra header on every legacy request, `Name: value` (repeatable; values never printed).
+    #[arg(long = "legacy-header", value_name = "HEADER")]
+    pub legacy_headers: Vec<String>,
+    /// Extra header on every new-side request, e.g. `X-Scope-OrgID: tenant-1` (repeatable).
+    #[arg(long = "new-header", value_name = "HEADER")]
+    pub new_headers: Vec<String>,
     /// Per-request timeout.
     #[arg(long, default_value = "10s")]
     pub timeout: String,
@@ -323,6 +329,14 @@ impl Plan {
         }
         let http = |arg, url: &str, env_prefix: &str| -> Result<HttpConfig, CompareError> {
             let mut cfg = HttpConfig::new(parse_url(arg, url)?);
+            let (flag, raw) = if arg == "--legacy-url" {
+                ("--legacy-header", &args.legacy_headers)
+            } else {
+                ("--new-header", &args.new_headers)
+            };
+            for h in raw {
+                cfg.headers.0.push(Headers::parse_one(h).map_err(|r| invalid(flag, r))?);
+            }
             cfg.timeout = timeout;
             cfg.retries = args.retries;
             let env_auth = Auth::from_env(env_prefix);

@@ -9,7 +9,7 @@ use std::time::Duration;
 use dualmetrics_compare::{
     Auth, GraphiteAdapter, HttpConfig, PrometheusAdapter, QueryAdapter, QueryError, TimeRange,
 };
-use support::{serve, Response};
+use support::{serve, Request, Response};
 
 const RANGE: TimeRange = TimeRange { start: 1_700_000_000, end: 1_700_000_020, step: 10 };
 
@@ -176,4 +176,19 @@ fn user_info_in_the_url_becomes_basic_auth_and_is_hidden() {
     assert!(!err.to_string().contains("pa55word"), "{err}");
     let req = server.requests.lock().unwrap()[0].clone();
     assert!(req.headers["authorization"].starts_with("Basic "));
+}
+
+#[test]
+fn custom_headers_and_a_path_prefix_reach_the_backend_and_values_are_not_printed() {
+    let server = serve(Arc::new(|_req: &Request| {
+        Response::json(r#"{"status":"success","data":{"resultType":"matrix","result":[]}}"#)
+    }));
+    let mut cfg = config(&format!("{}/select/0/prometheus", server.url()));
+    cfg.headers.0.push(("X-Scope-OrgID".to_owned(), "tenant-7".to_owned()));
+    assert!(!format!("{cfg:?}").contains("tenant-7"), "header values stay out of Debug");
+    let a = PrometheusAdapter::new(cfg).unwrap();
+    a.range("up", &TimeRange { start: 100, end: 200, step: 10 }).unwrap();
+    let reqs = server.requests.lock().unwrap();
+    assert_eq!(reqs[0].path, "/select/0/prometheus/api/v1/query_range");
+    assert_eq!(reqs[0].headers["x-scope-orgid"], "tenant-7");
 }

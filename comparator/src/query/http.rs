@@ -64,6 +64,35 @@ pub struct HttpConfig {
     pub backoff: Duration,
     /// Credentials. Defaults to none.
     pub auth: Auth,
+    /// Extra headers on every request (`X-Scope-OrgID` of multi-tenant Cortex/Mimir-style
+    /// APIs, …). Values are never printed. Defaults to none.
+    pub headers: Headers,
+}
+
+/// Extra request headers; `Debug` shows their names only (values may be secrets).
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Headers(pub Vec<(String, String)>);
+
+impl std::fmt::Debug for Headers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.0.iter().map(|(k, _)| format!("{k}: ***"))).finish()
+    }
+}
+
+impl Headers {
+    /// Parses `Name: value` (the form of `--legacy-header`).
+    ///
+    /// # Errors
+    /// When there is no `:` or the name is not a valid header name.
+    pub fn parse_one(s: &str) -> Result<(String, String), String> {
+        let (k, v) = s.split_once(':').ok_or_else(|| {
+            format!("{:?} is not `Name: value`", s.split(':').next().unwrap_or(""))
+        })?;
+        let k = k.trim();
+        reqwest::header::HeaderName::from_bytes(k.as_bytes())
+            .map_err(|_| format!("{k:?} is not a header name"))?;
+        Ok((k.to_owned(), v.trim().to_owned()))
+    }
 }
 
 impl HttpConfig {
@@ -85,6 +114,7 @@ impl HttpConfig {
             retries: DEFAULT_RETRIES,
             backoff: DEFAULT_BACKOFF,
             auth,
+            headers: Headers::default(),
         }
     }
 }
@@ -146,6 +176,9 @@ impl HttpClient {
         let mut attempt = 0;
         loop {
             let mut req = self.client.get(url.clone()).header("Accept", "application/json");
+            for (k, v) in &self.config.headers.0 {
+                req = req.header(k.as_str(), v.as_str());
+            }
             req = match &self.config.auth {
                 Auth::None => req,
                 Auth::Bearer(token) => req.bearer_auth(token),

@@ -13,7 +13,7 @@ pub mod graphite;
 mod http;
 pub mod prometheus;
 
-pub use http::{Auth, HttpConfig};
+pub use http::{Auth, Headers, HttpConfig};
 
 /// One time series as a backend returned it: its labels and its points in time order.
 ///
