@@ -157,6 +157,23 @@ pub struct CompareArgs {
     /// `/metrics/expand`.
     #[arg(long = "mapped-key", value_name = "KEY:TYPE")]
     pub mapped_keys: Vec<String>,
+    /// Continuous mode: re-evaluate the window (the span of --start..--end, ending now) every
+    /// this long and serve the results as Prometheus metrics on --listen.
+    #[arg(long, value_name = "DURATION")]
+    pub watch: Option<String>,
+    /// Address of the `/metrics` endpoint in --watch mode.
+    #[arg(long, default_value = "127.0.0.1:9464")]
+    pub listen: String,
+    /// Consecutive divergent cycles before a pair is reported as drifting (--watch).
+    #[arg(long, default_value_t = crate::watch::DEFAULT_DRIFT_AFTER)]
+    pub drift_after: u32,
+    /// Replay (--watch): the window ends here at the first cycle and advances by the cycle
+    /// length each cycle instead of following the clock.
+    #[arg(long, value_name = "UNIX", hide = true)]
+    pub watch_replay_from: Option<i64>,
+    /// Replay (--watch): how far the window advances per cycle.
+    #[arg(long, default_value = "60s", hide = true)]
+    pub watch_replay_advance: String,
 }
 
 /// Default of `--storage-step`: the reference StatsD daemon's `flushInterval`.
@@ -250,7 +267,7 @@ fn parse_url(arg: &'static str, s: &str) -> Result<Url, CompareError> {
     Ok(url)
 }
 
-fn unix_now() -> i64 {
+pub(crate) fn unix_now() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
 }
 
@@ -385,11 +402,13 @@ impl Plan {
         })
     }
 
-    /// Builds the adapters, runs every pair and returns the report.
+    /// Builds the two adapters.
     ///
     /// # Errors
-    /// If an HTTP client cannot be built (query failures end up in the report instead).
-    pub fn execute(&self) -> Result<Report, crate::error::QueryError> {
+    /// If an HTTP client cannot be built.
+    pub fn adapters(
+        &self,
+    ) -> Result<(Box<dyn QueryAdapter>, PrometheusAdapter), crate::error::QueryError> {
         let legacy: Box<dyn QueryAdapter> = match self.legacy.api {
             LegacyApi::Graphite => Box::new(
                 GraphiteAdapter::new(self.legacy.http.clone())?
@@ -397,12 +416,30 @@ impl Plan {
             ),
             LegacyApi::Prometheus => Box::new(PrometheusAdapter::new(self.legacy.http.clone())?),
         };
-        let new = PrometheusAdapter::new(self.new.clone())?;
-        let rows = compare_all(&self.pairs, legacy.as_ref(), &new, &self.settings);
-        let r = self.settings.range;
+        Ok((legacy, PrometheusAdapter::new(self.new.clone())?))
+    }
+
+    /// Builds the adapters, runs every pair and returns the report.
+    ///
+    /// # Errors
+    /// If an HTTP client cannot be built (query failures end up in the report instead).
+    pub fn execute(&self) -> Result<Report, crate::error::QueryError> {
+        let (legacy, new) = self.adapters()?;
+        Ok(self.report_with(legacy.as_ref(), &new, self.settings.range))
+    }
+
+    /// Runs every pair over `r` with the given adapters.
+    pub fn report_with(
+        &self,
+        legacy: &dyn QueryAdapter,
+        new: &dyn QueryAdapter,
+        r: TimeRange,
+    ) -> Report {
+        let settings = CompareSettings { range: r, ..self.settings.clone() };
+        let rows = compare_all(&self.pairs, legacy, new, &settings);
         let mut notes = step_warnings(&rows, r.step);
         notes.extend(self.notes.iter().cloned());
-        Ok(Report {
+        Report {
             legacy_backend: legacy.describe(),
             new_backend: new.describe(),
             start: r.start,
@@ -410,7 +447,7 @@ impl Plan {
             step: r.step,
             notes,
             pairs: rows,
-        })
+        }
     }
 }
 
@@ -429,6 +466,47 @@ fn write_file(path: &PathBuf, text: &str) -> Result<(), CompareError> {
         .map_err(|source| CompareError::Io { path: path.display().to_string(), source })
 }
 
+/// `--watch`: cycles until SIGTERM/SIGINT.
+fn watch(plan: &Plan, args: &CompareArgs, every: &str) -> Result<(), String> {
+    let every = parse_duration(every).map_err(|r| format!("invalid argument --watch: {r}"))?;
+    if every < Duration::from_secs(1) {
+        return Err("invalid argument --watch: at least 1s".to_owned());
+    }
+    let listen: std::net::SocketAddr =
+        args.listen.parse().map_err(|e| format!("invalid argument --listen: {e}"))?;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        signal_hook::flag::register(sig, stop.clone()).map_err(|e| e.to_string())?;
+    }
+    let (legacy, new) = plan.adapters().map_err(|e| e.to_string())?;
+    let span = plan.settings.range.end - plan.settings.range.start;
+    let step = plan.settings.range.step;
+    let opts = crate::watch::WatchOptions {
+        every,
+        listen,
+        drift_after: args.drift_after,
+        replay_from: args.watch_replay_from,
+        replay_advance: parse_duration(&args.watch_replay_advance)
+            .map_err(|r| format!("invalid argument --watch-replay-advance: {r}"))?
+            .as_secs() as i64,
+    };
+    crate::watch::run_watch(&opts, stop, |end| {
+        let end = end / step * step;
+        let report = plan.report_with(legacy.as_ref(), &new, TimeRange { start: end - span, end, step });
+        let s = report.summary();
+        eprintln!(
+            "dualmetrics compare --watch: window ending {}: {} equivalent, {} divergent, {} missing, {} error",
+            crate::report::utc(end),
+            s.equivalent,
+            s.divergent,
+            s.missing,
+            s.error
+        );
+        Some(report)
+    })
+    .map_err(|e| format!("--listen {listen}: {e}"))
+}
+
 /// Runs `dualmetrics compare`: prints the report, writes the extra outputs, and returns the exit
 /// code (0 equivalent, 1 divergent or missing, 2 error). Errors go to stderr.
 pub fn run(args: &CompareArgs) -> ExitCode {
@@ -445,6 +523,12 @@ pub fn run_code(args: &CompareArgs) -> u8 {
         Ok(p) => p,
         Err(e) => return fail(&e),
     };
+    if let Some(every) = &args.watch {
+        return match watch(&plan, args, every) {
+            Ok(()) => 0,
+            Err(e) => fail(&e),
+        };
+    }
     let report = match plan.execute() {
         Ok(r) => r,
         Err(e) => return fail(&e),

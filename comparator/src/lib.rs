@@ -69,6 +69,7 @@ pub mod query;
 pub mod report;
 pub mod run;
 pub mod scope;
+pub mod watch;
 
 pub use cli::{run, run_code, CompareArgs, Plan};
 pub use diff::{Outcome, Verdict};

@@ -35,6 +35,8 @@ pub struct Events {
     pub new_reset_at: Option<i64>,
     /// Fault: the new side counts the tag set `code=500,route=/a` twice.
     pub double_500_a: bool,
+    /// Fault: the same, only during these seconds.
+    pub double_500_a_between: Option<(i64, i64)>,
     /// Fault: the new side loses every 100th second's increments of `code=200,route=/a`.
     pub lose_one_percent: bool,
     /// Fault: the new side records latencies in seconds under the millisecond name.
@@ -175,7 +177,9 @@ impl Service {
                 for (i, t) in totals.iter_mut().enumerate() {
                     let mut d =
                         if i < TAG_SETS.len() { self.inc(i, cursor) } else { self.inc(3, cursor) };
-                    if e.double_500_a && i == 2 {
+                    let during =
+                        e.double_500_a_between.is_some_and(|(a, b)| cursor >= a && cursor < b);
+                    if (e.double_500_a || during) && i == 2 {
                         d *= 2.0;
                     }
                     if e.lose_one_percent && i == 0 && cursor % 100 == 0 {
