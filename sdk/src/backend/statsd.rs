@@ -21,7 +21,8 @@
 //!    series instead of a whole series (a line that alone exceeds the limit is dropped and
 //!    counted as `lines_dropped_oversize`).
 //! 3. **Pace**: datagram `n` leaves no earlier than `bytes before it / pacing_bytes_per_ms`
-//!    after the flush started; if the flush would not end within [`PACING_WINDOW_SHARE`] of the
+//!    after the flush started (those due within 2 ms go at once); if the flush would not end
+//!    within [`PACING_WINDOW_SHARE`] of the
 //!    flush interval at that budget, it is sent at the rate that ends it there
 //!    (`pacing_budget_exceeded`). Without pacing, a flush of a high-rate service is one burst of
 //!    hundreds of datagrams that a daemon with the kernel's default receive buffer (208 KiB,
@@ -375,8 +376,9 @@ pub(crate) trait StatsdSource: Send + Sync {
 }
 
 /// Spreads a flush's datagrams over time: datagram `n` leaves no earlier than
-/// `bytes before it ÷ rate` after the flush started, and a sender that fell behind (a late
-/// wake-up) catches up by at most [`PACING_MAX_CATCH_UP_BYTES`] at once.
+/// `bytes before it ÷ rate` after the flush started (less at most [`PACING_MIN_SLEEP`]), and a
+/// sender that fell behind (a late wake-up) catches up by at most [`PACING_MAX_CATCH_UP_BYTES`]
+/// at once.
 struct Pacer {
     start: Instant,
     /// Bytes per millisecond; `0.0` sends without pausing.
@@ -392,6 +394,11 @@ struct Pacer {
 /// holds about 90 such datagrams on loopback, each charged its ~2.3 KiB buffer).
 const PACING_MAX_CATCH_UP_BYTES: u64 = 16 * 1432;
 
+/// The shortest pause the pacer sleeps: datagrams due sooner are sent at once, so a paced flush
+/// wakes its thread at most 500 times a second and sends what is due in small groups (at the
+/// default budget, two datagrams every 2 ms).
+const PACING_MIN_SLEEP: Duration = Duration::from_millis(2);
+
 impl Pacer {
     fn new(bytes_per_ms: f64) -> Self {
         Pacer { start: Instant::now(), bytes_per_ms, sent: 0, run: 0, largest_run: 0 }
@@ -403,9 +410,13 @@ impl Pacer {
             let due_ms = self.sent as f64 / self.bytes_per_ms;
             let due = self.start + Duration::from_secs_f64(due_ms / 1000.0);
             let now = Instant::now();
-            if due > now {
+            if due >= now + PACING_MIN_SLEEP {
                 std::thread::sleep(due - now);
                 self.run = 0;
+            } else if due > now {
+                // Due within the minimum sleep: sent now, a little early, so that the flusher
+                // wakes up at most every `PACING_MIN_SLEEP` (each wake-up costs the emitting
+                // threads a share of a core on a small machine).
             } else {
                 // Behind schedule: forgive the debt beyond the catch-up allowance, so a late
                 // wake-up does not turn into a burst.
