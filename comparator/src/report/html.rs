@@ -2,7 +2,8 @@
 //! series on the same axes). No JavaScript, no external fonts, styles or images.
 use std::fmt::Write;
 
-use super::{num, Chart, Report};
+use super::{num, utc, utc_time, Chart, PairReport, Report};
+use crate::diff::{SideGap, Verdict};
 
 /// Colour of the legacy series.
 pub const LEGACY_COLOUR: &str = "#1f77b4";
@@ -49,6 +50,15 @@ fn path(t: &[i64], v: &[f64], x: &dyn Fn(i64) -> f64, y: &dyn Fn(f64) -> f64) ->
 
 /// One chart as an SVG element.
 pub fn chart_svg(chart: &Chart, title: &str) -> String {
+    chart_svg_with_gaps(chart, title, &[])
+}
+
+/// Height of the residual strip under a chart.
+const STRIP_H: f64 = 36.0;
+
+/// One chart as an SVG element: both series on a UTC time axis, the gaps of either side
+/// shaded, and a strip under it with the residual (new − legacy) per step.
+pub fn chart_svg_with_gaps(chart: &Chart, title: &str, gaps: &[SideGap]) -> String {
     let finite = chart.legacy.iter().chain(&chart.new).copied().filter(|v| v.is_finite());
     let (mut lo, mut hi) =
         finite.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| (a.min(v), b.max(v)));
@@ -66,7 +76,9 @@ pub fn chart_svg(chart: &Chart, title: &str) -> String {
     let mut s = String::new();
     let _ = write!(
         s,
-        r#"<svg class="chart" xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" viewBox="0 0 {W} {H}" role="img" aria-label="{}">"#,
+        r#"<svg class="chart" xmlns="http://www.w3.org/2000/svg" width="{W}" height="{}" viewBox="0 0 {W} {}" role="img" aria-label="{}">"#,
+        H + STRIP_H,
+        H + STRIP_H,
         escape(title)
     );
     let _ = write!(
@@ -87,10 +99,45 @@ pub fn chart_svg(chart: &Chart, title: &str) -> String {
     );
     let _ = write!(
         s,
-        r##"<text x="{PAD_L}" y="{}" class="axis">{t0}</text><text x="{}" y="{}" class="axis" text-anchor="end">{t1}</text>"##,
+        r##"<text x="{PAD_L}" y="{}" class="axis">{}</text><text x="{}" y="{}" class="axis" text-anchor="middle">{} UTC</text><text x="{}" y="{}" class="axis" text-anchor="end">{}</text>"##,
         H - 6.0,
+        utc_time(t0),
+        (PAD_L + W - PAD_R) / 2.0,
+        H - 6.0,
+        &utc(t0)[..10],
         W - PAD_R,
-        H - 6.0
+        H - 6.0,
+        utc_time(t1)
+    );
+    // Gaps: shaded bands (legacy above the middle, new below).
+    for g in gaps {
+        let (a, b) = (x(g.from.max(t0)), x(g.to.min(t1)));
+        if b <= a {
+            continue;
+        }
+        let half = (H - PAD_T - PAD_B) / 2.0;
+        let top = if g.side == "legacy" { PAD_T } else { PAD_T + half };
+        let _ = write!(
+            s,
+            r##"<rect class="gap gap-{}" x="{a:.1}" y="{top:.1}" width="{:.1}" height="{half:.1}" fill="#999" fill-opacity="0.18"><title>{} side: no data</title></rect>"##,
+            g.side,
+            b - a,
+            g.side
+        );
+    }
+    // Residual strip: new − legacy per step, scaled to its own range.
+    let res: Vec<f64> = chart.legacy.iter().zip(&chart.new).map(|(l, n)| n - l).collect();
+    let m = res.iter().filter(|v| v.is_finite()).fold(0.0_f64, |m, v| m.max(v.abs())).max(1e-12);
+    let mid = H + STRIP_H / 2.0;
+    let ry = move |v: f64| mid - v / m * (STRIP_H / 2.0 - 3.0);
+    let _ = write!(
+        s,
+        r##"<line x1="{PAD_L}" x2="{}" y1="{mid}" y2="{mid}" stroke="#ccc"/><text x="{}" y="{}" class="axis" text-anchor="end">new−legacy ±{}</text><path class="residual" d="{}" fill="none" stroke="#555" stroke-width="1"/>"##,
+        W - PAD_R,
+        PAD_L - 4.0,
+        mid + 3.0,
+        escape(&num(m)),
+        path(&chart.t, &res, &x, &ry)
     );
     let _ = write!(
         s,
@@ -112,8 +159,26 @@ table{border-collapse:collapse}td,th{border:1px solid #ddd;padding:3px 8px;text-
 .v-equivalent{color:#2a7d2a}.v-divergent,.v-error{color:#b00020}.v-missing-legacy,.v-missing-new,.v-no-data{color:#b26b00}\
 code{background:#f4f4f4;padding:0 3px}.key span{display:inline-block;width:2em;height:4px;vertical-align:middle;margin:0 4px}";
 
-/// Renders the whole report as one HTML page.
+/// The pairs worst first: errors, divergent, missing, then equivalent; by relative error within.
+pub fn worst_first(report: &Report) -> Vec<&PairReport> {
+    let rank = |v: Verdict| match v {
+        Verdict::Error => 0,
+        Verdict::Divergent => 1,
+        Verdict::MissingLegacy | Verdict::MissingNew | Verdict::NoData => 2,
+        Verdict::Equivalent => 3,
+    };
+    let mut pairs: Vec<&PairReport> = report.pairs.iter().collect();
+    pairs.sort_by(|a, b| {
+        rank(a.outcome.verdict)
+            .cmp(&rank(b.outcome.verdict))
+            .then(b.outcome.max_rel_err.total_cmp(&a.outcome.max_rel_err))
+    });
+    pairs
+}
+
+/// Renders the whole report as one HTML page, the worst pairs first.
 pub fn render(report: &Report) -> String {
+    let ordered = worst_first(report);
     let s = report.summary();
     let mut out = String::new();
     let _ = write!(
@@ -122,11 +187,11 @@ pub fn render(report: &Report) -> String {
     );
     let _ = write!(
         out,
-        "<h1>dualmetrics equivalence report</h1><p>Legacy: <code>{}</code> · New: <code>{}</code> · range {}–{}, step {} s</p>",
+        "<h1>dualmetrics equivalence report</h1><p>Legacy: <code>{}</code> · New: <code>{}</code> · range {} – {} (UTC), step {} s</p>",
         escape(&report.legacy_backend),
         escape(&report.new_backend),
-        report.start,
-        report.end,
+        utc(report.start),
+        utc(report.end),
         report.step
     );
     let _ = write!(
@@ -136,7 +201,7 @@ pub fn render(report: &Report) -> String {
         s.equivalent, s.divergent, s.missing, s.error
     );
     out.push_str("<table><tr><th>pair</th><th>kind</th><th>verdict</th><th>within</th><th>max abs</th><th>max rel</th><th>explanation</th></tr>");
-    for p in &report.pairs {
+    for p in &ordered {
         let o = &p.outcome;
         let _ = write!(
             out,
@@ -151,7 +216,7 @@ pub fn render(report: &Report) -> String {
         );
     }
     out.push_str("</table>");
-    for p in &report.pairs {
+    for p in &ordered {
         let o = &p.outcome;
         let _ = write!(
             out,
@@ -163,7 +228,7 @@ pub fn render(report: &Report) -> String {
             v = o.verdict.as_str()
         );
         if !p.chart.t.is_empty() {
-            out.push_str(&chart_svg(&p.chart, &p.name));
+            out.push_str(&chart_svg_with_gaps(&p.chart, &p.name, &o.gaps));
         }
         out.push_str("</section>");
     }
@@ -177,6 +242,20 @@ pub fn render(report: &Report) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn axis_is_utc_gaps_are_shaded_and_worst_pairs_come_first() {
+        let chart = Chart {
+            t: vec![1_700_000_000, 1_700_000_010],
+            legacy: vec![1.0, 2.0],
+            new: vec![1.0, 3.0],
+        };
+        let gaps = [SideGap { side: "new", from: 1_700_000_002, to: 1_700_000_008 }];
+        let svg = chart_svg_with_gaps(&chart, "p", &gaps);
+        assert!(svg.contains(">22:13:20<") && svg.contains("2023-11-14 UTC"), "{svg}");
+        assert!(svg.contains("class=\"gap gap-new\""), "{svg}");
+        assert!(svg.contains("class=\"residual\" d=\"M"), "{svg}");
+    }
 
     #[test]
     fn gaps_split_the_path() {
