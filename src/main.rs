@@ -4,7 +4,11 @@ use clap::{Parser, Subcommand};
 mod demo;
 
 #[derive(Parser)]
-#[command(name = "dualmetrics", version, about = "Dual StatsD + OTLP metrics: demo, compare, shim, translate")]
+#[command(
+    name = "dualmetrics",
+    version,
+    about = "Dual StatsD + OTLP metrics: demo, compare, shim, translate"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -329,7 +329,8 @@ pub struct GenerateOptions {
     /// The daemon's `percentThreshold` list (one `upper_N` pair each). Defaults to `[90]`.
     pub percentiles: Vec<f64>,
     /// The new side's label holding the catalog's service (`None`: no restriction). Defaults
-    /// to [`DEFAULT_SERVICE_LABEL`].
+    /// to [`DEFAULT_SERVICE_LABEL`]. Applied only with `prometheus_naming`: without it the store
+    /// keeps the attribute as `service.name`, which a PromQL matcher cannot name.
     pub service_label: Option<String>,
 }
 
@@ -437,8 +438,12 @@ pub fn generate_from_catalog(
             dualmetrics_model::naming::statsd_name(&catalog.statsd_prefix, &inst.name)
         });
         let otel = inst.otel_name.clone().unwrap_or_else(|| inst.name.clone());
-        let new_matchers = match (&opts.service_label, catalog.service.is_empty()) {
-            (Some(label), false) => BTreeMap::from([(label.clone(), catalog.service.clone())]),
+        // Without Prometheus naming the store keeps the resource attribute as `service.name`,
+        // which a PromQL label matcher cannot name: such pairs are not restricted to the service.
+        let new_matchers = match (&opts.service_label, catalog.service.is_empty(), prom) {
+            (Some(label), false, true) => {
+                BTreeMap::from([(label.clone(), catalog.service.clone())])
+            }
             _ => BTreeMap::new(),
         };
         let gen = Gen {
@@ -647,7 +652,8 @@ mod tests {
             pairs[0].legacy,
             r#"{__name__="stats_counts.svc.http.requests",env="prod",service="checkout"}"#
         );
-        assert_eq!(pairs[0].new, r#"{__name__="http.requests",service_name="checkout"}"#);
+        // OTel names kept as they are: `service.name` cannot be matched in PromQL, no scoping.
+        assert_eq!(pairs[0].new, r#"{__name__="http.requests"}"#);
     }
 
     #[test]

@@ -9,6 +9,9 @@ use std::hint::black_box;
 
 /// Targets per measured iteration.
 const TARGETS: usize = 100_000;
+/// Targets when the bench runs as a test (`cargo test --all-targets`, nextest: one unoptimised
+/// iteration that only proves the code runs; 100,000 would take minutes in a debug build).
+const TEST_MODE_TARGETS: usize = 1_000;
 
 /// Shapes of real dashboard targets; `{i}` is replaced by a number so no two targets repeat.
 const SHAPES: &[&str] = &[
@@ -27,7 +30,9 @@ const SHAPES: &[&str] = &[
 ];
 
 fn targets() -> Vec<String> {
-    (0..TARGETS).map(|i| SHAPES[i % SHAPES.len()].replace("{i}", &i.to_string())).collect()
+    // criterion is given `--bench` by `cargo bench` only
+    let n = if std::env::args().any(|a| a == "--bench") { TARGETS } else { TEST_MODE_TARGETS };
+    (0..n).map(|i| SHAPES[i % SHAPES.len()].replace("{i}", &i.to_string())).collect()
 }
 
 fn context() -> Context {
