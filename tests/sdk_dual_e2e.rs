@@ -278,12 +278,23 @@ fn prometheus_increase_across_a_legacy_to_dual_switch_equals_the_statsd_count_of
         .first()
         .map(|s| s.value)
         .expect("increase() has a value");
-    // The StatsD side over the same window (to now: its last flushes come after the OTLP one).
-    let legacy_window =
-        (SystemTime::now().duration_since(window_start).unwrap().as_secs_f64() + 1.0).ceil();
+    // The StatsD side over the same window: from the window's start to now, recomputed at every
+    // poll (its last flushes come after the OTLP one, and ingestion into VictoriaMetrics may lag
+    // under load: a window of fixed length evaluated at a later "now" would slide past them).
+    let vm = lab.vm();
     let c = format!("stats.counters.{p}.requests.count");
-    let legacy = format!(r#"sum(sum_over_time({{__name__="{c}",route="a"}}[{legacy_window}s]))"#);
-    eq(&lab.vm(), &legacy, after_switch as f64);
+    let legacy_since_window_start = || {
+        let span = SystemTime::now().duration_since(window_start).unwrap().as_secs_f64();
+        let range = (span + 1.0).ceil();
+        vm.query_value(&format!(r#"sum(sum_over_time({{__name__="{c}",route="a"}}[{range}s]))"#))
+    };
+    poll_eq(INGEST_TIMEOUT, POLL_INTERVAL, Some(after_switch as f64), legacy_since_window_start)
+        .unwrap_or_else(|e| {
+            let all = vm.query_value(&format!(
+                r#"sum(sum_over_time({{__name__="{c}",route="a"}}[15m]))"#
+            ));
+            panic!("StatsD count since the window start on {}: {e} (whole run: {all:?})", vm.base_url())
+        });
     assert!(
         (increase - after_switch as f64).abs() < 1e-6,
         "Prometheus increase() over {window}s at {last}: {increase}, StatsD counted {after_switch}"
