@@ -1,5 +1,7 @@
 //! Translating 100,000 Graphite targets (issue 15's budget: ≤ 2 s on this machine), and where
-//! the time goes: Graphite parsing alone, and the mandatory `promql-parser` check alone.
+//! the time goes: Graphite parsing alone, the `promql` check of the outputs alone (its shape
+//! cache warm, as in a real run), and `promql-parser` alone on 1 in 7 outputs (7 is prime to the 12 shapes) without the cache
+//! (what the check would cost if every expression had a shape of its own).
 //!
 //! `cargo bench -p dualmetrics-port --bench translate`
 use criterion::{criterion_group, criterion_main, Criterion};
@@ -68,10 +70,28 @@ fn bench(c: &mut Criterion) {
             }
         })
     });
-    g.bench_function("promql-parser check only", |b| {
+    g.bench_function("promql check only (shape cache)", |b| {
         b.iter(|| {
             for p in &promqls {
                 black_box(promql::check(black_box(p)).ok());
+            }
+        })
+    });
+    // as the check hands them to the parser: Grafana's interval variables replaced
+    let interpolated: Vec<String> = promqls
+        .iter()
+        .step_by(7)
+        .map(|p| {
+            promql::GRAFANA_DURATION_VARIABLES
+                .iter()
+                .fold(p.clone(), |p, v| p.replace(v, promql::CHECK_DURATION))
+        })
+        .collect();
+    assert!(interpolated.iter().all(|p| promql_parser::parser::parse(p).is_ok()));
+    g.bench_function("promql-parser parse only, no cache (1 in 7 outputs)", |b| {
+        b.iter(|| {
+            for p in &interpolated {
+                black_box(promql_parser::parser::parse(black_box(p)).ok());
             }
         })
     });

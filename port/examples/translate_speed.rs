@@ -1,5 +1,6 @@
-//! One timed pass over 100,000 targets (the bench's shapes), single thread (with the share of
-//! the `promql-parser` check) and through `translate_batch` on every core: `cargo run --release -p dualmetrics-port --example translate_speed`.
+//! Timed passes over 100,000 targets (the bench's shapes), single thread from a cold start (the
+//! check's shape cache empty), again, the share of the check, and through `translate_batch` on
+//! every core: `cargo run --release -p dualmetrics-port --example translate_speed`.
 use dualmetrics_port::{promql, translate, translate_batch, Context};
 use std::time::Instant;
 
@@ -32,6 +33,11 @@ fn main() {
         }
     }
     let all = t0.elapsed();
+    let t3 = Instant::now();
+    for t in &targets {
+        let _ = translate(t, &ctx);
+    }
+    let warm = t3.elapsed();
     let t1 = Instant::now();
     for p in &out {
         let _ = promql::check(p);
@@ -47,8 +53,9 @@ fn main() {
         par.as_secs_f64()
     );
     println!(
-        "{ok} targets translated in {:.3} s; the promql-parser check alone {:.3} s ({:.0}% of it)",
+        "{ok} targets translated in {:.3} s (a second pass: {:.3} s); the promql check alone {:.3} s ({:.0}% of it)",
         all.as_secs_f64(),
+        warm.as_secs_f64(),
         check.as_secs_f64(),
         100.0 * check.as_secs_f64() / all.as_secs_f64()
     );

@@ -13,8 +13,18 @@ pub const GRAFANA_DURATION_VARIABLES: [&str; 3] = ["$__rate_interval", "$__inter
 /// The duration that replaces a Grafana interval variable in [`check`].
 pub const CHECK_DURATION: &str = "1m";
 
+/// How many expression shapes [`check`] remembers as valid (about 100 bytes each; the set is
+/// cleared when it is full, so memory stays bounded on any input).
+pub const CHECK_CACHE_SHAPES: usize = 65_536;
+
 /// Parses `expr` as PromQL (after replacing Grafana's interval variables). `Err` carries the
 /// parser's message.
+///
+/// The parse costs ~30 µs, and a dashboard estate repeats a few dozen expression shapes over
+/// thousands of metric names, so valid *shapes* are remembered ([`shape`]: identifiers renamed
+/// by first appearance, label-equality values reduced to empty / non-empty). A shape is a
+/// parse-preserving rewrite, so an expression whose shape has parsed parses too; anything the
+/// shape cannot vouch for (a new shape, a comment) goes through the parser.
 pub fn check(expr: &str) -> Result<(), String> {
     let mut text = expr.to_owned();
     if text.contains("$__") {
@@ -25,7 +35,188 @@ pub fn check(expr: &str) -> Result<(), String> {
     if text.contains('$') {
         text = interpolate_variables(&text);
     }
-    promql_parser::parser::parse(&text).map(|_| ())
+    let Some(shape) = shape(&text) else {
+        return promql_parser::parser::parse(&text).map(|_| ());
+    };
+    let cache = CHECKED_SHAPES.get_or_init(Default::default);
+    if cache.lock().unwrap_or_else(|p| p.into_inner()).contains(&shape) {
+        return Ok(());
+    }
+    promql_parser::parser::parse(&text)?;
+    let mut set = cache.lock().unwrap_or_else(|p| p.into_inner());
+    if set.len() >= CHECK_CACHE_SHAPES {
+        set.clear();
+    }
+    set.insert(shape);
+    Ok(())
+}
+
+/// Regexes longer than this stay as written in a [`shape`] (a long one could exceed the regex
+/// crate's compile size limit, which only the parser's own compile can tell).
+pub const SHAPE_REGEX_MAX_BYTES: usize = 256;
+
+/// What the parser can see of a label-matcher regex: that it compiles (anchored, as PromQL
+/// compiles it) and whether it matches the empty string (a selector needs one matcher that does
+/// not). `None` keeps the regex as written: an escape or a `{` (whose compile the syntax check
+/// cannot vouch for), a long one, or one that does not parse.
+fn regex_class(re: &str) -> Option<&'static str> {
+    if re.len() > SHAPE_REGEX_MAX_BYTES || re.contains(['\\', '{']) {
+        return None;
+    }
+    let hir = regex_syntax::Parser::new().parse(&format!("^(?:{re})$")).ok()?;
+    // without an escape the only assertions are `^`/`$`, which hold on the empty string
+    Some(if hir.properties().minimum_len() == Some(0) { "\".*\"" } else { "\".+\"" })
+}
+
+/// The shapes [`check`] has seen parse.
+static CHECKED_SHAPES: std::sync::OnceLock<std::sync::Mutex<std::collections::HashSet<String>>> =
+    std::sync::OnceLock::new();
+
+/// PromQL's keywords, aggregators and special numbers (promql-parser's lexer table, compared in
+/// lower case as the lexer does): [`shape`] keeps them as they are.
+const KEYWORDS: [&str; 37] = [
+    "and",
+    "or",
+    "unless",
+    "atan2",
+    "sum",
+    "avg",
+    "count",
+    "min",
+    "max",
+    "group",
+    "stddev",
+    "stdvar",
+    "topk",
+    "bottomk",
+    "count_values",
+    "quantile",
+    "limitk",
+    "limit_ratio",
+    "offset",
+    "by",
+    "without",
+    "on",
+    "ignoring",
+    "group_left",
+    "group_right",
+    "bool",
+    "smoothed",
+    "anchored",
+    "fill",
+    "fill_left",
+    "fill_right",
+    "start",
+    "end",
+    "inf",
+    "nan",
+    "step",
+    "range",
+];
+
+/// The shape of an expression: the same text with every identifier that is not a keyword, not
+/// a function name (an identifier followed by `(`) and not reserved (`__name__`…) renamed by
+/// first appearance (`qa`, `qb`, …, keeping a `:`), and every string after `=`/`!=` (a label's
+/// value) reduced to `""` or `"s"`. Regexes, numbers, durations and every other string stay as
+/// written. PromQL's grammar depends on an identifier only through its lexical class and on
+/// which identifiers are equal, and on an equality matcher's value only through its emptiness,
+/// so two expressions of one shape both parse or both fail. `None` for text the rewrite does
+/// not follow (a comment, an unterminated string).
+pub fn shape(text: &str) -> Option<String> {
+    let b = text.as_bytes();
+    let mut out = String::with_capacity(text.len());
+    let mut names: Vec<(&str, usize)> = Vec::new();
+    let mut last_op: &[u8] = b"";
+    let mut i = 0;
+    while i < b.len() {
+        let c = b[i];
+        // an identifier starts with a letter or `_` (a `:` of its own is a subquery's colon)
+        if c.is_ascii_alphabetic() || c == b'_' {
+            let start = i;
+            while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_' || b[i] == b':') {
+                i += 1;
+            }
+            let ident = &text[start..i];
+            let next = b[i..].iter().find(|c| !c.is_ascii_whitespace());
+            let lower = ident.to_ascii_lowercase();
+            if ident.starts_with("__") || next == Some(&b'(') || KEYWORDS.contains(&lower.as_str())
+            {
+                out.push_str(ident);
+            } else {
+                let k = match names.iter().find(|(n, _)| *n == ident) {
+                    Some(&(_, k)) => k,
+                    None => {
+                        names.push((ident, names.len()));
+                        names.len() - 1
+                    }
+                };
+                out.push('q');
+                let mut k = k;
+                loop {
+                    out.push(char::from(b'a' + (k % 26) as u8));
+                    k /= 26;
+                    if k == 0 {
+                        break;
+                    }
+                }
+                if ident.contains(':') {
+                    out.push(':');
+                }
+            }
+            last_op = b"";
+        } else if c.is_ascii_digit() || (c == b'.' && b.get(i + 1).is_some_and(u8::is_ascii_digit))
+        {
+            // a number or a duration, with any exponent sign: kept as written
+            let start = i;
+            while i < b.len()
+                && (b[i].is_ascii_alphanumeric()
+                    || b[i] == b'.'
+                    || b[i] == b'_'
+                    || ((b[i] == b'+' || b[i] == b'-') && matches!(b[i - 1], b'e' | b'E')))
+            {
+                i += 1;
+            }
+            out.push_str(&text[start..i]);
+            last_op = b"";
+        } else if c == b'"' || c == b'\'' || c == b'`' {
+            let start = i;
+            i += 1;
+            while i < b.len() && b[i] != c {
+                i += if b[i] == b'\\' && c != b'`' { 2 } else { 1 };
+            }
+            if i >= b.len() {
+                return None;
+            }
+            i += 1;
+            if last_op == b"=" || last_op == b"!=" {
+                out.push_str(if i - start == 2 { "\"\"" } else { "\"s\"" });
+            } else if let Some(class) = (last_op == b"=~" || last_op == b"!~")
+                .then(|| regex_class(&text[start + 1..i - 1]))
+                .flatten()
+            {
+                out.push_str(class);
+            } else {
+                out.push_str(&text[start..i]);
+            }
+            last_op = b"";
+        } else if c == b'#' {
+            return None;
+        } else if c.is_ascii_whitespace() {
+            out.push(' ');
+            i += 1;
+        } else {
+            let start = i;
+            i += text[i..].chars().next().map_or(1, char::len_utf8);
+            if c == b'=' || c == b'!' {
+                while i < b.len() && matches!(b[i], b'=' | b'~') {
+                    i += 1;
+                }
+            }
+            out.push_str(&text[start..i]);
+            last_op = &b[start..i];
+        }
+    }
+    Some(out)
 }
 
 /// Stands a word (`x`) for every Grafana variable (`$var`, `${var}`, `${var:fmt}`), as
@@ -224,6 +415,93 @@ mod tests {
         assert!(check_regex("[.p/").is_err());
         assert!(check_regex("(a").is_err());
         assert!(check("x{a=~\"${3333333333333333}\"}").is_ok());
+    }
+
+    #[test]
+    fn expressions_of_one_shape_differ_only_in_names_and_label_values() {
+        let a = shape(
+            "sum by (host) (rate(svc1_requests_total{env=\"prod\", host=~\"web-1.*\"}[5m:1m]))",
+        );
+        let b =
+            shape("sum by (dc) (rate(svc22_requests_total{env=\"dev\", dc=~\"web-1.*\"}[5m:1m]))");
+        assert_eq!(a, b);
+        assert_eq!(a.as_deref(), Some("sum by (qa) (rate(qb{qc=\"s\", qa=~\".+\"}[5m:1m]))"));
+        // what the grammar can see stays: functions, keywords, regexes, emptiness, sameness
+        assert_ne!(shape("log2(x)"), shape("log3(x)"));
+        assert_ne!(shape("x{a=~\"1\"}"), shape("x{a=~\"(\"}"));
+        assert_ne!(shape("{a=~\"x.*\"}"), shape("{a=~\"x?\"}"));
+        assert_eq!(shape("{__name__=~\"svc7_.*_total\"}"), shape("{__name__=~\"b|c\"}"));
+        assert_ne!(shape("x{a=\"\"}"), shape("x{a=\"v\"}"));
+        assert_ne!(shape("x * on(a) group_left(a) y"), shape("x * on(a) group_left(b) y"));
+        assert_ne!(shape("x{__name__=\"y\"}"), shape("x{n=\"y\"}"));
+        assert_eq!(shape("x # comment"), None);
+    }
+
+    /// The cache is sound: for expressions built from parts that exercise every rule of
+    /// [`shape`] (keywords as names, repeated names, empty values, regexes, subqueries), the
+    /// cached check answers what the parser answers, in any order.
+    #[test]
+    fn the_shape_cache_answers_what_the_parser_answers() {
+        use proptest::prelude::*;
+        let ident = prop::sample::select(vec![
+            "a",
+            "b",
+            "x1",
+            "x2",
+            "by",
+            "on",
+            "sum",
+            "offset",
+            "__name__",
+            "job:rate",
+            "Bool",
+            "group_left",
+            "_",
+        ]);
+        let value = prop::sample::select(vec![
+            "", "v", "1", "(", ".*", "a|b", "x?", "a{2}", "a{x}", "[a&&b]", "\\\\d", "(?m)^$",
+        ]);
+        let template = prop::sample::select(vec![
+            "{0}",
+            "{0}{{{1}=\"{5}\"}}",
+            "{0}{{{1}=~\"{5}\"}}",
+            "{0}{{{1}!=\"{5}\", {2}=\"{6}\"}}",
+            "sum by ({1}, {2}) ({0})",
+            "{0} * on({1}) group_left({2}) {3}",
+            "rate({0}[5m:1m])",
+            "{0} {1} {2}",
+            "{0} offset 5m",
+            "{0} and {3}",
+            "count_values(\"{5}\", {0})",
+            "{0}{{{1}=\"{5}\"}} / ignoring({2}) {3}{{{4}!=\"{6}\"}}",
+            "histogram_quantile(0.9, {0})",
+            "{0}(1)",
+            "topk(3, {0}) > bool 1e-3",
+        ]);
+        let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig {
+            failure_persistence: None,
+            ..ProptestConfig::with_cases(4000)
+        });
+        runner
+            .run(
+                &(template, prop::array::uniform5(ident), prop::array::uniform2(value)),
+                |(t, ids, vals)| {
+                    let e = t
+                        .replace("{0}", ids[0])
+                        .replace("{1}", ids[1])
+                        .replace("{2}", ids[2])
+                        .replace("{3}", ids[3])
+                        .replace("{4}", ids[4])
+                        .replace("{5}", vals[0])
+                        .replace("{6}", vals[1])
+                        .replace("{{", "{")
+                        .replace("}}", "}");
+                    let parsed = promql_parser::parser::parse(&e).is_ok();
+                    prop_assert_eq!(check(&e).is_ok(), parsed, "{}", e);
+                    Ok(())
+                },
+            )
+            .unwrap();
     }
 
     #[test]
