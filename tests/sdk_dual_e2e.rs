@@ -156,7 +156,6 @@ struct CompareCli {
 }
 
 #[test]
-#[ignore = "known regression of the issue-17 comparator (open): with --new-naming otel every new-side query of the catalog pairs returns no data on the lab; run with --ignored"]
 fn comparator_finds_every_pair_generated_from_the_catalog_equivalent() {
     use clap::Parser as _;
     let Some(lab) = e2e_lab() else { return };
@@ -166,6 +165,9 @@ fn comparator_finds_every_pair_generated_from_the_catalog_equivalent() {
         .with_mode(Mode::Dual)
         .with_service_name("e2e")
         .with_statsd_address(&lab.statsd_addr().to_string())
+        // both sides every second, as the lab's daemon flushes: a 10 s SDK flush (the default)
+        // would put the legacy side up to 10 s behind, past --max-lag
+        .with_statsd_flush_interval(Duration::from_secs(1))
         .with_otlp_endpoint(&lab.rotel_grpc_endpoint())
         .with_otlp_export_interval(Duration::from_secs(1))
         .build()
@@ -210,6 +212,11 @@ fn comparator_finds_every_pair_generated_from_the_catalog_equivalent() {
         "1s",
         "--max-lag",
         "5s",
+        // the polls above waited until both backends hold the totals: nothing is still in flight
+        "--skip-recent",
+        "0s",
+        "--storage-step",
+        "1s",
         "--html",
         html.to_str().unwrap(),
     ]);
@@ -290,10 +297,12 @@ fn prometheus_increase_across_a_legacy_to_dual_switch_equals_the_statsd_count_of
     };
     poll_eq(INGEST_TIMEOUT, POLL_INTERVAL, Some(after_switch as f64), legacy_since_window_start)
         .unwrap_or_else(|e| {
-            let all = vm.query_value(&format!(
-                r#"sum(sum_over_time({{__name__="{c}",route="a"}}[15m]))"#
-            ));
-            panic!("StatsD count since the window start on {}: {e} (whole run: {all:?})", vm.base_url())
+            let all = vm
+                .query_value(&format!(r#"sum(sum_over_time({{__name__="{c}",route="a"}}[15m]))"#));
+            panic!(
+                "StatsD count since the window start on {}: {e} (whole run: {all:?})",
+                vm.base_url()
+            )
         });
     assert!(
         (increase - after_switch as f64).abs() < 1e-6,
