@@ -124,6 +124,16 @@ pub struct CompareArgs {
     /// Extra header on every new-side request, e.g. `X-Scope-OrgID: tenant-1` (repeatable).
     #[arg(long = "new-header", value_name = "HEADER")]
     pub new_headers: Vec<String>,
+    /// PEM file of CA certificates trusted for an `https` legacy URL (a private CA), added to the
+    /// system's roots.
+    #[arg(long = "legacy-ca-cert", value_name = "FILE", env = "DUALMETRICS_LEGACY_CA_CERT")]
+    pub legacy_ca_cert: Option<PathBuf>,
+    /// PEM file of CA certificates trusted for an `https` new-side URL.
+    #[arg(long = "new-ca-cert", value_name = "FILE", env = "DUALMETRICS_NEW_CA_CERT")]
+    pub new_ca_cert: Option<PathBuf>,
+    /// The largest answer read from a backend, bytes (a larger one is an error, not a crash).
+    #[arg(long, default_value_t = crate::query::DEFAULT_MAX_RESPONSE_BYTES)]
+    pub max_response_bytes: u64,
     /// Per-request timeout.
     #[arg(long, default_value = "10s")]
     pub timeout: String,
@@ -346,11 +356,13 @@ impl Plan {
         }
         let http = |arg, url: &str, env_prefix: &str| -> Result<HttpConfig, CompareError> {
             let mut cfg = HttpConfig::new(parse_url(arg, url)?);
-            let (flag, raw) = if arg == "--legacy-url" {
-                ("--legacy-header", &args.legacy_headers)
+            let (flag, raw, ca) = if arg == "--legacy-url" {
+                ("--legacy-header", &args.legacy_headers, &args.legacy_ca_cert)
             } else {
-                ("--new-header", &args.new_headers)
+                ("--new-header", &args.new_headers, &args.new_ca_cert)
             };
+            cfg.ca_cert = ca.clone();
+            cfg.max_response_bytes = args.max_response_bytes;
             for h in raw {
                 cfg.headers.0.push(Headers::parse_one(h).map_err(|r| invalid(flag, r))?);
             }

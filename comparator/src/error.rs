@@ -43,6 +43,42 @@ pub enum QueryError {
         /// The backend's `error` text.
         message: String,
     },
+    /// The answer was larger than the response cap (`HttpConfig::max_response_bytes`).
+    #[error("answer from {url} is larger than {limit} bytes: narrow the query or the range")]
+    TooLarge {
+        /// The URL asked, without secrets.
+        url: String,
+        /// The cap, bytes.
+        limit: u64,
+    },
+}
+
+/// Query-string keys whose values are secrets (matched case-insensitively as substrings).
+const SECRET_KEYS: [&str; 8] =
+    ["token", "key", "secret", "pass", "auth", "sig", "credential", "session"];
+
+/// A URL safe to print: a password in the user info becomes `***`, and so does the value of
+/// every query parameter whose name looks like a secret (`token`, `api_key`, `X-Amz-Signature`…).
+/// Text that is not a URL is cut before its query string.
+pub fn redact_url(url: &str) -> String {
+    let Ok(mut u) = url::Url::parse(url) else {
+        return url.split('?').next().unwrap_or_default().to_owned();
+    };
+    if u.password().is_some() {
+        let _ = u.set_password(Some("***"));
+    }
+    if u.query().is_some() {
+        let pairs: Vec<(String, String)> = u
+            .query_pairs()
+            .map(|(k, v)| {
+                let lower = k.to_ascii_lowercase();
+                let secret = SECRET_KEYS.iter().any(|s| lower.contains(s));
+                (k.into_owned(), if secret { "***".to_owned() } else { v.into_owned() })
+            })
+            .collect();
+        u.query_pairs_mut().clear().extend_pairs(pairs);
+    }
+    u.to_string()
 }
 
 impl QueryError {
@@ -52,7 +88,8 @@ impl QueryError {
             QueryError::Unreachable { url, .. }
             | QueryError::Http { url, .. }
             | QueryError::NotJson { url, .. }
-            | QueryError::Rejected { url, .. } => url,
+            | QueryError::Rejected { url, .. }
+            | QueryError::TooLarge { url, .. } => url,
         }
     }
 }

@@ -73,7 +73,7 @@ pub mod watch;
 
 pub use cli::{run, run_code, CompareArgs, Plan};
 pub use diff::{Outcome, Verdict};
-pub use error::{CompareError, QueryError};
+pub use error::{redact_url, CompareError, QueryError};
 pub use pairs::{Pair, PairKind};
 pub use query::graphite::GraphiteAdapter;
 pub use query::prometheus::PrometheusAdapter;

@@ -34,11 +34,12 @@ use dualmetrics_model::naming_map::{
 use dualmetrics_model::statsd_line::StatsdType;
 use dualmetrics_model::MetricKind;
 
-use crate::error::{CompareError, QueryError};
+use crate::error::{redact_url, CompareError, QueryError};
 use crate::pairs::{
     promql_selector, Form, GenerateOptions, LegacyApi, Pair, PairKind, DEFAULT_BUCKETS,
 };
-use crate::query::{Auth, HttpConfig};
+use crate::query::http::HttpClient;
+use crate::query::HttpConfig;
 
 /// A dotted StatsD key and the type it is sent as.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -288,15 +289,7 @@ pub fn discover_keys(
     file: &MappingFile,
     g: &GraphiteNaming,
 ) -> Result<(Vec<MappedKey>, Vec<String>), QueryError> {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let client = reqwest::blocking::Client::builder()
-        .timeout(legacy.timeout)
-        .connect_timeout(legacy.timeout)
-        .build()
-        .map_err(|e| QueryError::Unreachable {
-            url: legacy.base_url.to_string(),
-            message: format!("cannot build HTTP client: {e}"),
-        })?;
+    let client = HttpClient::new(legacy.clone())?;
     let mut keys = Vec::new();
     let mut notes = Vec::new();
     for rule in file.rules() {
@@ -319,7 +312,7 @@ pub fn discover_keys(
             if rule.match_metric_type.is_some_and(|t| t != MetricType::of(ty)) {
                 continue;
             }
-            for id in expand(&client, legacy, &pattern)? {
+            for id in expand(&client, &pattern)? {
                 if let Some(key) =
                     id.strip_prefix(pre.as_str()).and_then(|k| k.strip_suffix(post.as_str()))
                 {
@@ -334,35 +327,22 @@ pub fn discover_keys(
 }
 
 /// One `/metrics/expand?query=…&leavesOnly=1` on the legacy backend: the full paths of the
-/// leaves the pattern matches.
-fn expand(
-    client: &reqwest::blocking::Client,
-    cfg: &HttpConfig,
-    query: &str,
-) -> Result<Vec<String>, QueryError> {
-    let mut url = cfg.base_url.clone();
-    let base_path = url.path().trim_end_matches('/').to_owned();
-    url.set_path(&format!("{base_path}/metrics/expand"));
-    url.query_pairs_mut().append_pair("query", query).append_pair("leavesOnly", "1");
-    let mut req = client.get(url.clone()).header("Accept", "application/json");
-    req = match &cfg.auth {
-        Auth::None => req,
-        Auth::Bearer(token) => req.bearer_auth(token),
-        Auth::Basic { user, password } => req.basic_auth(user, Some(password)),
-    };
-    let resp = req
-        .send()
-        .map_err(|e| QueryError::Unreachable { url: url.to_string(), message: e.to_string() })?;
-    let status = resp.status();
-    let body = resp
-        .text()
-        .map_err(|e| QueryError::Unreachable { url: url.to_string(), message: e.to_string() })?;
+/// leaves the pattern matches (through the adapters' client: headers, auth, TLS, retries, the
+/// response size cap).
+fn expand(client: &HttpClient, query: &str) -> Result<Vec<String>, QueryError> {
+    let url = client
+        .url("/metrics/expand", &[("query", query.to_owned()), ("leavesOnly", "1".to_owned())]);
+    let (status, body) = client.get(&url)?;
     if !status.is_success() {
         let message: String = body.trim().chars().take(300).collect();
-        return Err(QueryError::Http { url: url.to_string(), status: status.as_u16(), message });
+        return Err(QueryError::Http {
+            url: redact_url(url.as_str()),
+            status: status.as_u16(),
+            message,
+        });
     }
     let not_json = |m: String| QueryError::NotJson {
-        url: url.to_string(),
+        url: redact_url(url.as_str()),
         message: format!("{m}: {}", body.chars().take(200).collect::<String>()),
     };
     let v: serde_json::Value = serde_json::from_str(&body).map_err(|e| not_json(e.to_string()))?;

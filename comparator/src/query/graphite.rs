@@ -94,12 +94,15 @@ impl GraphiteAdapter {
         let (status, body) = self.http.get(&url)?;
         if !status.is_success() {
             return Err(QueryError::Http {
-                url: url.to_string(),
+                url: crate::error::redact_url(url.as_str()),
                 status: status.as_u16(),
                 message: backend_message(&body),
             });
         }
-        parse_render(&body).map_err(|message| QueryError::NotJson { url: url.to_string(), message })
+        parse_render(&body).map_err(|message| QueryError::NotJson {
+            url: crate::error::redact_url(url.as_str()),
+            message,
+        })
     }
 }
 

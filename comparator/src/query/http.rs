@@ -6,7 +6,11 @@ use reqwest::StatusCode;
 use url::Url;
 
 use super::{DEFAULT_BACKOFF, DEFAULT_RETRIES, DEFAULT_TIMEOUT};
-use crate::error::QueryError;
+use crate::error::{redact_url, QueryError};
+
+/// The largest response body read from a backend: 256 MiB. A larger one is an error naming the
+/// limit (a query over too many series or too long a range), never an unbounded allocation.
+pub const DEFAULT_MAX_RESPONSE_BYTES: u64 = 256 << 20;
 
 /// How requests authenticate. Credentials are sent in the `Authorization` header only.
 #[derive(Clone, Default, PartialEq, Eq)]
@@ -67,6 +71,11 @@ pub struct HttpConfig {
     /// Extra headers on every request (`X-Scope-OrgID` of multi-tenant Cortex/Mimir-style
     /// APIs, …). Values are never printed. Defaults to none.
     pub headers: Headers,
+    /// PEM file of extra CA certificates trusted for `https` (a private CA in front of the
+    /// backend), on top of the system's roots. Defaults to none.
+    pub ca_cert: Option<std::path::PathBuf>,
+    /// The largest response body read. Defaults to [`DEFAULT_MAX_RESPONSE_BYTES`].
+    pub max_response_bytes: u64,
 }
 
 /// Extra request headers; `Debug` shows their names only (values may be secrets).
@@ -115,6 +124,8 @@ impl HttpConfig {
             backoff: DEFAULT_BACKOFF,
             auth,
             headers: Headers::default(),
+            ca_cert: None,
+            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
         }
     }
 }
@@ -141,14 +152,24 @@ impl HttpClient {
         // reqwest is built with `rustls-no-provider`: install ring once (an error only means a
         // provider is already installed).
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let client = Client::builder()
-            .timeout(config.timeout)
-            .connect_timeout(config.timeout)
-            .build()
-            .map_err(|e| QueryError::Unreachable {
-                url: config.base_url.to_string(),
-                message: format!("cannot build HTTP client: {e}"),
+        let unusable = |message: String| QueryError::Unreachable {
+            url: redact_url(config.base_url.as_str()),
+            message,
+        };
+        let mut builder = Client::builder().timeout(config.timeout).connect_timeout(config.timeout);
+        if let Some(path) = &config.ca_cert {
+            let pem = std::fs::read(path)
+                .map_err(|e| unusable(format!("cannot read CA file {}: {e}", path.display())))?;
+            let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
+                unusable(format!("CA file {} holds no PEM certificate: {e}", path.display()))
             })?;
+            if certs.is_empty() {
+                return Err(unusable(format!("CA file {} holds no certificate", path.display())));
+            }
+            builder = builder.tls_certs_merge(certs);
+        }
+        let client =
+            builder.build().map_err(|e| unusable(format!("cannot build HTTP client: {e}")))?;
         Ok(HttpClient { config, client })
     }
 
@@ -184,10 +205,22 @@ impl HttpClient {
                 Auth::Bearer(token) => req.bearer_auth(token),
                 Auth::Basic { user, password } => req.basic_auth(user, Some(password)),
             };
-            let result = req.send().and_then(|resp| {
-                let status = resp.status();
-                resp.text().map(|body| (status, body))
-            });
+            let result = match req.send() {
+                Ok(resp) => {
+                    let status = resp.status();
+                    match read_capped(resp, self.config.max_response_bytes) {
+                        Ok(body) => Ok((status, body)),
+                        Err(Capped::TooLarge) => {
+                            return Err(QueryError::TooLarge {
+                                url: redact_url(url.as_str()),
+                                limit: self.config.max_response_bytes,
+                            })
+                        }
+                        Err(Capped::Read(message)) => Err(message),
+                    }
+                }
+                Err(e) => Err(transport_message(&e)),
+            };
             let retryable = match &result {
                 Ok((status, _)) => {
                     status.is_server_error() || *status == StatusCode::TOO_MANY_REQUESTS
@@ -195,9 +228,9 @@ impl HttpClient {
                 Err(_) => true,
             };
             if !retryable || attempt >= self.config.retries {
-                return result.map_err(|e| QueryError::Unreachable {
-                    url: url.to_string(),
-                    message: transport_message(&e),
+                return result.map_err(|message| QueryError::Unreachable {
+                    url: redact_url(url.as_str()),
+                    message,
                 });
             }
             attempt += 1;
@@ -205,6 +238,28 @@ impl HttpClient {
             delay = delay.saturating_mul(2);
         }
     }
+}
+
+enum Capped {
+    TooLarge,
+    /// The transport failed while the body was read.
+    Read(String),
+}
+
+/// The body as text, or `TooLarge` as soon as it passes `limit` bytes (announced or read).
+fn read_capped(resp: reqwest::blocking::Response, limit: u64) -> Result<String, Capped> {
+    use std::io::Read as _;
+    if resp.content_length().is_some_and(|n| n > limit) {
+        return Err(Capped::TooLarge);
+    }
+    let mut buf = Vec::new();
+    resp.take(limit.saturating_add(1))
+        .read_to_end(&mut buf)
+        .map_err(|e| Capped::Read(format!("reading the body: {e}")))?;
+    if buf.len() as u64 > limit {
+        return Err(Capped::TooLarge);
+    }
+    Ok(String::from_utf8_lossy(&buf).into_owned())
 }
 
 fn transport_message(e: &reqwest::Error) -> String {

@@ -10,10 +10,10 @@ use crate::align::Stamps;
 use crate::error::QueryError;
 
 pub mod graphite;
-mod http;
+pub(crate) mod http;
 pub mod prometheus;
 
-pub use http::{Auth, Headers, HttpConfig};
+pub use http::{Auth, Headers, HttpConfig, DEFAULT_MAX_RESPONSE_BYTES};
 
 /// One time series as a backend returned it: its labels and its points in time order.
 ///

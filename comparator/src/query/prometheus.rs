@@ -109,15 +109,19 @@ impl PrometheusAdapter {
         let (status, body) = self.http.get(&url)?;
         match parse_answer(&body) {
             Ok(series) if status.is_success() => Ok(series),
-            Err(Ok((error_type, message))) => {
-                Err(QueryError::Rejected { url: url.to_string(), error_type, message })
-            }
+            Err(Ok((error_type, message))) => Err(QueryError::Rejected {
+                url: crate::error::redact_url(url.as_str()),
+                error_type,
+                message,
+            }),
             _ if !status.is_success() => Err(QueryError::Http {
-                url: url.to_string(),
+                url: crate::error::redact_url(url.as_str()),
                 status: status.as_u16(),
                 message: backend_message(&body),
             }),
-            Err(Err(message)) => Err(QueryError::NotJson { url: url.to_string(), message }),
+            Err(Err(message)) => {
+                Err(QueryError::NotJson { url: crate::error::redact_url(url.as_str()), message })
+            }
             Ok(_) => unreachable!("success status handled above"),
         }
     }

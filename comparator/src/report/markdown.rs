@@ -3,8 +3,31 @@ use std::fmt::Write;
 
 use super::{num, Report};
 
+/// Text as Markdown shows it literally: every character Markdown reads as syntax (emphasis,
+/// code, links, images, headings, lists, tables, strikethrough) is backslash-escaped (CommonMark
+/// lets any ASCII punctuation be), `<`, `>` and `&` become entities (no raw HTML, no autolink,
+/// no entity reference), and line breaks become spaces (one table row).
+pub fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        match c {
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '&' => out.push_str("&amp;"),
+            '\n' | '\r' => out.push(' '),
+            '\\' | '`' | '*' | '_' | '[' | ']' | '(' | ')' | '{' | '}' | '#' | '+' | '-' | '!'
+            | '|' | '~' => {
+                out.push('\\');
+                out.push(c);
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 fn cell(s: &str) -> String {
-    s.replace('|', "\\|").replace('\n', " ")
+    escape(s)
 }
 
 /// Renders the report as GitHub-flavoured Markdown.
@@ -14,8 +37,12 @@ pub fn render(report: &Report) -> String {
     let _ = writeln!(out, "# dualmetrics equivalence report\n");
     let _ = writeln!(
         out,
-        "Legacy: `{}` · New: `{}` · range {}–{} step {} s\n",
-        report.legacy_backend, report.new_backend, report.start, report.end, report.step
+        "Legacy: {} · New: {} · range {}–{} step {} s\n",
+        escape(&report.legacy_backend),
+        escape(&report.new_backend),
+        report.start,
+        report.end,
+        report.step
     );
     let _ = writeln!(
         out,
@@ -42,4 +69,25 @@ pub fn render(report: &Report) -> String {
         let _ = writeln!(out, "\n> note: {}", cell(n));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn markdown_text_cannot_open_html_links_code_or_a_new_row() {
+        let hostile = "<img src=x onerror=alert(1)> [click](http://e) `x` *b* | c\n# h &amp;";
+        let e = escape(hostile);
+        assert!(!e.contains('<') && !e.contains('\n'), "{e}");
+        assert!(e.contains("&lt;img") && e.contains("&amp;amp;"), "{e}");
+        for syntax in ["[", "]", "(", ")", "`", "*", "|", "#"] {
+            // every occurrence is escaped
+            assert_eq!(
+                e.matches(syntax).count(),
+                e.matches(&format!("\\{syntax}")).count(),
+                "{syntax} in {e}"
+            );
+        }
+    }
 }
