@@ -50,9 +50,15 @@ fn report() -> Report {
     let legacy: Vec<f64> = (0..120).map(|i| (i as f64 / 8.0).sin() * 40.0 + 50.0).collect();
     let mut new = legacy.iter().map(|v| v * 1.02).collect::<Vec<_>>();
     new[60] = f64::NAN;
-    let row = |name: &str, verdict, legacy: Vec<f64>, new: Vec<f64>| PairReport {
+    let totals: Vec<f64> = (0..120)
+        .scan(0.0, |total, i| {
+            *total += f64::from(i % 7);
+            Some(*total)
+        })
+        .collect();
+    let row = |name: &str, kind, verdict, legacy: Vec<f64>, new: Vec<f64>| PairReport {
         name: name.to_owned(),
-        kind: PairKind::Gauge,
+        kind,
         unit: "1".to_owned(),
         legacy_query: "seriesByTag('name=stats.gauges.svc.q')".to_owned(),
         new_query: "sum (q)".to_owned(),
@@ -80,8 +86,9 @@ fn report() -> Report {
         step: 10,
         notes: vec![],
         pairs: vec![
-            row("queue.depth", Verdict::Divergent, legacy.clone(), new),
-            row("queue.depth.copy", Verdict::Equivalent, legacy.clone(), legacy),
+            row("queue.depth", PairKind::Gauge, Verdict::Divergent, legacy.clone(), new),
+            row("queue.depth.copy", PairKind::Gauge, Verdict::Equivalent, legacy.clone(), legacy),
+            row("http.requests", PairKind::Counter, Verdict::Equivalent, totals.clone(), totals),
         ],
     }
 }
@@ -168,7 +175,9 @@ fn html_report_renders_both_series_in_chromium() {
         .output()
         .unwrap();
     let dom = String::from_utf8_lossy(&dom.stdout);
-    assert_eq!(dom.matches("<svg").count(), 2, "one chart per pair");
+    // one chart per pair, and a counter's second: its increase per step
+    assert_eq!(dom.matches("<svg").count(), 4, "{dom}");
+    assert!(dom.contains("increase per step</p>") && dom.contains("running total</p>"));
     assert!(dom.contains(r#"class="legacy" d="M"#) && dom.contains(r#"class="new" d="M"#));
     assert!(dom.contains("new side is 2.0% above &lt;legacy&gt;"));
 }

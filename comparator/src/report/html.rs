@@ -4,6 +4,7 @@ use std::fmt::Write;
 
 use super::{num, utc, utc_time, Chart, PairReport, Report};
 use crate::diff::{SideGap, Verdict};
+use crate::pairs::PairKind;
 
 /// Colour of the legacy series.
 pub const LEGACY_COLOUR: &str = "#1f77b4";
@@ -157,7 +158,17 @@ const STYLE: &str = "body{font:14px/1.4 system-ui,sans-serif;margin:1.5em;color:
 table{border-collapse:collapse}td,th{border:1px solid #ddd;padding:3px 8px;text-align:left}\
 .pair{margin:1.5em 0;padding-top:.5em;border-top:1px solid #eee}.axis{font:10px sans-serif;fill:#555}\
 .v-equivalent{color:#2a7d2a}.v-divergent,.v-error{color:#b00020}.v-missing-legacy,.v-missing-new,.v-no-data{color:#b26b00}\
-code{background:#f4f4f4;padding:0 3px}.key span{display:inline-block;width:2em;height:4px;vertical-align:middle;margin:0 4px}";
+code{background:#f4f4f4;padding:0 3px}.key span{display:inline-block;width:2em;height:4px;vertical-align:middle;margin:0 4px}\
+.chart-label{margin:.3em 0 0;font-size:12px;color:#555}";
+
+/// A running-total chart as increases per step: each point minus the one before (`NaN` where
+/// either is unknown, and at the first point).
+pub fn per_step(chart: &Chart) -> Chart {
+    let diff = |v: &[f64]| -> Vec<f64> {
+        std::iter::once(f64::NAN).chain(v.windows(2).map(|w| w[1] - w[0])).take(v.len()).collect()
+    };
+    Chart { t: chart.t.clone(), legacy: diff(&chart.legacy), new: diff(&chart.new) }
+}
 
 /// The pairs worst first: errors, divergent, missing, then equivalent; by relative error within.
 pub fn worst_first(report: &Report) -> Vec<&PairReport> {
@@ -228,7 +239,16 @@ pub fn render(report: &Report) -> String {
             v = o.verdict.as_str()
         );
         if !p.chart.t.is_empty() {
-            out.push_str(&chart_svg_with_gaps(&p.chart, &p.name, &o.gaps));
+            if p.kind == PairKind::Counter {
+                // both views of a count: what accumulated, and what each step added
+                out.push_str("<p class=\"chart-label\">running total</p>");
+                out.push_str(&chart_svg_with_gaps(&p.chart, &p.name, &o.gaps));
+                out.push_str("<p class=\"chart-label\">increase per step</p>");
+                let title = format!("{} increase per step", p.name);
+                out.push_str(&chart_svg_with_gaps(&per_step(&p.chart), &title, &o.gaps));
+            } else {
+                out.push_str(&chart_svg_with_gaps(&p.chart, &p.name, &o.gaps));
+            }
         }
         out.push_str("</section>");
     }
@@ -272,5 +292,18 @@ mod tests {
         };
         assert_eq!(d("legacy").matches('M').count(), 2);
         assert_eq!(d("new").matches('M').count(), 1);
+    }
+
+    #[test]
+    fn a_counter_chart_shows_the_increase_of_each_step_next_to_the_running_total() {
+        let chart = Chart {
+            t: vec![0, 10, 20, 30],
+            legacy: vec![0.0, 5.0, f64::NAN, 12.0],
+            new: vec![0.0, 5.0, 9.0, 13.0],
+        };
+        let steps = per_step(&chart);
+        assert!(steps.legacy[0].is_nan() && steps.legacy[2].is_nan() && steps.legacy[3].is_nan());
+        assert_eq!(&steps.legacy[1..2], &[5.0]);
+        assert_eq!(&steps.new[1..], &[5.0, 4.0, 4.0]);
     }
 }
