@@ -1,6 +1,7 @@
-//! The errors of this crate: one for reading a Graphite target, one for translating it.
+//! The errors of this crate: reading a Graphite target ([`ParseError`]), translating it
+//! ([`TranslateError`]), porting a dashboard ([`PortError`]) and reading alerts ([`AlertError`]).
 //!
-//! Both carry the byte position in the target and print it with a caret line, so a person
+//! The first two carry the byte position in the target and print it with a caret line, so a person
 //! finds the spot at once:
 //!
 //! ```text
@@ -8,6 +9,7 @@
 //!   sumSeries(a.b
 //!            ^
 //! ```
+use serde::Serialize;
 use thiserror::Error;
 
 /// Renders `target` and a caret under byte `pos` (two spaces of indent, like rustc).
@@ -123,4 +125,73 @@ mod tests {
         let e = ParseError { pos: 1, message: "bad".into(), target: "a(".into() };
         assert_eq!(e.to_string(), "bad (at byte 1)\n  a(\n   ^");
     }
+}
+
+/// Why a dashboard (not a single target) could not be ported.
+#[derive(Debug, Clone, PartialEq, Eq, Error, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum PortError {
+    /// A file or directory could not be read or written.
+    #[error("{path}: {message}")]
+    Io {
+        /// The path.
+        path: String,
+        /// The system's message.
+        message: String,
+    },
+    /// The file is not JSON.
+    #[error("{path}: invalid JSON at line {line}, column {column}: {message}")]
+    Json {
+        /// The file.
+        path: String,
+        /// 1-based line.
+        line: usize,
+        /// 1-based column.
+        column: usize,
+        /// The parser's message.
+        message: String,
+    },
+    /// JSON, but no dashboard (no `panels`, `rows` or `title`).
+    #[error("{file}: not a Grafana dashboard (no panels, rows or title)")]
+    NotADashboard {
+        /// The file.
+        file: String,
+    },
+    /// Every panel uses another datasource type.
+    #[error("{file}: dashboard {dashboard:?} has no Graphite target; its panels use {}", found.join(", "))]
+    OtherDatasource {
+        /// Dashboard title.
+        dashboard: String,
+        /// The file.
+        file: String,
+        /// The datasource types found.
+        found: Vec<String>,
+    },
+}
+
+/// Why alerts could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, Error, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum AlertError {
+    /// The YAML does not read.
+    #[error("{file}: {message}")]
+    Yaml {
+        /// The file.
+        file: String,
+        /// The parser's message (with the position).
+        message: String,
+    },
+    /// An alert that cannot be meant.
+    #[error("{file}: alert {alert}: {message}")]
+    Invalid {
+        /// The file.
+        file: String,
+        /// The alert (and for panel alerts the dashboard and panel).
+        alert: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// Reading or writing a file, or a dashboard that is not JSON.
+    #[error("{0}")]
+    Port(#[from] PortError),
 }

@@ -21,38 +21,11 @@ pub mod cli;
 pub mod rules;
 pub mod source;
 
+pub use crate::error::AlertError;
 use crate::grafana::{io, PortError};
 use rules::{AlertReport, RulesOptions};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
-use thiserror::Error;
-
-/// Why alerts could not be read.
-#[derive(Debug, Clone, PartialEq, Eq, Error, Serialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum AlertError {
-    /// The YAML does not read.
-    #[error("{file}: {message}")]
-    Yaml {
-        /// The file.
-        file: String,
-        /// The parser's message (with the position).
-        message: String,
-    },
-    /// An alert that cannot be meant.
-    #[error("{file}: alert {alert}: {message}")]
-    Invalid {
-        /// The file.
-        file: String,
-        /// The alert (and for panel alerts the dashboard and panel).
-        alert: String,
-        /// What is wrong.
-        message: String,
-    },
-    /// Reading or writing a file, or a dashboard that is not JSON.
-    #[error("{0}")]
-    Port(#[from] PortError),
-}
 
 /// The alerts of one input file and the rule file written for them.
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -30,56 +30,14 @@ pub mod io;
 pub mod panel;
 pub mod variables;
 
+pub use crate::error::PortError;
 use crate::translate::Context;
 use dashboard::DashboardReport;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
-use thiserror::Error;
 
 /// The Prometheus datasource uid written when none is given (`--datasource-uid`).
 pub const DEFAULT_DATASOURCE_UID: &str = "prometheus";
-
-/// Why a dashboard (not a single target) could not be ported.
-#[derive(Debug, Clone, PartialEq, Eq, Error, Serialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum PortError {
-    /// A file or directory could not be read or written.
-    #[error("{path}: {message}")]
-    Io {
-        /// The path.
-        path: String,
-        /// The system's message.
-        message: String,
-    },
-    /// The file is not JSON.
-    #[error("{path}: invalid JSON at line {line}, column {column}: {message}")]
-    Json {
-        /// The file.
-        path: String,
-        /// 1-based line.
-        line: usize,
-        /// 1-based column.
-        column: usize,
-        /// The parser's message.
-        message: String,
-    },
-    /// JSON, but no dashboard (no `panels`, `rows` or `title`).
-    #[error("{file}: not a Grafana dashboard (no panels, rows or title)")]
-    NotADashboard {
-        /// The file.
-        file: String,
-    },
-    /// Every panel uses another datasource type.
-    #[error("{file}: dashboard {dashboard:?} has no Graphite target; its panels use {}", found.join(", "))]
-    OtherDatasource {
-        /// Dashboard title.
-        dashboard: String,
-        /// The file.
-        file: String,
-        /// The datasource types found.
-        found: Vec<String>,
-    },
-}
 
 /// Settings of a port.
 #[derive(Debug, Clone)]
