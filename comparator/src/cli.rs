@@ -103,7 +103,8 @@ pub struct CompareArgs {
     /// Grid step (whole seconds: `10s`, `1m`).
     #[arg(long, default_value = "10s")]
     pub step: String,
-    /// The most recent span left out (ingestion lag), a duration.
+    /// The span before now left out (ingestion lag), a duration; a range that ended earlier is
+    /// compared whole.
     #[arg(long, default_value = "20s")]
     pub skip_recent: String,
     /// Clock slack between the two pipelines' timestamps (phase offsets need none).

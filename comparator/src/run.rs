@@ -13,8 +13,9 @@ use crate::pairs::{expand, Pair, PairKind};
 use crate::query::{QueryAdapter, Series, TimeRange};
 use crate::report::PairReport;
 
-/// Default of [`CompareSettings::skip_recent`]: the most recent 20 seconds are left out
-/// (ingestion lag: the newest samples may not be queryable yet on one side).
+/// Default of [`CompareSettings::skip_recent`]: the 20 seconds before *now* are left out
+/// (ingestion lag: the newest samples may not be queryable yet on one side). A range that ended
+/// longer ago than that is compared whole.
 pub const DEFAULT_SKIP_RECENT_SECS: i64 = 20;
 /// Default timing slack between the two pipelines' clocks, in seconds (timestamps are rounded
 /// to the second).
@@ -29,7 +30,8 @@ pub const DEFAULT_PARALLEL: usize = 8;
 pub struct CompareSettings {
     /// Range and step grid.
     pub range: TimeRange,
-    /// Seconds at the end of the range left out. Defaults to [`DEFAULT_SKIP_RECENT_SECS`].
+    /// Seconds before now left out of the range (nothing when the range ended earlier).
+    /// Defaults to [`DEFAULT_SKIP_RECENT_SECS`].
     pub skip_recent: i64,
     /// Clock slack between the two pipelines, seconds. Defaults to [`DEFAULT_MAX_LAG_SECS`].
     pub max_lag_secs: i64,
@@ -55,6 +57,12 @@ impl Default for CompareSettings {
             top_tag_sets: DEFAULT_TOP_TAG_SETS,
         }
     }
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
 }
 
 fn combine_for(kind: PairKind) -> Combine {
@@ -141,7 +149,7 @@ pub fn compare_pair(
     let sem = PairSemantics { kind: pair.kind, tolerance: pair.tolerance, buckets: &buckets };
     let opts = DiffOptions {
         start: range.start,
-        end: (range.end - s.skip_recent.max(0)).max(range.start),
+        end: range.end.min(unix_now() - s.skip_recent.max(0)).max(range.start),
         step,
         back,
         min_share: s.min_share,

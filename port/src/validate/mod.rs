@@ -169,6 +169,39 @@ pub fn legend_labels(legend: &str) -> Vec<String> {
     out
 }
 
+/// The labels a PromQL expression leaves open, so that its result has one series per value:
+/// those of `by (…)` clauses and of regex matchers (`route=~".*"`, a template variable set to
+/// all), never `__name__` or `le`.
+pub fn open_labels(promql: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut push = |l: &str| {
+        let l = l.trim();
+        if !l.is_empty() && l != "__name__" && l != "le" && !out.iter().any(|o| o == l) {
+            out.push(l.to_owned());
+        }
+    };
+    let mut rest = promql;
+    while let Some(i) = rest.find("by") {
+        let before_ok = i == 0 || !rest.as_bytes()[i - 1].is_ascii_alphanumeric();
+        let after = rest[i + 2..].trim_start();
+        if before_ok && after.starts_with('(') {
+            if let Some(close) = after.find(')') {
+                after[1..close].split(',').for_each(&mut push);
+            }
+        }
+        rest = &rest[i + 2..];
+    }
+    let b = promql.as_bytes();
+    for (i, _) in promql.match_indices("=~").chain(promql.match_indices("!~")) {
+        let mut j = i;
+        while j > 0 && (b[j - 1].is_ascii_alphanumeric() || b[j - 1] == b'_') {
+            j -= 1;
+        }
+        push(&promql[j..i]);
+    }
+    out
+}
+
 /// The comparator pair for one translated target, or why it is not validated.
 ///
 /// # Errors
@@ -193,7 +226,13 @@ pub fn target_pair(
             "$__range",
             &format!("{}s", (opts.settings.range.end - opts.settings.range.start).max(1)),
         );
-    let by = legend.map(legend_labels).unwrap_or_default();
+    let mut by = legend.map(legend_labels).unwrap_or_default();
+    if by.is_empty() && quantile {
+        // a legend that names no label (`alias(…, 'p90')`): quantiles of different series
+        // cannot be combined, so they are compared one value of what the query leaves open at
+        // a time (the two sides' other labels differ: `service.name` has no Graphite tag)
+        by = open_labels(&p);
+    }
     let sem = semantics.cloned().unwrap_or(Semantics::Level);
     Ok(Pair {
         name: name.to_owned(),
@@ -415,4 +454,21 @@ pub fn target_counts(results: &[DashboardResult]) -> BTreeMap<&'static str, usiz
         *m.entry(t.verdict.as_str()).or_insert(0) += 1;
     }
     m
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn open_labels_are_the_by_clauses_and_regex_matchers_of_a_query() {
+        assert_eq!(
+            open_labels(
+                r#"histogram_quantile(0.9, sum by (le, host) (rate(x_bucket{route=~".*", code!~"5..", env="p"}[1m])))"#
+            ),
+            ["host", "route", "code"]
+        );
+        assert!(open_labels(r#"sum(rate({__name__=~"a.*"}[1m]))"#).is_empty());
+        assert!(open_labels("nearby(x)").is_empty());
+    }
 }
