@@ -102,6 +102,27 @@ fn demo_on_embedded_backends_exits_0_with_every_pair_equivalent() {
     )
     .expect("catalog is JSON");
     assert_eq!(catalog["instruments"].as_array().map(Vec::len), Some(5));
+    // The sample dashboard and alert are ported; the embedded stores cannot validate them.
+    let ported: Value = serde_json::from_str(
+        &std::fs::read_to_string(out.join("ported/dashboards/service-overview.json"))
+            .expect("ported dashboard written"),
+    )
+    .expect("ported dashboard is JSON");
+    let exprs: Vec<&str> = ported["panels"]
+        .as_array()
+        .expect("panels")
+        .iter()
+        .flat_map(|p| p["targets"].as_array().into_iter().flatten())
+        .filter_map(|t| t["expr"].as_str())
+        .collect();
+    assert_eq!(exprs.len(), 6, "{exprs:?}");
+    assert!(exprs.iter().any(|e| e.contains("histogram_quantile(0.9")), "{exprs:?}");
+    let rules = std::fs::read_to_string(out.join("ported/alerts/checkout.rules.yml"))
+        .expect("ported rules written");
+    assert!(rules.contains("alert: CheckoutErrorRatioHigh"), "{rules}");
+    for needle in ["5 exact, 1 approximate", "not validated on the embedded stores"] {
+        assert!(stdout.contains(needle), "missing {needle:?} in\n{stdout}");
+    }
 }
 
 #[test]
@@ -197,4 +218,31 @@ fn demo_against_the_real_lab_finds_every_pair_equivalent() {
         assert_eq!(verdict, "equivalent", "{name}: {}", explain(&output));
         assert!(points > 0, "{name}");
     }
+    // The sample dashboard, ported, validates on the dual window: every exact target
+    // equivalent, none divergent; the alert's backtest agrees.
+    let read = |f: &str| -> Value {
+        serde_json::from_str(&std::fs::read_to_string(out.join(f)).expect(f)).expect(f)
+    };
+    let dashboards = read("dashboards-validation.json");
+    let targets: Vec<(String, String)> = dashboards["dashboards"][0]["panels"]
+        .as_array()
+        .expect("panels")
+        .iter()
+        .flat_map(|p| p["targets"].as_array().into_iter().flatten())
+        .map(|t| {
+            (
+                t["status"].as_str().unwrap_or("").to_owned(),
+                t["verdict"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(targets.len(), 6, "{}", explain(&output));
+    for (status, verdict) in &targets {
+        assert_ne!(verdict, "divergent", "{}", explain(&output));
+        if status == "exact" {
+            assert_eq!(verdict, "equivalent", "{}", explain(&output));
+        }
+    }
+    let alerts = read("alerts-validation.json");
+    assert_eq!(alerts["alerts"][0]["verdict"], "equivalent", "{}", explain(&output));
 }

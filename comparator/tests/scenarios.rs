@@ -494,12 +494,8 @@ fn clean_dual_data_gives_no_false_alarm() {
     assert_eq!(run.code, 0);
     assert_eq!(run.json["summary"]["equivalent"], 7);
     // one chart per pair, and a counter's second chart of its increase per step
-    let counters = run.json["pairs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|p| p["kind"] == "counter")
-        .count();
+    let counters =
+        run.json["pairs"].as_array().unwrap().iter().filter(|p| p["kind"] == "counter").count();
     assert!(counters > 0);
     assert_eq!(run.html.matches("<svg").count(), 7 + counters);
 }

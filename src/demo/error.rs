@@ -31,4 +31,7 @@ pub enum DemoError {
     /// The comparator could not run (a client could not be built, the catalog did not parse).
     #[error("comparator: {0}")]
     Compare(String),
+    /// A port or validate step of the sample dashboard could not be started.
+    #[error("port: {0}")]
+    Port(String),
 }

@@ -9,6 +9,8 @@
 //! 5. Here: the comparator runs over the dual window against both stores (through the same
 //!    [`QueryAdapter`] trait as real Graphite and Prometheus APIs), prints the table and writes
 //!    the HTML and JSON reports.
+//! 6. [`port`]: the sample dashboard and alert under `examples/` are ported to PromQL, and with
+//!    real backends validated over the dual window.
 //!
 //! Any part can be a real endpoint instead: `--statsd` with `--legacy-query` (a Graphite render
 //! API), `--otlp` with `--new-query` (a Prometheus HTTP API). `--inject-fault` sends a divergent
@@ -32,6 +34,7 @@ mod error;
 pub mod legacy_store;
 pub mod otlp_store;
 pub mod phases;
+pub mod port;
 pub mod promql;
 pub mod service;
 
@@ -144,6 +147,8 @@ pub struct Outcome {
     pub html: PathBuf,
     /// The JSON report.
     pub json: PathBuf,
+    /// The sample dashboard and alert: ported, and validated when the backends are real.
+    pub port: port::PortSummary,
 }
 
 fn invalid(flag: &'static str, value: &str, reason: &str) -> DemoError {
@@ -340,7 +345,10 @@ pub fn run(args: &DemoArgs, say: &dyn Fn(&str)) -> Result<Outcome, DemoError> {
     let json_path = args.out.join("report.json");
     write(&html_path, &html::render(&report))?;
     write(&json_path, &json::render(&report))?;
-    Ok(Outcome { report, catalog, html: html_path, json: json_path })
+    // the same start as the comparator's: the first export after the switch is left out
+    let lag = args.flush_interval_ms.max(args.export_interval_ms).div_ceil(1000) as i64 + 1;
+    let port = port::run(args, window, &catalog, lag, say)?;
+    Ok(Outcome { report, catalog, html: html_path, json: json_path, port })
 }
 
 /// Up to three names, those containing `prefer` first.
@@ -479,6 +487,7 @@ pub fn run_code(args: &DemoArgs) -> u8 {
             println!("catalog: {}", out.catalog.display());
             println!("HTML report: {}", out.html.display());
             println!("JSON report: {}", out.json.display());
+            println!("sample dashboard and alert: {}", out.port.describe(&args.out));
             for p in out.report.pairs.iter().filter(|p| p.error.is_some()) {
                 eprintln!(
                     "dualmetrics demo: pair {:?}: {}",

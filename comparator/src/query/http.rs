@@ -156,7 +156,12 @@ impl HttpClient {
             url: redact_url(config.base_url.as_str()),
             message,
         };
-        let mut builder = Client::builder().timeout(config.timeout).connect_timeout(config.timeout);
+        // rustls even when another crate of the build turns on reqwest's native-tls (features
+        // unify, and reqwest then prefers OpenSSL)
+        let mut builder = Client::builder()
+            .tls_backend_rustls()
+            .timeout(config.timeout)
+            .connect_timeout(config.timeout);
         if let Some(path) = &config.ca_cert {
             let pem = std::fs::read(path)
                 .map_err(|e| unusable(format!("cannot read CA file {}: {e}", path.display())))?;
