@@ -71,7 +71,11 @@ pub fn read(path: &Path) -> Result<Vec<source::AlertSpec>, AlertError> {
     }
 }
 
-fn inputs_of(inputs: &[PathBuf]) -> Result<Vec<io::Input>, AlertError> {
+/// The alert files among `inputs`: files as given, directories searched for YAML and JSON.
+///
+/// # Errors
+/// A directory that cannot be listed.
+pub fn inputs_of(inputs: &[PathBuf]) -> Result<Vec<io::Input>, AlertError> {
     let mut out = Vec::new();
     for i in inputs {
         if i.is_dir() {

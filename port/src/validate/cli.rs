@@ -208,7 +208,14 @@ pub fn run_alerts(a: &AlertsValidateArgs, out: &mut dyn Write, err: &mut dyn Wri
     };
     let mut results = Vec::new();
     let bar = report::progress::bar("alerts");
-    for input in &a.inputs {
+    let inputs = match crate::alerts::inputs_of(&a.inputs) {
+        Ok(i) => i,
+        Err(e) => {
+            let _ = writeln!(err, "dualmetrics alerts validate: {e}");
+            return EXIT_ERROR;
+        }
+    };
+    for input in inputs.iter().map(|i| &i.path) {
         let specs = match crate::alerts::read(input) {
             Ok(x) => x,
             Err(e) => {
