@@ -87,6 +87,14 @@ if [[ ${LAB_SMOKE:-1} == 1 ]]; then
 fi
 
 # ---------------------------------------------------------------- Rust suites
+step "one TLS stack: no OpenSSL anywhere in the workspace's dependency tree"
+if cargo tree --workspace -e normal -i openssl-sys >/dev/null 2>&1; then
+  echo "[test.sh] ERROR: openssl-sys is in the dependency tree (rustls only):" >&2
+  cargo tree --workspace -e normal -i openssl-sys >&2
+  exit 1
+fi
+echo "[test.sh] cargo tree -i openssl-sys: not in the tree"
+
 step "build the tests"
 if [[ $nextest == 1 ]]; then
   timed "build" cargo nextest run --workspace --all-targets --no-run

@@ -364,18 +364,22 @@ impl OtelBackend {
     }
 }
 
-/// A blocking HTTP client for the HTTP exporter (native TLS: system roots plus the optional CA),
-/// built off any async context (reqwest's blocking client must not be created inside a tokio
-/// runtime).
+/// A blocking HTTP client for the HTTP exporter (rustls: the system's roots plus the optional
+/// CA), built off any async context (reqwest's blocking client must not be created inside a
+/// tokio runtime).
 fn http_client(
     timeout: Duration,
     ca_pem: Option<Vec<u8>>,
 ) -> Result<reqwest::blocking::Client, BuildError> {
     std::thread::spawn(move || {
-        let mut builder = reqwest::blocking::Client::builder().timeout(timeout);
+        // reqwest is built with `rustls-no-provider`: install ring once (an error only means a
+        // provider is already installed)
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let mut builder =
+            reqwest::blocking::Client::builder().tls_backend_rustls().timeout(timeout);
         if let Some(pem) = ca_pem {
-            let cert = reqwest::Certificate::from_pem(&pem).map_err(backend_err)?;
-            builder = builder.add_root_certificate(cert);
+            let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(backend_err)?;
+            builder = builder.tls_certs_merge(certs);
         }
         builder.build().map_err(backend_err)
     })
