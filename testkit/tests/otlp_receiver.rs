@@ -57,6 +57,9 @@ fn grpc_exporter(
 }
 
 fn http_exporter(endpoint: String) -> MetricExporter {
+    // the workspace builds reqwest with rustls and no default provider (one TLS stack, chosen
+    // by the application): the exporter's own client needs one installed
+    let _ = rustls::crypto::ring::default_provider().install_default();
     MetricExporter::builder()
         .with_http()
         .with_protocol(Protocol::HttpBinary)

@@ -184,6 +184,10 @@ pub(crate) struct OtelBackend {
 
 impl OtelBackend {
     pub(crate) fn start(config: &Config, telemetry: Arc<Telemetry>) -> Result<Self, BuildError> {
+        // reqwest is built with `rustls-no-provider` (one TLS stack, no aws-lc build): install
+        // ring as the process default once, so that any reqwest client of the service finds a
+        // provider too (an error only means one is installed already)
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let otlp = &config.otlp;
         // tonic needs a reactor: the exporter lives on a small runtime of our own, so the SDK
         // works the same whether or not the service runs tokio.
@@ -372,9 +376,6 @@ fn http_client(
     ca_pem: Option<Vec<u8>>,
 ) -> Result<reqwest::blocking::Client, BuildError> {
     std::thread::spawn(move || {
-        // reqwest is built with `rustls-no-provider`: install ring once (an error only means a
-        // provider is already installed)
-        let _ = rustls::crypto::ring::default_provider().install_default();
         let mut builder =
             reqwest::blocking::Client::builder().tls_backend_rustls().timeout(timeout);
         if let Some(pem) = ca_pem {
