@@ -313,6 +313,8 @@ fn stopped_grpc_receiver_refuses_connections() {
 #[test]
 fn http_receiver_rejects_wrong_paths_and_bodies() {
     let otlp = OtlpHttpReceiver::start();
+    // rustls without a default provider in this workspace (see `http_exporter`)
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let client = reqwest::blocking::Client::new();
     let base = format!("http://{}", otlp.local_addr());
     let status = |r: reqwest::blocking::RequestBuilder| r.send().unwrap().status().as_u16();
