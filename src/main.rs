@@ -45,7 +45,8 @@ fn main() -> anyhow::Result<()> {
                 builder = builder.with_config_file(path);
             }
             match builder.resolve_config() {
-                Ok(resolved) => println!("{resolved:#?}"),
+                // header values are redacted by the SDK's `Debug`; a password in a URL here
+                Ok(resolved) => println!("{}", redact_userinfo(&format!("{resolved:#?}"))),
                 Err(e) => {
                     eprintln!("dualmetrics config: {e}");
                     std::process::exit(2);
@@ -74,4 +75,40 @@ fn main() -> anyhow::Result<()> {
         Command::Shim(args) => dualmetrics_shim::run_cli(&args).map_err(|e| anyhow::anyhow!(e))?,
     }
     Ok(())
+}
+
+/// `scheme://user:password@host` → `scheme://user:***@host` everywhere in `text`.
+fn redact_userinfo(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find("://") {
+        let (head, tail) = rest.split_at(i + 3);
+        out.push_str(head);
+        let authority_end = tail.find(['/', '"', ' ', '\n', '?', '#']).unwrap_or(tail.len());
+        let authority = &tail[..authority_end];
+        match authority.rfind('@').and_then(|at| authority[..at].find(':').map(|c| (c, at))) {
+            Some((colon, at)) => {
+                out.push_str(&authority[..=colon]);
+                out.push_str("***");
+                out.push_str(&authority[at..]);
+            }
+            None => out.push_str(authority),
+        }
+        rest = &tail[authority_end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn passwords_in_urls_are_redacted() {
+        assert_eq!(
+            super::redact_userinfo(
+                r#"endpoint: "https://u:pw@c.example:4317/v1", b: "http://h:1""#
+            ),
+            r#"endpoint: "https://u:***@c.example:4317/v1", b: "http://h:1""#
+        );
+    }
 }

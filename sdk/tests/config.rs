@@ -266,3 +266,31 @@ fn invalid_pacing_and_timer_type_fail_naming_the_key_and_value() {
         assert!(text.contains(key) && text.contains(value), "{text}");
     }
 }
+
+#[test]
+fn a_malformed_headers_variable_is_refused_without_printing_a_credential() {
+    // a `,` inside the token splits it: the second entry has no `=`
+    let err = DualMetrics::builder()
+        .with_env_vars([("OTEL_EXPORTER_OTLP_HEADERS", "authorization=Bearer s3cr3t,t0k3n-tail")])
+        .resolve_config()
+        .expect_err("entry 2 has no =");
+    let text = err.to_string();
+    assert!(!text.contains("s3cr3t") && !text.contains("t0k3n"), "{text}");
+    assert!(text.contains("otlp.headers") && text.contains("OTEL_EXPORTER_OTLP_HEADERS"), "{text}");
+    assert!(text.contains("authorization=<redacted>") && text.contains("entry 2"), "{text}");
+}
+
+#[test]
+fn header_values_never_show_in_the_printed_configuration() {
+    let c = DualMetrics::builder()
+        .with_env_vars([(
+            "OTEL_EXPORTER_OTLP_HEADERS",
+            "authorization=Bearer%20s3cr3t,x-tenant=acme",
+        )])
+        .resolve_config()
+        .unwrap();
+    assert!(c.otlp.headers.contains(&("authorization".into(), "Bearer s3cr3t".into())));
+    let printed = format!("{c:#?}");
+    assert!(!printed.contains("s3cr3t") && !printed.contains("acme"), "{printed}");
+    assert!(printed.contains("authorization: <redacted>"), "{printed}");
+}

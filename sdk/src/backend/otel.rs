@@ -211,7 +211,7 @@ impl OtelBackend {
             Protocol::Grpc => {
                 let _guard = runtime.enter();
                 let mut metadata = tonic::metadata::MetadataMap::new();
-                for (k, v) in &otlp.headers {
+                for (k, v) in otlp.headers.iter() {
                     let key =
                         tonic::metadata::MetadataKey::from_bytes(k.to_ascii_lowercase().as_bytes())
                             .map_err(|_| backend_err(format!("invalid header name {k:?}")))?;

@@ -154,11 +154,25 @@ impl Layer {
                 self.set(key, Value::Floats(v), source.clone());
             }
             Kind::Table => {
-                for pair in raw.split(',').filter(|p| !p.trim().is_empty()) {
-                    let (k, v) = pair.split_once('=').ok_or_else(|| err("expected k=v,k=v"))?;
+                // header values are credentials: an error shows the keys and where it failed,
+                // never a value (a token cut by a `,` would otherwise be printed)
+                let secret = SECRET_TABLES.contains(&key);
+                let table_err = |reason: String| ConfigError {
+                    key: key.to_owned(),
+                    value: if secret { redacted_table(raw) } else { raw.to_owned() },
+                    origin: source.clone(),
+                    reason,
+                };
+                for (i, pair) in raw.split(',').filter(|p| !p.trim().is_empty()).enumerate() {
+                    let (k, v) = pair.split_once('=').ok_or_else(|| {
+                        table_err(format!(
+                            "expected k=v,k=v: entry {} has no `=` (write a `,` inside a value as %2C)",
+                            i + 1
+                        ))
+                    })?;
                     let k = percent_decode(k.trim());
                     if k.is_empty() {
-                        return Err(err("empty key in k=v list"));
+                        return Err(table_err(format!("entry {}: empty key in k=v list", i + 1)));
                     }
                     self.set_entry(key, &k, &percent_decode(v.trim()), source.clone());
                 }
@@ -244,6 +258,21 @@ fn walk(
         }
     }
     Ok(())
+}
+
+/// Table keys whose values are secrets: an error never shows them.
+const SECRET_TABLES: [&str; 1] = ["otlp.headers"];
+
+/// A `k=v,k=v` value with every value, and every entry without `=`, shown as `<redacted>`.
+fn redacted_table(raw: &str) -> String {
+    raw.split(',')
+        .filter(|p| !p.trim().is_empty())
+        .map(|p| match p.split_once('=') {
+            Some((k, _)) => format!("{}=<redacted>", k.trim()),
+            None => "<redacted>".to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// Decodes `%XX` escapes, as `OTEL_RESOURCE_ATTRIBUTES` and `OTEL_EXPORTER_OTLP_HEADERS` allow.

@@ -48,8 +48,8 @@ mod layer;
 mod resolve;
 
 pub use resolve::{
-    Config, HistogramAggregation, OtlpConfig, Protocol, ReloadConfig, StatsdAddress, StatsdConfig,
-    Temporality,
+    Config, Headers, HistogramAggregation, OtlpConfig, Protocol, ReloadConfig, StatsdAddress,
+    StatsdConfig, Temporality,
 };
 
 pub(crate) use layer::{from_env as layer_from_env, Layer, Value};

@@ -73,6 +73,25 @@ pub struct StatsdConfig {
     pub timer_type: dualmetrics_model::statsd_line::StatsdType,
 }
 
+/// OTLP request headers, `(name, value)`. Values are credentials more often than not
+/// (`Authorization`, API keys), so `Debug` — and with it `dualmetrics config` — prints
+/// `name: <redacted>`.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Headers(pub Vec<(String, String)>);
+
+impl std::ops::Deref for Headers {
+    type Target = Vec<(String, String)>;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Headers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.0.iter().map(|(k, _)| format!("{k}: <redacted>"))).finish()
+    }
+}
+
 /// The OTLP pipeline's settings.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OtlpConfig {
@@ -81,8 +100,8 @@ pub struct OtlpConfig {
     pub endpoint: String,
     /// Transport. Defaults to gRPC.
     pub protocol: Protocol,
-    /// Extra request headers (gRPC metadata).
-    pub headers: Vec<(String, String)>,
+    /// Extra request headers (gRPC metadata); `Debug` shows their names only.
+    pub headers: Headers,
     /// Export timeout. Defaults to [`DEFAULT_OTLP_TIMEOUT`].
     pub timeout: Duration,
     /// Export interval. Defaults to [`DEFAULT_OTLP_EXPORT_INTERVAL`].
@@ -399,7 +418,7 @@ pub(crate) fn resolve(
     let otlp = OtlpConfig {
         endpoint,
         protocol,
-        headers: r.table("otlp.headers"),
+        headers: Headers(r.table("otlp.headers")),
         timeout: r.millis("otlp.timeout_ms", DEFAULT_OTLP_TIMEOUT)?,
         export_interval: r.millis("otlp.export_interval_ms", DEFAULT_OTLP_EXPORT_INTERVAL)?,
         temporality,
