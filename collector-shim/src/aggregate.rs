@@ -4,7 +4,8 @@
 //!   `k:1|c|#b:2,a:1` are the same series. Counters, gauges, sets, timers (`ms`) and histograms
 //!   (`h`/`d`) with the same name are different series (they become different OTLP metrics).
 //! - **Counters** add `value / sample_rate`. A negative increment is a bad line
-//!   (`negative_counter`): OTLP counters are monotonic.
+//!   (`negative_counter`): OTLP counters are monotonic. A value that is not finite once divided
+//!   by its sample rate is a bad line too (`overflow`).
 //! - **Gauges** take an absolute value, or adjust it with `+N`/`-N` (from 0 if unset).
 //!   Sample rates are ignored, as the reference daemon does.
 //! - **Timers and histograms** add each value to explicit buckets (configured bounds; a value
@@ -89,17 +90,18 @@ impl Hist {
     }
     fn record(&mut self, bounds: &[f64], v: f64, weight: u64) {
         let i = bounds.partition_point(|b| *b < v);
-        self.counts[i] += weight;
-        self.count += weight;
+        // saturating: a weight is at most 1/MIN_SAMPLE_RATE, but counts live for the process
+        self.counts[i] = self.counts[i].saturating_add(weight);
+        self.count = self.count.saturating_add(weight);
         self.sum += v * weight as f64;
         self.min = self.min.min(v);
         self.max = self.max.max(v);
     }
     fn merge(&mut self, other: &Hist) {
         for (a, b) in self.counts.iter_mut().zip(&other.counts) {
-            *a += b;
+            *a = a.saturating_add(*b);
         }
-        self.count += other.count;
+        self.count = self.count.saturating_add(other.count);
         self.sum += other.sum;
         self.min = self.min.min(other.min);
         self.max = self.max.max(other.max);
@@ -254,6 +256,12 @@ impl Aggregator {
             && line.values().any(|v| matches!(v, Value::Number(n) if n < 0.0))
         {
             return Err(BadLine::NegativeCounter);
+        }
+        // weighted by the sample rate, a value must stay a finite number (1.7e308 at @0.5 does
+        // not): refused and counted rather than carried into a total as infinity
+        if line.values().any(|v| matches!(v, Value::Number(n) | Value::Delta(n) if !(n / line.sample_rate).is_finite()))
+        {
+            return Err(BadLine::Overflow);
         }
         let mut stack = [("", ""); STACK_TAGS];
         let mut heap = Vec::new();
@@ -629,6 +637,18 @@ mod tests {
         let (mut a, t) = agg(AggregateConfig::default());
         let r = feed(&mut a, &t, &["k:-1|c", "1bad:1|c"]);
         assert_eq!(r, [Err(BadLine::NegativeCounter), Err(BadLine::InvalidName)]);
+    }
+
+    #[test]
+    fn a_value_that_overflows_with_its_sample_rate_is_a_bad_line_not_infinity() {
+        let (mut a, t) = agg(AggregateConfig::default());
+        let r = feed(&mut a, &t, &["k:1.7e308|c|@0.5", "h:1.7e308|ms|@0.5", "k:1|c|@0.5"]);
+        assert_eq!(r, [Err(BadLine::Overflow), Err(BadLine::Overflow), Ok(())]);
+        // the smallest accepted rate weighs a sample a million times, and counts saturate
+        let mut h = super::Hist::new(2);
+        h.record(&[1.0, 10.0], 5.0, u64::MAX);
+        h.record(&[1.0, 10.0], 5.0, 1_000_000);
+        assert_eq!((h.count, h.counts[1]), (u64::MAX, u64::MAX));
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! |---|---|---|
 //! | `dualmetrics.shim.packets` | counter | `transport` = `udp`/`tcp`/`unix` |
 //! | `dualmetrics.shim.lines` | counter | (accepted lines) |
-//! | `dualmetrics.shim.bad_lines` | counter | `reason` = a parser reason, `invalid_name`, `negative_counter` |
+//! | `dualmetrics.shim.bad_lines` | counter | `reason` = a parser reason, `invalid_name`, `negative_counter`, `overflow` |
 //! | `dualmetrics.shim.drops` | counter | `reason` = `queue_full`, `oversized_packet`, `series_limit`, `set_limit`, `export_failed`, `export_queue_full`, `otlp_in_series_limit`, `otlp_in_unsupported`, `mapping_drop` (an `action: drop` rule of the mapping file) |
 //! | `dualmetrics.shim.overflow_lines` | counter | lines folded into an `otel.metric.overflow` series |
 //! | `dualmetrics.shim.series` | gauge | live StatsD series |
@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 /// Transports, in [`Telemetry::packets`] order.
 pub const TRANSPORTS: [&str; 3] = ["udp", "tcp", "unix"];
 /// Bad-line reasons beyond the parser's [`ParseError::REASONS`].
-pub const EXTRA_BAD_LINE_REASONS: [&str; 2] = ["invalid_name", "negative_counter"];
+pub const EXTRA_BAD_LINE_REASONS: [&str; 3] = ["invalid_name", "negative_counter", "overflow"];
 /// Drop reasons.
 pub const DROP_REASONS: [&str; 9] = [
     "queue_full",
@@ -78,6 +78,8 @@ pub enum BadLine {
     InvalidName,
     /// A counter increment below zero (OTLP counters are monotonic).
     NegativeCounter,
+    /// A value that, weighted by its sample rate, is not a finite number.
+    Overflow,
 }
 
 impl BadLine {
@@ -86,6 +88,7 @@ impl BadLine {
             BadLine::Parse(e) => e.index(),
             BadLine::InvalidName => ParseError::REASONS.len(),
             BadLine::NegativeCounter => ParseError::REASONS.len() + 1,
+            BadLine::Overflow => ParseError::REASONS.len() + 2,
         }
     }
 

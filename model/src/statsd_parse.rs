@@ -49,6 +49,10 @@ use thiserror::Error;
 
 /// Default for [`Parser::max_tags`].
 pub const DEFAULT_MAX_TAGS: usize = 64;
+/// The smallest sample rate accepted (`@0.000001`): a line then stands for at most a million
+/// events. Below it (`@1e-300`) the weight `1/rate` overflows every count, so the line is a
+/// `bad_sample_rate`.
+pub const MIN_SAMPLE_RATE: f64 = 1e-6;
 /// Default for [`Parser::max_line_len`] (bytes).
 pub const DEFAULT_MAX_LINE_LEN: usize = 16 * 1024;
 
@@ -372,7 +376,7 @@ impl Parser {
         match section.as_bytes().first() {
             Some(b'@') => {
                 let rate = parse_number(&section[1..]).ok_or(ParseError::BadSampleRate)?;
-                if !(rate > 0.0 && rate <= 1.0) {
+                if !(MIN_SAMPLE_RATE..=1.0).contains(&rate) {
                     return Err(ParseError::BadSampleRate);
                 }
                 out.sample_rate = rate;
@@ -558,6 +562,9 @@ mod tests {
         assert_eq!(p("k:NaN|g"), Err(ParseError::BadValue));
         assert_eq!(p("k:inf|ms"), Err(ParseError::BadValue));
         assert_eq!(p("k:1|c|@0"), Err(ParseError::BadSampleRate));
+        assert_eq!(p("k:1|c|@1e-300"), Err(ParseError::BadSampleRate));
+        assert_eq!(p("k:1|c|@0.0000009"), Err(ParseError::BadSampleRate));
+        assert_eq!(p("k:1|c|@0.000001").map(|l| l.sample_rate), Ok(MIN_SAMPLE_RATE));
         assert_eq!(p("k:1|c|@1.5"), Err(ParseError::BadSampleRate));
         assert_eq!(p("k:1|c|@x"), Err(ParseError::BadSampleRate));
         assert_eq!(p("k:1|c|Tx"), Err(ParseError::BadTimestamp));
@@ -684,7 +691,7 @@ mod tests {
                 match section.as_bytes().first() {
                     Some(b'@') => {
                         let rate = old_number(&section[1..]).ok_or(ParseError::BadSampleRate)?;
-                        if !(rate > 0.0 && rate <= 1.0) {
+                        if !(MIN_SAMPLE_RATE..=1.0).contains(&rate) {
                             return Err(ParseError::BadSampleRate);
                         }
                         out.sample_rate = rate;

@@ -19,7 +19,7 @@
 //! statsd_sample_rate = 0.1      # histograms: send this share of samples to StatsD, `|@0.1`
 //! ```
 //!
-//! `statsd_sample_rate` (0 < rate <= 1, histograms only) keeps each sample for StatsD with that
+//! `statsd_sample_rate` (0.000001 <= rate <= 1, histograms only) keeps each sample for StatsD with that
 //! probability and declares the rate on the lines, so the daemon's count (each line counts
 //! 1/rate) is right *in expectation*, with a relative standard deviation of
 //! `sqrt((1 - rate) / (rate * n))` for `n` samples (about 3 % for 10,000 samples at 0.1). The
@@ -105,7 +105,7 @@ impl Rule {
         self
     }
 
-    /// The share of a histogram's samples sent to StatsD (`0 < rate <= 1`), each line declaring
+    /// The share of a histogram's samples sent to StatsD (`0.000001 <= rate <= 1`), each line declaring
     /// it (`|@0.1`): the daemon's count is right in expectation (see the [module docs](self)).
     /// OTLP gets every sample. Ignored for other kinds.
     pub fn statsd_sample_rate(mut self, rate: f64) -> Self {
@@ -192,11 +192,12 @@ impl Rules {
                 return Err(err("cardinality_limit", "0".into(), "must be positive".into()));
             }
             if let Some(rate) = r.rule.statsd_sample_rate.map(f64::from_bits) {
-                if !(rate > 0.0 && rate <= 1.0) {
+                if !(dualmetrics_model::statsd_parse::MIN_SAMPLE_RATE..=1.0).contains(&rate) {
                     return Err(err(
                         "statsd_sample_rate",
                         rate.to_string(),
-                        "must be greater than 0 and at most 1".into(),
+                        "must be at least 0.000001 (receivers refuse smaller rates) and at most 1"
+                            .into(),
                     ));
                 }
             }
