@@ -243,10 +243,12 @@ impl DeltaToCumulative {
                     if h.explicit_bounds == p.explicit_bounds
                         && h.bucket_counts.len() == p.bucket_counts.len()
                     {
+                        // saturating: counts come from the network (a hostile `u64::MAX`
+                        // would wrap, or panic in a debug build)
                         for (a, b) in h.bucket_counts.iter_mut().zip(&p.bucket_counts) {
-                            *a += b;
+                            *a = a.saturating_add(*b);
                         }
-                        h.count += p.count;
+                        h.count = h.count.saturating_add(p.count);
                         h.sum = match (h.sum, p.sum) {
                             (Some(a), Some(b)) => Some(a + b),
                             _ => None,
@@ -502,6 +504,39 @@ mod tests {
         assert_eq!(d.accept(delta_sum(1, 1, 2, "/b"), &t), 1);
         assert_eq!(d.len(), 1);
         assert_eq!(t.snapshot().dropped("otlp_in_series_limit"), 1);
+    }
+
+    fn delta_hist(counts: Vec<u64>, count: u64, time: u64) -> ExportMetricsServiceRequest {
+        let mut r = delta_sum(0, 1, time, "/a");
+        r.resource_metrics[0].scope_metrics[0].metrics[0].data =
+            Some(metric::Data::Histogram(Histogram {
+                data_points: vec![HistogramDataPoint {
+                    attributes: vec![kv("route", "/a")],
+                    start_time_unix_nano: 1,
+                    time_unix_nano: time,
+                    count,
+                    sum: Some(1.0),
+                    bucket_counts: counts,
+                    explicit_bounds: vec![10.0],
+                    ..Default::default()
+                }],
+                aggregation_temporality: DELTA,
+            }));
+        r
+    }
+
+    #[test]
+    fn hostile_histogram_counts_saturate_instead_of_overflowing() {
+        let t = Telemetry::default();
+        let mut d = DeltaToCumulative::new(10, Duration::from_secs(60));
+        d.accept(delta_hist(vec![u64::MAX, 1], u64::MAX, 2), &t);
+        d.accept(delta_hist(vec![5, u64::MAX], 7, 3), &t);
+        let out = d.collect(&t);
+        let Some(metric::Data::Histogram(h)) = &out[0].scope_metrics[0].metrics[0].data else {
+            panic!("a histogram: {out:?}");
+        };
+        assert_eq!(h.data_points[0].bucket_counts, [u64::MAX, u64::MAX]);
+        assert_eq!(h.data_points[0].count, u64::MAX);
     }
 
     #[test]
