@@ -210,8 +210,15 @@ fn comparator_finds_every_pair_generated_from_the_catalog_equivalent() {
         "-90s",
         "--step",
         "1s",
+        // both sides stamp within a second or two of the add (SDK flush 1 s + daemon flush 1 s
+        // on the legacy side, export interval 1 s on the new one); max-lag widens every point
+        // of both sides, so 12 s of data must outlast 2 x max-lag + a step at each edge
         "--max-lag",
-        "5s",
+        "2s",
+        // windows of three 1 s exports: a 60 s window would hold the series' first export
+        // (its warm-up, not compared) for the whole 12 s
+        "--window",
+        "3s",
         // the polls above waited until both backends hold the totals: nothing is still in flight
         "--skip-recent",
         "0s",

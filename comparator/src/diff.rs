@@ -77,6 +77,14 @@ pub struct DiffOptions {
     pub step: i64,
     /// Window a new-side quantile or mean value covers, seconds (0 for other kinds).
     pub back: i64,
+    /// First instant the sides were fetched from (at or before `start`). A windowed new series
+    /// whose first value comes later began within the fetch: its values within `back` of that
+    /// first one are a **warm-up** and not compared. Their windows hold the series' first
+    /// export, which carries its first interval's samples without a zero point before it, and
+    /// backends disagree on what `increase()` makes of that (Prometheus leaves the first
+    /// sample's contents out; VictoriaMetrics counts a small first value from 0 and a large one
+    /// not, so `sum/count` of the same window mixes both readings).
+    pub fetched_from: i64,
     /// Share of compared instants that must show no difference. Defaults to 1.0.
     pub min_share: f64,
     /// Tag sets named in the explanation. Defaults to [`DEFAULT_TOP_TAG_SETS`].
@@ -324,6 +332,8 @@ struct GroupResult {
     differing: usize,
     missing_legacy: usize,
     missing_new: usize,
+    /// Instants left out as the new series' warm-up ([`DiffOptions::fetched_from`]).
+    warm_up: usize,
     max_sep: f64,
     max_rel: f64,
     worst: Option<(usize, i64)>,
@@ -450,7 +460,12 @@ fn compare_level(
 ) -> GroupResult {
     let mut r = GroupResult::default();
     let windowed = matches!(sem.kind, PairKind::Quantile | PairKind::Mean);
+    let warm_until = if windowed { n.warm_up_end(o.fetched_from, o.back) } else { None };
     for (idx, t) in o.instants().enumerate() {
+        if warm_until.is_some_and(|w| t < w) {
+            r.warm_up += 1;
+            continue;
+        }
         let (lv, nv) = if windowed {
             (l.window_hull(t, o.back), n.value_stamped(t).map(|v| (v, v)))
         } else {
@@ -739,11 +754,25 @@ pub fn diff(
             reasons.push(format!("tag sets: {}", named.join("; ")));
         }
     }
-    let gap_text = gap_sentence(&out.gaps, sem.kind, legacy, new, !reasons.is_empty());
+    let mut gap_text = gap_sentence(&out.gaps, sem.kind, legacy, new, !reasons.is_empty());
+    let warm_up: usize = results.iter().map(|(_, r)| r.warm_up).max().unwrap_or(0);
+    if warm_up > 0 {
+        let sep = if gap_text.is_empty() { "" } else { "; " };
+        gap_text = format!(
+            "{gap_text}{sep}the new series began within the range: its first {warm_up} steps \
+             (windows holding its first export, which has no zero point) are not compared"
+        );
+    }
     if reasons.is_empty() {
         if compared == 0 {
             out.verdict = Verdict::NoData;
-            out.explanation = "no instant where both sides have data".to_owned();
+            out.explanation = if counter {
+                "no two instants where both sides' totals are known (each point's instant is \
+                 uncertain by its storage step and --max-lag: data spans this short leave none)"
+            } else {
+                "no instant where both sides have data"
+            }
+            .to_owned();
         } else {
             out.explanation =
                 format!("{compared} steps compared, no difference (max {})", num(out.max_abs_err));
@@ -812,7 +841,7 @@ mod tests {
     };
 
     fn opts(start: i64, end: i64) -> DiffOptions {
-        DiffOptions { start, end, step: 10, back: 0, min_share: 1.0, top: 3 }
+        DiffOptions { start, end, step: 10, back: 0, fetched_from: start, min_share: 1.0, top: 3 }
     }
 
     fn side(points: Vec<(i64, f64)>, form: Form, stamps: Stamps) -> Side {
@@ -976,6 +1005,35 @@ mod tests {
         };
         let (o, _) = diff(&gauge, &mk(&pts), &mk(&pts), &opts(60, 3500));
         assert_eq!(o.verdict, Verdict::Equivalent, "{}", o.explanation);
+    }
+
+    /// Read from the lab: VictoriaMetrics' `sum(increase(sum[w])) / sum(increase(count[w]))`
+    /// over windows holding a new histogram series' first export (count 2, sum 110, no zero
+    /// point) gave 0, 23.3, 37.5 while every legacy per-flush mean was 50 or more.
+    #[test]
+    fn a_new_series_windows_holding_its_first_export_are_a_warm_up_not_a_divergence() {
+        let mean = PairSemantics {
+            kind: PairKind::Mean,
+            tolerance: PairKind::Mean.default_tolerance(),
+            buckets: &[],
+        };
+        let l = side(
+            (0..12).map(|k| (100 + 10 * k, 50.0 + k as f64)).collect(),
+            Form::Level,
+            Stamps::Exact,
+        );
+        let mut started: Vec<(i64, f64)> = vec![(100, 0.0), (110, 23.3), (120, 37.5)];
+        started.extend((3..12).map(|k| (100 + 10 * k, 49.0 + k as f64)));
+        let n = side(started, Form::Level, Stamps::GridEnd);
+        let o = DiffOptions { back: 30, fetched_from: 40, ..opts(100, 210) };
+        let (out, _) = diff(&mean, &l, &n, &o);
+        assert_eq!(out.verdict, Verdict::Equivalent, "{}", out.explanation);
+        assert_eq!(out.points_compared, 9, "{}", out.explanation);
+        assert!(out.explanation.contains("first 3 steps"), "{}", out.explanation);
+        // A series that was already running when the fetch began has no warm-up: the same
+        // values are a divergence.
+        let o = DiffOptions { fetched_from: 100, ..o };
+        assert_eq!(diff(&mean, &l, &n, &o).0.verdict, Verdict::Divergent);
     }
 
     #[test]

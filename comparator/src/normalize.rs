@@ -130,6 +130,14 @@ impl Group {
         acc
     }
 
+    /// The instant before which this group's windowed values are a warm-up, when its first
+    /// value comes after `fetched_from` (it began within the fetch): `back` after that first
+    /// value. `None` when it began before the fetch or has no value.
+    pub fn warm_up_end(&self, fetched_from: i64, back: i64) -> Option<i64> {
+        let first = self.tracks.iter().filter_map(|t| t.obs.first().map(|o| o.t)).min()?;
+        (first > fetched_from).then_some(first + back)
+    }
+
     /// Whether any track counted anything (counters) or has any observation (levels).
     pub fn has_data(&self, counter: bool) -> bool {
         self.tracks.iter().any(|t| match (counter, t.obs.first(), t.obs.last()) {

@@ -152,6 +152,7 @@ pub fn compare_pair(
         end: range.end.min(unix_now() - s.skip_recent.max(0)).max(range.start),
         step,
         back,
+        fetched_from: fetch_range.start,
         min_share: s.min_share,
         top: s.top_tag_sets,
     };
