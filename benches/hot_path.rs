@@ -16,6 +16,10 @@
 //! | `naive_dual_nop` | cadence `NopMetricSink` + OTel (calling-thread CPU only) |
 //! | `fanout` | metrics-rs `FanoutBuilder` over metrics-exporter-statsd (same cadence sink) + a metrics-rs→OTel recorder, macros |
 //! | `dm_legacy` / `dm_otlp` / `dm_dual` | dualmetrics in each mode, StatsD to the UDP drain, OTLP gRPC to a real testkit receiver, both every 1 s |
+//! | `otel_delta` / `dm_dual_delta` | opentelemetry_sdk alone with an exporter asking for delta, and dualmetrics `dual` with every instrument delta (issue 19) |
+//!
+//! `*_rotating` cases cycle through [`ROTATING`] tag sets (borrowed; OTel's attribute slices built
+//! once), `*_2threads` cases emit into one series from two threads (time per call of the pair).
 //!
 //! Between cadence cases the bench waits (up to 30 s) for cadence's worker to drain its queue,
 //! so that a case does not pay for the previous one's backlog.
@@ -293,12 +297,91 @@ fn dualmetrics_groups(c: &mut Criterion, drain: &UdpDrain, otlp: &OtlpGrpcReceiv
     }
 }
 
+/// The temporality comparison: the cases of one group for OTel alone (`otel_prefix`) and
+/// dualmetrics `dual` in `temporality` (`dm_prefix`), rotating tag sets and two threads
+/// included.
+fn temporality_groups(
+    c: &mut Criterion,
+    drain: &UdpDrain,
+    otlp: &OtlpGrpcReceiver,
+    temporality: dualmetrics::Temporality,
+) {
+    let delta = temporality == dualmetrics::Temporality::Delta;
+    let (otel_group, dm_group) =
+        if delta { ("otel_delta", "dm_dual_delta") } else { ("otel", "dm_dual") };
+    let rotating = rotating_tags();
+    let rotating_attrs = rotating_attrs(&rotating);
+    {
+        let (provider, meter) = otel_provider_with(delta);
+        let attrs = attrs();
+        let counter = meter.u64_counter("bench.counter").build();
+        let histogram = meter.f64_histogram("bench.histogram").build();
+        let mut g = c.benchmark_group(otel_group);
+        if delta {
+            g.bench_function("counter_3tags", |b| b.iter(|| counter.add(black_box(1), &attrs)));
+            g.bench_function("histogram_3tags", |b| {
+                b.iter(|| histogram.record(black_box(12.5), &attrs))
+            });
+            let bc = counter.bind(&attrs);
+            g.bench_function("counter_bound", |b| b.iter(|| bc.add(black_box(1))));
+        }
+        let mut i = 0usize;
+        g.bench_function("counter_rotating", |b| {
+            b.iter(|| {
+                i = (i + 1) % ROTATING;
+                counter.add(black_box(1), &rotating_attrs[i])
+            })
+        });
+        g.bench_function("counter_2threads", |b| {
+            b.iter_custom(|n| two_threads(n, || counter.add(black_box(1), &attrs)))
+        });
+        g.finish();
+        let _ = provider.shutdown();
+    }
+    let m = dualmetrics_with(Mode::Dual, temporality, drain.addr(), otlp.local_addr());
+    let counter = m.counter("bench.counter").build().unwrap();
+    let histogram = m.histogram("bench.histogram").build().unwrap();
+    let tags: &[(&str, &str)] = &TAGS;
+    let borrowed: Vec<[(&str, &str); 3]> = rotating
+        .iter()
+        .map(|[(k1, v1), (k2, v2), (k3, v3)]| {
+            [(k1.as_str(), v1.as_str()), (k2.as_str(), v2.as_str()), (k3.as_str(), v3.as_str())]
+        })
+        .collect();
+    let mut g = c.benchmark_group(dm_group);
+    if delta {
+        g.bench_function("counter_3tags", |b| b.iter(|| counter.add(black_box(1), tags)));
+        g.bench_function("histogram_3tags", |b| b.iter(|| histogram.record(black_box(12.5), tags)));
+        let bc = counter.bind(tags).unwrap();
+        g.bench_function("counter_bound", |b| b.iter(|| bc.add(black_box(1))));
+    }
+    let mut i = 0usize;
+    g.bench_function("counter_rotating", |b| {
+        b.iter(|| {
+            i = (i + 1) % ROTATING;
+            counter.add(black_box(1), &borrowed[i])
+        })
+    });
+    g.bench_function("counter_2threads", |b| {
+        b.iter_custom(|n| two_threads(n, || counter.add(black_box(1), tags)))
+    });
+    g.finish();
+    let _ = m.flush();
+    eprintln!(
+        "[{dm_group}] telemetry: {}",
+        serde_json::to_string(&m.telemetry()).unwrap_or_default()
+    );
+    let _ = m.shutdown(Duration::from_secs(5));
+}
+
 fn all(c: &mut Criterion) {
     let drain = UdpDrain::start();
     let otlp = OtlpGrpcReceiver::start();
     floor(c);
     otel_group(c);
     dualmetrics_groups(c, &drain, &otlp);
+    temporality_groups(c, &drain, &otlp, dualmetrics::Temporality::Cumulative);
+    temporality_groups(c, &drain, &otlp, dualmetrics::Temporality::Delta);
     cadence_groups(c, &drain);
     naive_dual_groups(c, &drain);
     fanout_group(c, &drain);

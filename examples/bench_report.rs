@@ -31,6 +31,8 @@ const GROUPS: &[&str] = &[
     "dm_legacy",
     "dm_otlp",
     "dm_dual",
+    "otel_delta",
+    "dm_dual_delta",
 ];
 const CASES: &[&str] = &[
     "atomic_fetch_add",
@@ -41,6 +43,8 @@ const CASES: &[&str] = &[
     "gauge_bound",
     "histogram_bound",
     "counter_otel_bound",
+    "counter_rotating",
+    "counter_2threads",
 ];
 
 fn main() {
@@ -191,6 +195,40 @@ fn main() {
         "OTel bound counter / atomic floor (anchor)",
         ("otel", "counter_bound"),
         ("floor", "atomic_fetch_add"),
+        None,
+    );
+    // Issue 19: delta temporality beside OpenTelemetry alone asking for delta.
+    for (label, case, target) in [
+        (
+            "delta unbound counter 3 tags: dual / OTel delta alone",
+            "counter_3tags",
+            Some((true, 1.0)),
+        ),
+        ("delta histogram 3 tags: dual / OTel delta alone", "histogram_3tags", Some((true, 1.0))),
+        (
+            "delta counter, 1,000 rotating tag sets: dual / OTel delta alone",
+            "counter_rotating",
+            Some((true, 1.0)),
+        ),
+        (
+            "delta counter, 2 threads on one series: dual / OTel delta alone",
+            "counter_2threads",
+            None,
+        ),
+        ("delta bound counter: dual / OTel delta bound", "counter_bound", None),
+    ] {
+        ratio(label, ("dm_dual_delta", case), ("otel_delta", case), target);
+    }
+    for (label, case) in [
+        ("cumulative counter, 1,000 rotating tag sets: dual / OTel alone", "counter_rotating"),
+        ("cumulative counter, 2 threads on one series: dual / OTel alone", "counter_2threads"),
+    ] {
+        ratio(label, ("dm_dual", case), ("otel", case), None);
+    }
+    ratio(
+        "delta / cumulative unbound counter, dual",
+        ("dm_dual_delta", "counter_3tags"),
+        ("dm_dual", "counter_3tags"),
         None,
     );
     if missing {

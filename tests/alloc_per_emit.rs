@@ -5,12 +5,14 @@
 //! flush interval of a histogram, whose StatsD sample buffer grows until the flusher swaps it
 //! for the spare buffer. Each test therefore warms up across explicit flushes before counting.
 //!
-//! Scope: bound handles under either temporality, and unbound emits of cumulative instruments (the
-//! default). An unbound emit of a *delta* instrument allocates, by design: every collect forgets
-//! the series no handle holds (as OpenTelemetry's delta aggregation drains its trackers), so the
-//! first emit of a tag set in each interval creates its series again, and such emits record into
-//! OpenTelemetry with attributes built per emit instead of a bound instrument (which would hold
-//! the SDK's bound-instrument handle per series). Bind the tag sets of a hot delta path.
+//! Scope: bound handles under either temporality, unbound emits of cumulative instruments (the
+//! default), and unbound emits of *delta* instruments. Those allocate at the first two emits of
+//! a tag set in each interval, by design: every collect forgets the series no handle holds (as
+//! OpenTelemetry's delta aggregation drains its trackers), so the first emit creates the series
+//! again and records with attributes built for it (a tag set used once per interval never pays
+//! for a bound instrument), and the second binds the SDK's instrument; every later emit of the
+//! interval allocates nothing. A delta histogram's StatsD sample buffer also starts empty each
+//! interval and grows by doubling. Bind the tag sets of a hot delta path to avoid both.
 use std::time::Duration;
 
 use dualmetrics::{DualMetrics, Mode, Temporality};
@@ -146,4 +148,42 @@ fn histogram_interval_larger_than_any_before_allocates_once_per_doubling() {
         8 * EMITS
     );
     assert!(burst <= 5, "growth should be amortised doubling, got {burst} allocations");
+}
+
+/// Allocations of the first emit, the second, and the `EMITS` after them, of a tag set in an
+/// interval after warm-up intervals.
+fn interval_allocs(metrics: &DualMetrics, mut emit: impl FnMut(usize)) -> (usize, usize, usize) {
+    for _ in 0..3 {
+        for i in 0..EMITS {
+            emit(i);
+        }
+        metrics.flush().expect("flush");
+    }
+    let first = count_allocs(|| emit(0));
+    let second = count_allocs(|| emit(1));
+    let rest = count_allocs(|| {
+        for i in 0..EMITS {
+            emit(i);
+        }
+    });
+    (first, second, rest)
+}
+
+#[test]
+fn unbound_delta_emits_allocate_only_at_the_first_two_emits_of_a_tag_set_per_interval() {
+    let r = rig_with(Temporality::Delta);
+    let c = r.metrics.counter("alloc.delta_counter").build().unwrap();
+    let (first, second, rest) = interval_allocs(&r.metrics, |_| c.add(1, TAGS));
+    eprintln!("unbound delta counter: first emit of the interval {first} allocations, second {second}, next {EMITS}: {rest}");
+    assert_zero("unbound delta counter after its second emit of the interval", rest);
+    let h = r.metrics.histogram("alloc.delta_histogram").build().unwrap();
+    let (first, second, rest) = interval_allocs(&r.metrics, |i| h.record(i as f64, TAGS));
+    eprintln!("unbound delta histogram: first emit {first} allocations, second {second}, next {EMITS}: {rest}");
+    // Only the StatsD sample buffer, which starts empty each interval, grows (doubling).
+    assert!(rest <= 10, "unbound delta histogram: {rest} allocations over {EMITS} emits");
+    r.metrics.flush().unwrap();
+    let lines = r.statsd.wait_until(Duration::from_secs(10), |ls| {
+        ls.iter().any(|l| l.starts_with("alloc.delta_counter:"))
+    });
+    assert!(!lines.is_empty());
 }

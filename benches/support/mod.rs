@@ -119,10 +119,12 @@ pub fn wait_drained(q: &QueuingMetricSink, limit: Duration) -> u64 {
     q.queued()
 }
 
-/// A `PushMetricExporter` that only counts exports and points (stands in for OTLP).
+/// A `PushMetricExporter` that only counts exports and points (stands in for OTLP), declaring
+/// cumulative temporality, or delta when `delta` is set.
 #[derive(Clone, Default)]
 pub struct CountingExporter {
     pub exports: Arc<AtomicU64>,
+    pub delta: bool,
 }
 
 impl PushMetricExporter for CountingExporter {
@@ -138,13 +140,22 @@ impl PushMetricExporter for CountingExporter {
         Ok(())
     }
     fn temporality(&self) -> Temporality {
-        Temporality::Cumulative
+        if self.delta {
+            Temporality::Delta
+        } else {
+            Temporality::Cumulative
+        }
     }
 }
 
 /// OpenTelemetry alone: a provider with a 1 s periodic reader over a counting exporter.
 pub fn otel_provider() -> (SdkMeterProvider, Meter) {
-    let reader = PeriodicReader::builder(CountingExporter::default())
+    otel_provider_with(false)
+}
+
+/// [`otel_provider`] whose exporter asks for delta temporality (`delta`) or cumulative.
+pub fn otel_provider_with(delta: bool) -> (SdkMeterProvider, Meter) {
+    let reader = PeriodicReader::builder(CountingExporter { delta, ..Default::default() })
         .with_interval(Duration::from_secs(1))
         .build();
     let provider = SdkMeterProvider::builder().with_reader(reader).build();
@@ -152,7 +163,7 @@ pub fn otel_provider() -> (SdkMeterProvider, Meter) {
     (provider, meter)
 }
 
-/// A DualMetrics in `mode`, StatsD to `statsd`, OTLP (gRPC) to `otlp`, both intervals 1 s,
+/// A DualMetrics in `mode`, cumulative, StatsD to `statsd`, OTLP (gRPC) to `otlp`, both intervals 1 s,
 /// isolated from the process environment (but for `DUALMETRICS_BENCH_PACING`, the StatsD
 /// pacing budget, default 1432 bytes/ms).
 pub fn dualmetrics(
@@ -160,8 +171,19 @@ pub fn dualmetrics(
     statsd: SocketAddr,
     otlp: SocketAddr,
 ) -> dualmetrics::DualMetrics {
+    dualmetrics_with(mode, dualmetrics::Temporality::Cumulative, statsd, otlp)
+}
+
+/// [`dualmetrics`] with every instrument in `temporality`.
+pub fn dualmetrics_with(
+    mode: dualmetrics::Mode,
+    temporality: dualmetrics::Temporality,
+    statsd: SocketAddr,
+    otlp: SocketAddr,
+) -> dualmetrics::DualMetrics {
     dualmetrics::DualMetrics::builder()
         .ignore_env()
+        .with_temporality(temporality)
         .with_service_name("bench")
         .with_mode(mode)
         .with_statsd_address(&statsd.to_string())
@@ -264,4 +286,38 @@ pub mod otelshim {
             Histogram::from_arc(Arc::clone(h))
         }
     }
+}
+
+/// Number of tag sets the `*_rotating` cases cycle through.
+pub const ROTATING: usize = 1_000;
+
+/// [`ROTATING`] tag sets: [`TAGS`] with the `route` value varied (owned, borrowed per call).
+pub fn rotating_tags() -> Vec<[(String, String); 3]> {
+    (0..ROTATING)
+        .map(|i| {
+            [
+                ("route".to_owned(), format!("/cart/{i}")),
+                ("code".to_owned(), "200".to_owned()),
+                ("region".to_owned(), "eu-west-1".to_owned()),
+            ]
+        })
+        .collect()
+}
+
+/// The same tag sets as OpenTelemetry attribute slices, built once.
+pub fn rotating_attrs(tags: &[[(String, String); 3]]) -> Vec<Vec<KeyValue>> {
+    tags.iter()
+        .map(|set| set.iter().map(|(k, v)| KeyValue::new(k.clone(), v.clone())).collect())
+        .collect()
+}
+
+/// Wall time of `iters` calls of `f` split over two threads (one series, both contending):
+/// criterion then reports the time per call of the pair.
+pub fn two_threads(iters: u64, f: impl Fn() + Sync) -> Duration {
+    let start = Instant::now();
+    std::thread::scope(|s| {
+        s.spawn(|| (0..iters / 2).for_each(|_| f()));
+        (0..iters - iters / 2).for_each(|_| f());
+    });
+    start.elapsed()
 }

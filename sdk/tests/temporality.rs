@@ -265,3 +265,73 @@ fn series_of_a_dropped_bound_handle_is_forgotten_after_its_last_values_are_sent(
         total == 12.0
     });
 }
+
+/// A tag set used many times per interval is bound at its second emit of each interval (its
+/// later emits skip building attributes) and forgotten at each export: with two threads emitting
+/// into it while exports run, the delta points of every interval add up to every add, on OTLP
+/// and on StatsD.
+#[test]
+fn delta_series_bound_on_reuse_lose_nothing_across_concurrent_exports() {
+    const ADDS_PER_THREAD: u64 = 200_000;
+    let otlp = OtlpGrpcReceiver::start();
+    let statsd = StatsdReceiver::bind_udp();
+    let metrics = builder(&otlp, Mode::Dual)
+        .with_statsd_address(&statsd.local_addr().to_string())
+        .with_temporality(Temporality::Delta)
+        .build()
+        .unwrap();
+    let hits = metrics.counter("hot.hits").build().unwrap();
+    let sizes = metrics.histogram("hot.sizes").build().unwrap();
+    let done = std::sync::atomic::AtomicUsize::new(0);
+    let mut exported: Vec<Point> = Vec::new();
+    std::thread::scope(|s| {
+        for _ in 0..2 {
+            s.spawn(|| {
+                for i in 0..ADDS_PER_THREAD {
+                    hits.add(1, &[("route", "/cart")]);
+                    if i % 100 == 0 {
+                        sizes.record(2.0, &[("route", "/cart")]);
+                    }
+                }
+                done.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            });
+        }
+        // Export while they emit: every export forgets the series, the next emits bind it again.
+        while done.load(std::sync::atomic::Ordering::SeqCst) < 2 {
+            exported.extend(flush_export(&metrics, &otlp));
+        }
+    });
+    exported.extend(flush_export(&metrics, &otlp));
+    let intervals =
+        exported.iter().filter(|p| p.matches("hot.hits", &[("route", "/cart")])).count();
+    let total: i64 = exported
+        .iter()
+        .filter(|p| p.matches("hot.hits", &[("route", "/cart")]))
+        .map(|p| match p.value {
+            PointValue::Int(v) => v,
+            ref other => panic!("int expected, got {other:?}"),
+        })
+        .sum();
+    assert_eq!(total, 2 * ADDS_PER_THREAD as i64, "over {intervals} intervals");
+    assert!(intervals >= 2, "exports ran while the threads emitted ({intervals} intervals)");
+    let samples: u64 = exported
+        .iter()
+        .filter(|p| p.matches("hot.sizes", &[("route", "/cart")]))
+        .map(|p| match p.value {
+            PointValue::Histogram { count, .. } => count,
+            ref other => panic!("histogram expected, got {other:?}"),
+        })
+        .sum();
+    assert_eq!(samples, 2 * ADDS_PER_THREAD / 100);
+    assert_eq!(catalog_series(&metrics, "hot.hits"), 0, "forgotten after the last export");
+    let lines = statsd.wait_until(WAIT, |lines| {
+        lines
+            .iter()
+            .map(|l| dualmetrics_testkit::parse_line(l))
+            .filter(|p| p.name == "hot.hits")
+            .map(|p| p.value_f64())
+            .sum::<f64>()
+            == (2 * ADDS_PER_THREAD) as f64
+    });
+    assert!(!lines.is_empty());
+}

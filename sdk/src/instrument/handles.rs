@@ -86,7 +86,7 @@ macro_rules! handle {
                 let core = &*self.core;
                 let check: fn($value) -> bool = $check;
                 let Some(mode) = core.admit(check(value)) else { return };
-                core.with_series(tags, |s| <$spec>::record(s, core, mode, value, false));
+                core.with_series(tags, |s, seen| <$spec>::record(s, core, mode, value, seen));
             }
 
             /// Resolves `tags` once (global tags merged, both pipelines' series created) and

@@ -30,9 +30,9 @@ pub(crate) trait KindSpec: Sized + Send + Sync + 'static {
         attrs: impl FnOnce() -> Vec<KeyValue>,
     ) -> Self::OtelBound;
     fn statsd_cell(ctx: &Context, spec: &Spec) -> Cell;
-    /// Records a value already known to be valid into the pipelines `mode` names; `bound` when a
-    /// bound handle records (see [`Core::otel_record`]).
-    fn record(series: &Series<Self>, core: &Core<Self>, mode: u8, value: Self::Value, bound: bool);
+    /// Records a value already known to be valid into the pipelines `mode` names; `bind` when a
+    /// bound handle records or an earlier emit made the series (see [`Core::otel_record`]).
+    fn record(series: &Series<Self>, core: &Core<Self>, mode: u8, value: Self::Value, bind: bool);
 }
 
 fn desc_unit<B>(
@@ -110,14 +110,14 @@ impl KindSpec for CounterSpec {
         Cell::Counter { value: AtomicU64::new(0) }
     }
     #[inline]
-    fn record(series: &Series<Self>, core: &Core<Self>, mode: u8, value: u64, bound: bool) {
+    fn record(series: &Series<Self>, core: &Core<Self>, mode: u8, value: u64, bind: bool) {
         if mode & LEGACY_BIT != 0 {
             series.statsd.add_u64(value);
         }
         if mode & OTLP_BIT != 0 {
             core.otel_record(
                 series,
-                bound,
+                bind,
                 |side| match side {
                     CounterSeries::Total(total) => {
                         total.fetch_add(value, Relaxed);
@@ -244,12 +244,12 @@ impl KindSpec for GaugeSpec {
         Cell::Gauge { bits: AtomicU64::new(0), dirty: AtomicBool::new(false) }
     }
     #[inline]
-    fn record(series: &Series<Self>, core: &Core<Self>, mode: u8, value: f64, bound: bool) {
+    fn record(series: &Series<Self>, core: &Core<Self>, mode: u8, value: f64, bind: bool) {
         if mode & LEGACY_BIT != 0 {
             series.statsd.set_f64(value);
         }
         if mode & OTLP_BIT != 0 {
-            core.otel_record(series, bound, |b| b.record(value), |o, a| o.record(value, a));
+            core.otel_record(series, bind, |b| b.record(value), |o, a| o.record(value, a));
         }
     }
 }
@@ -278,7 +278,7 @@ impl KindSpec for HistogramSpec {
         }
     }
     #[inline]
-    fn record(series: &Series<Self>, core: &Core<Self>, mode: u8, value: f64, bound: bool) {
+    fn record(series: &Series<Self>, core: &Core<Self>, mode: u8, value: f64, bind: bool) {
         if mode & LEGACY_BIT != 0 {
             let statsd_value = value * core.spec.millis_factor.unwrap_or(1.0);
             if !series.statsd.push_sample(statsd_value) {
@@ -290,7 +290,7 @@ impl KindSpec for HistogramSpec {
             }
         }
         if mode & OTLP_BIT != 0 {
-            core.otel_record(series, bound, |b| b.record(value), |o, a| o.record(value, a));
+            core.otel_record(series, bind, |b| b.record(value), |o, a| o.record(value, a));
         }
     }
 }

@@ -340,15 +340,17 @@ impl<K: KindSpec> Core<K> {
     }
 
     /// Runs `f` on the series for `tags`: found under a read lock, or created (validated, both
-    /// pipelines resolved) on first use. Nothing runs when a tag key is invalid (counted).
+    /// pipelines resolved) on first use. Nothing runs when a tag key is invalid (counted). The
+    /// flag tells `f` whether the series was found (an earlier emit made it) rather than made
+    /// by this call: see [`Self::otel_record`].
     #[inline]
-    pub(crate) fn with_series(&self, tags: Tags<'_>, f: impl FnOnce(&Series<K>)) {
+    pub(crate) fn with_series(&self, tags: Tags<'_>, f: impl FnOnce(&Series<K>, bool)) {
         let hash = hash_tags(&self.series.hasher, tags);
         if let Some(s) = Table::get(&self.series.map.read(), hash, tags) {
-            return f(s);
+            return f(s, true);
         }
         if let Some(s) = self.create_series(hash, tags) {
-            f(&s)
+            f(&s, false)
         }
     }
 
@@ -458,22 +460,27 @@ impl<K: KindSpec> Core<K> {
     }
 
     /// Records into OpenTelemetry: through the series' bound instrument (bound now if needed),
-    /// except for an unbound emit of a delta instrument into a series no handle has bound, which
-    /// records with the series' attributes instead (`unbound`). Such a series is forgotten at every
-    /// collect, so a bound instrument would be created again each interval, and it would hold the
-    /// SDK's bound-instrument handle (three small allocations) per series on top of the tracker:
-    /// the attribute-keyed record holds nothing but the tracker, as with an unbound
-    /// `opentelemetry_sdk` user, at the cost of building the attributes (allocating) on every
-    /// such emit.
+    /// except for the emit that creates a series of a delta instrument, which records with the
+    /// series' attributes instead (`unbound`). `bind` is set for a bound handle's records and
+    /// for unbound emits into a series an earlier emit made.
+    ///
+    /// A delta series is forgotten at every collect ([`Table::on_collect`]), so its bound
+    /// instrument lives one interval. A tag set used once in an interval (churn: the
+    /// cardinality benchmark's workload) records with attributes, as an unbound
+    /// `opentelemetry_sdk` user does, and never pays for the SDK's bound handle (three small
+    /// allocations on top of the tracker). A tag set used again in the same interval is bound at
+    /// that second emit (its tracker is the one the first emit made: one data point) and every
+    /// later emit of the interval is the bound instrument's atomic update, without building
+    /// attributes: the hot path of a high-rate delta emitter costs what a cumulative one does.
     #[inline]
     pub(crate) fn otel_record(
         &self,
         series: &Series<K>,
-        bound: bool,
+        bind: bool,
         on_bound: impl FnOnce(&K::OtelBound),
         unbound: impl FnOnce(&K::Otel, &[KeyValue]),
     ) {
-        if bound || !self.forgets || series.otel.get().is_some() {
+        if bind || !self.forgets || series.otel.get().is_some() {
             on_bound(series.otel(self));
         } else {
             // On the stack for up to `INLINE_ATTRIBUTES` attributes: only the tag values'
