@@ -7,6 +7,9 @@
 //! udp_recv_buffer = 8388608
 //! tcp = "127.0.0.1:8125"          # off by default
 //! unix = "/run/shim/statsd.sock"  # off by default
+//! unix_socket_mode = 0o660        # permission bits of the socket file (TOML octal)
+//! max_tcp_connections = 256       # more are refused (counted)
+//! tcp_idle_timeout_ms = 300000    # idle TCP connections closed (0: never)
 //!
 //! [tee]
 //! target = "127.0.0.1:8135"       # the legacy daemon; off by default
@@ -42,8 +45,19 @@ pub const DEFAULT_UDP_RECV_BUFFER: usize = 8 * 1024 * 1024;
 pub const DEFAULT_MAX_PACKET_SIZE: usize = 65_507;
 /// Packets queued between the sockets and the aggregator; beyond it, packets are dropped.
 pub const DEFAULT_QUEUE_CAPACITY: usize = 16_384;
-/// Concurrent TCP connections.
+/// Concurrent TCP connections; a connection past them is refused (counted in
+/// `dualmetrics.shim.tcp.refused`).
 pub const DEFAULT_MAX_TCP_CONNECTIONS: usize = 256;
+/// A TCP connection that sends nothing for this long is closed (counted in
+/// `dualmetrics.shim.tcp.idle_closed`), so idle clients cannot hold every connection slot:
+/// 5 minutes (`0` keeps idle connections open).
+pub const DEFAULT_TCP_IDLE_TIMEOUT: Duration = Duration::from_secs(300);
+/// Permission bits of the Unix datagram socket file, set after bind: `0o660`, owner and group
+/// may send.
+pub const DEFAULT_UNIX_SOCKET_MODE: u32 = 0o660;
+/// Largest value any `*_ms` setting accepts: one day. A larger one is a configuration error
+/// (naming the key), never an overflow in time arithmetic.
+pub const MAX_DURATION_MS: u64 = 86_400_000;
 /// Flush (aggregation and export) interval.
 pub const DEFAULT_FLUSH_INTERVAL: Duration = Duration::from_secs(10);
 /// How long a new cumulative counter/histogram exports only its zero point before its first
@@ -129,6 +143,11 @@ pub struct IngestConfig {
     pub max_line_len: usize,
     /// Concurrent TCP connections. Defaults to [`DEFAULT_MAX_TCP_CONNECTIONS`].
     pub max_tcp_connections: usize,
+    /// Idle TCP connections are closed after this many ms (`0`: never). Defaults to
+    /// [`DEFAULT_TCP_IDLE_TIMEOUT`].
+    pub tcp_idle_timeout_ms: u64,
+    /// Permission bits of the Unix socket file. Defaults to [`DEFAULT_UNIX_SOCKET_MODE`].
+    pub unix_socket_mode: u32,
 }
 
 impl Default for IngestConfig {
@@ -143,6 +162,8 @@ impl Default for IngestConfig {
             max_tags: dualmetrics_model::statsd_parse::DEFAULT_MAX_TAGS,
             max_line_len: dualmetrics_model::statsd_parse::DEFAULT_MAX_LINE_LEN,
             max_tcp_connections: DEFAULT_MAX_TCP_CONNECTIONS,
+            tcp_idle_timeout_ms: DEFAULT_TCP_IDLE_TIMEOUT.as_millis() as u64,
+            unix_socket_mode: DEFAULT_UNIX_SOCKET_MODE,
         }
     }
 }
@@ -346,8 +367,28 @@ impl ShimConfig {
     /// [`BuildError::InvalidConfiguration`] naming the first bad value.
     pub fn validate(&self) -> Result<(), BuildError> {
         let a = &self.aggregate;
-        if a.flush_interval_ms == 0 {
-            return Err(BuildError::invalid("aggregate.flush_interval_ms must be > 0"));
+        let durations = [
+            ("aggregate.flush_interval_ms", a.flush_interval_ms, 1),
+            ("aggregate.zero_hold_ms", a.zero_hold_ms, 0),
+            ("export.timeout_ms", self.export.timeout_ms, 1),
+            ("export.retry_backoff_ms", self.export.retry_backoff_ms, 0),
+            ("otlp_in.staleness_ms", self.otlp_in.staleness_ms, 0),
+            ("mapping.poll_interval_ms", self.mapping.poll_interval_ms, 0),
+            ("ingest.tcp_idle_timeout_ms", self.ingest.tcp_idle_timeout_ms, 0),
+            ("shutdown_timeout_ms", self.shutdown_timeout_ms.unwrap_or(0), 0),
+        ];
+        for (key, value, min) in durations {
+            if !(min..=MAX_DURATION_MS).contains(&value) {
+                return Err(BuildError::invalid(format!(
+                    "{key} = {value} is out of range: {min}..={MAX_DURATION_MS} (ms)"
+                )));
+            }
+        }
+        if self.ingest.unix_socket_mode > 0o777 {
+            return Err(BuildError::invalid(format!(
+                "ingest.unix_socket_mode = {:#o} is out of range: 0..=0o777",
+                self.ingest.unix_socket_mode
+            )));
         }
         if a.buckets.iter().any(|b| !b.is_finite()) || a.buckets.windows(2).any(|w| w[0] >= w[1]) {
             return Err(BuildError::invalid(format!(
@@ -378,6 +419,29 @@ impl ShimConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn durations_out_of_range_are_errors_naming_key_value_and_range() {
+        for (doc, key) in [
+            (
+                "[aggregate]\nflush_interval_ms = 9223372036854775807\n",
+                "aggregate.flush_interval_ms",
+            ),
+            ("[aggregate]\nflush_interval_ms = 0\n", "aggregate.flush_interval_ms"),
+            ("[aggregate]\nzero_hold_ms = 99999999999999\n", "aggregate.zero_hold_ms"),
+            ("shutdown_timeout_ms = 86400001\n", "shutdown_timeout_ms"),
+            ("[ingest]\ntcp_idle_timeout_ms = 86400001\n", "ingest.tcp_idle_timeout_ms"),
+        ] {
+            let e = ShimConfig::from_toml(doc).map(|c| c.validate()).and_then(|r| r).unwrap_err();
+            let text = e.to_string();
+            assert!(text.contains(key) && text.contains("out of range"), "{doc}: {text}");
+        }
+        let e = ShimConfig::from_toml("[ingest]\nunix_socket_mode = 4095\n")
+            .map(|c| c.validate())
+            .and_then(|r| r)
+            .unwrap_err();
+        assert!(e.to_string().contains("ingest.unix_socket_mode = 0o7777"), "{e}");
+    }
 
     #[test]
     fn defaults_bind_loopback_and_are_cumulative() {

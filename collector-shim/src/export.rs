@@ -133,8 +133,10 @@ pub(crate) async fn run(
 ) {
     let timeout = Duration::from_millis(cfg.timeout_ms);
     while let Some(req) = rx.recv().await {
+        let points = point_count(&req);
         let Some(exporter) = exporter.as_mut() else {
-            tel.count_drop(DropReason::ExportFailed, point_count(&req));
+            tel.export_settled(points);
+            tel.count_drop(DropReason::ExportFailed, points);
             continue;
         };
         let mut backoff = Duration::from_millis(cfg.retry_backoff_ms);
@@ -143,6 +145,7 @@ pub(crate) async fn run(
             let started = Instant::now();
             match exporter.export_once(req.clone(), timeout).await {
                 Ok(()) => {
+                    tel.export_settled(points);
                     tel.export_ok(started.elapsed());
                     break;
                 }
@@ -151,7 +154,8 @@ pub(crate) async fn run(
                     if attempt >= cfg.max_retries || !retryable(&e) || rx.is_closed() && attempt > 0
                     {
                         tracing::warn!(error = %e, attempts = attempt + 1, "otlp export failed; request dropped");
-                        tel.count_drop(DropReason::ExportFailed, point_count(&req));
+                        tel.export_settled(points);
+                        tel.count_drop(DropReason::ExportFailed, points);
                         break;
                     }
                     tracing::debug!(error = %e, attempt, "otlp export failed; retrying");

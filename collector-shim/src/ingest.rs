@@ -7,9 +7,13 @@
 //!   a list of lines, so the join parses the same), and waits for readability (epoll, through a
 //!   current-thread tokio runtime) only when the socket is empty. Under load that is one queue
 //!   operation and at most one wake-up of the aggregator per batch instead of per packet.
-//! - **TCP**: newline-framed; one thread per connection (at most `max_tcp_connections`), lines
-//!   longer than `max_line_len` are discarded up to the next newline (`oversized_packet`).
-//! - **Unix datagram**: one blocking thread.
+//! - **TCP**: newline-framed; one thread per connection (at most `max_tcp_connections`; more
+//!   are refused, counted in `tcp.refused`, logged at most every 10 s), lines longer than
+//!   `max_line_len` are discarded up to the next newline (`oversized_packet`). A connection idle
+//!   for `tcp_idle_timeout_ms` is closed (`tcp.idle_closed`).
+//! - **Unix datagram**: one blocking thread; the socket file gets `unix_socket_mode`.
+//!
+//! Receive errors other than "nothing to read" are counted per transport (`receive_errors`).
 //!
 //! UDP batch buffers are recycled: the aggregator hands each emptied batch back through a small
 //! pool channel ([`BatchPool`]) and the UDP thread reuses it, so a steady stream allocates (and
@@ -18,7 +22,9 @@
 //! Each packet is copied once into the queue. When the queue is full the packet is dropped and
 //! counted (`queue_full`), so a slow aggregator never grows memory. A packet larger than
 //! `max_packet_size` is dropped (`oversized_packet`), after the tee has forwarded it.
-//! On shutdown every thread drains what its socket already holds, then drops its sender.
+//! On shutdown every thread drains what its socket already holds, for at most
+//! [`SHUTDOWN_DRAIN`] (a client that never pauses cannot hold the shutdown up: the stop flag is
+//! read after every datagram or read, not only when a socket is idle), then drops its sender.
 use crate::config::IngestConfig;
 use crate::error::BuildError;
 use crate::tee::Tee;
@@ -31,10 +37,13 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// How often blocked reads wake up to check for shutdown.
 const POLL: Duration = Duration::from_millis(100);
+/// Once the stop flag is set, a socket is still read for at most this long (200 ms): what its
+/// buffer holds arrives, a sender that never pauses does not delay the final flush.
+pub const SHUTDOWN_DRAIN: Duration = Duration::from_millis(200);
 const RECV_BUF: usize = 65_536;
 /// Most UDP datagrams queued as one batch.
 pub const UDP_BATCH_DATAGRAMS: usize = 64;
@@ -125,6 +134,9 @@ pub(crate) fn bind(cfg: &IngestConfig) -> Result<Listeners, BuildError> {
             }
             let sock = UnixDatagram::bind(path).map_err(bind_err("unix", &shown))?;
             sock.set_read_timeout(Some(POLL)).map_err(bind_err("unix", &shown))?;
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(cfg.unix_socket_mode))
+                .map_err(bind_err("unix", &shown))?;
             Some((sock, path.clone()))
         }
         None => None,
@@ -141,6 +153,8 @@ pub(crate) struct Ctx {
     pub stop: Arc<AtomicBool>,
     pub max_packet: usize,
     pub max_line: usize,
+    /// Idle TCP connections are closed after this long (`None`: never).
+    pub tcp_idle: Option<Duration>,
 }
 
 impl Ctx {
@@ -175,6 +189,16 @@ impl Ctx {
 
     fn stopping(&self) -> bool {
         self.stop.load(Ordering::Acquire)
+    }
+
+    /// Whether a reader that keeps receiving must stop now: [`SHUTDOWN_DRAIN`] after it first
+    /// saw the stop flag (`since` holds that deadline).
+    fn drained(&self, since: &mut Option<Instant>) -> bool {
+        if !self.stopping() {
+            return false;
+        }
+        let now = Instant::now();
+        now >= *since.get_or_insert(now + SHUTDOWN_DRAIN)
     }
 }
 
@@ -246,6 +270,7 @@ pub(crate) fn spawn_udp(
     std::thread::Builder::new().name("shim-udp".into()).spawn(move || {
         let mut buf = vec![0u8; RECV_BUF];
         let mut batch = UdpBatch::new(pool);
+        let mut drain_until = None;
         loop {
             match sock.try_recv(&mut buf) {
                 Ok(n) => {
@@ -253,6 +278,10 @@ pub(crate) fn spawn_udp(
                         return;
                     }
                     if batch.datagrams as usize >= UDP_BATCH_DATAGRAMS && !batch.flush(&ctx) {
+                        return;
+                    }
+                    if ctx.drained(&mut drain_until) {
+                        batch.flush(&ctx);
                         return;
                     }
                 }
@@ -268,7 +297,7 @@ pub(crate) fn spawn_udp(
                         let _ = tokio::time::timeout(POLL, sock.readable()).await;
                     });
                 }
-                Err(e) => tracing::debug!(error = %e, "udp recv"),
+                Err(e) => ctx.tel.receive_error(Transport::Udp, &e),
             }
         }
     })
@@ -279,10 +308,13 @@ pub(crate) fn spawn_unix(sock: UnixDatagram, ctx: Ctx) -> JoinHandle<()> {
         .name("shim-unix".into())
         .spawn(move || {
             let mut buf = vec![0u8; RECV_BUF];
+            let mut drain_until = None;
             loop {
                 match sock.recv(&mut buf) {
                     Ok(n) => {
-                        if !ctx.datagram(&buf[..n], Transport::Unix) {
+                        if !ctx.datagram(&buf[..n], Transport::Unix)
+                            || ctx.drained(&mut drain_until)
+                        {
                             return;
                         }
                     }
@@ -291,7 +323,7 @@ pub(crate) fn spawn_unix(sock: UnixDatagram, ctx: Ctx) -> JoinHandle<()> {
                             return;
                         }
                     }
-                    Err(e) => tracing::debug!(error = %e, "unix recv"),
+                    Err(e) => ctx.tel.receive_error(Transport::Unix, &e),
                 }
             }
         })
@@ -311,7 +343,7 @@ pub(crate) fn spawn_tcp(listener: TcpListener, ctx: Ctx, max_conns: usize) -> Jo
                 }
                 let Ok(stream) = stream else { continue };
                 if live.load(Ordering::Relaxed) >= max_conns {
-                    tracing::warn!(max_conns, "tcp connection refused: too many connections");
+                    ctx.tel.tcp_refused(max_conns);
                     continue;
                 }
                 live.fetch_add(1, Ordering::Relaxed);
@@ -334,7 +366,12 @@ fn tcp_conn(mut stream: TcpStream, ctx: &Ctx) {
     let mut buf = vec![0u8; RECV_BUF];
     let mut pending: Vec<u8> = Vec::new();
     let mut discarding = false;
+    let mut drain_until = None;
+    let mut last_data = Instant::now();
     loop {
+        if ctx.drained(&mut drain_until) {
+            break;
+        }
         let n = match stream.read(&mut buf) {
             Ok(0) => break,
             Ok(n) => n,
@@ -342,10 +379,18 @@ fn tcp_conn(mut stream: TcpStream, ctx: &Ctx) {
                 if ctx.stopping() {
                     break;
                 }
+                if ctx.tcp_idle.is_some_and(|idle| last_data.elapsed() >= idle) {
+                    ctx.tel.tcp_idle_closed();
+                    break;
+                }
                 continue;
             }
-            Err(_) => break,
+            Err(e) => {
+                ctx.tel.receive_error(Transport::Tcp, &e);
+                break;
+            }
         };
+        last_data = Instant::now();
         let mut data = &buf[..n];
         if discarding {
             match data.iter().position(|b| *b == b'\n') {

@@ -411,8 +411,7 @@ impl MetricsService for OtlpIn {
         request: tonic::Request<ExportMetricsServiceRequest>,
     ) -> Result<tonic::Response<ExportMetricsServiceResponse>, tonic::Status> {
         let refused = {
-            let mut state =
-                self.state.lock().map_err(|_| tonic::Status::internal("state poisoned"))?;
+            let mut state = self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
             state.accept(request.into_inner(), &self.tel)
         };
         let partial_success = (refused > 0).then(|| ExportMetricsPartialSuccess {

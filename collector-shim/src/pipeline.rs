@@ -61,6 +61,8 @@ pub(crate) async fn run(
         stop: stop.clone(),
         max_packet: cfg.ingest.max_packet_size,
         max_line: cfg.ingest.max_line_len,
+        tcp_idle: (cfg.ingest.tcp_idle_timeout_ms > 0)
+            .then(|| Duration::from_millis(cfg.ingest.tcp_idle_timeout_ms)),
     };
     let tcp_addr = listeners.tcp.as_ref().and_then(|l| l.local_addr().ok());
     let unix_path = listeners.unix.as_ref().map(|(_, p)| p.clone());
@@ -160,10 +162,20 @@ pub(crate) async fn run(
         let _ = std::fs::remove_file(p);
     }
     let left = deadline.saturating_sub(started.elapsed());
-    tokio::time::timeout(left, exporter_task)
-        .await
-        .map_err(|_| ShutdownError::Timeout(deadline))?
-        .map_err(|e| ShutdownError::Internal(e.to_string()))?;
+    let mut exporter_task = exporter_task;
+    match tokio::time::timeout(left, &mut exporter_task).await {
+        Ok(r) => r.map_err(|e| ShutdownError::Internal(e.to_string()))?,
+        Err(_) => {
+            exporter_task.abort();
+            let dropped = tel.drop_pending_exports();
+            tracing::warn!(
+                dropped,
+                "shutdown deadline passed with exports still queued or in flight: their points \
+                 are counted as shutdown_deadline drops"
+            );
+            return Err(ShutdownError::Timeout(deadline));
+        }
+    }
     if !agg_ok {
         return Err(ShutdownError::Internal("aggregator thread panicked".into()));
     }
@@ -233,7 +245,10 @@ fn aggregate_loop(
             agg.release_held_totals();
         }
         let statsd = translator.translate(agg, now, &tel);
-        let otlp = otlp_state.lock().map(|mut s| s.collect(&tel)).unwrap_or_default();
+        // A panic while the state was held cannot leave it half-updated in a way that matters
+        // more than losing it (every sum saturates): keep collecting, never drop silently.
+        let otlp =
+            otlp_state.lock().unwrap_or_else(std::sync::PoisonError::into_inner).collect(&tel);
         let telemetry =
             if cfg.export.self_telemetry { tel.to_otlp(started_ns, now) } else { Vec::new() };
         let req = translator.request(statsd, telemetry, otlp);
@@ -241,12 +256,16 @@ fn aggregate_loop(
             return;
         }
         let points = point_count(&req);
+        // Counted as pending before it is queued: the exporter settles it (exported or counted
+        // as dropped), or the shutdown deadline counts what is left (`shutdown_deadline`).
+        tel.export_queued(points);
         let sent = if last {
             export_tx.blocking_send(req).is_ok()
         } else {
             match export_tx.try_send(req) {
                 Ok(()) => true,
                 Err(mpsc::error::TrySendError::Full(_)) => {
+                    tel.export_settled(points);
                     tel.count_drop(DropReason::ExportQueueFull, points);
                     return;
                 }
@@ -254,6 +273,7 @@ fn aggregate_loop(
             }
         };
         if !sent {
+            tel.export_settled(points);
             tel.count_drop(DropReason::ExportFailed, points);
         }
     };

@@ -6,13 +6,15 @@
 //! | `dualmetrics.shim.packets` | counter | `transport` = `udp`/`tcp`/`unix` |
 //! | `dualmetrics.shim.lines` | counter | (accepted lines) |
 //! | `dualmetrics.shim.bad_lines` | counter | `reason` = a parser reason, `invalid_name`, `negative_counter`, `overflow` |
-//! | `dualmetrics.shim.drops` | counter | `reason` = `queue_full`, `oversized_packet`, `series_limit`, `set_limit`, `export_failed`, `export_queue_full`, `otlp_in_series_limit`, `otlp_in_unsupported`, `mapping_drop` (an `action: drop` rule of the mapping file) |
+//! | `dualmetrics.shim.drops` | counter | `reason` = `queue_full`, `oversized_packet`, `series_limit`, `set_limit`, `export_failed`, `export_queue_full`, `otlp_in_series_limit`, `otlp_in_unsupported`, `mapping_drop` (an `action: drop` rule of the mapping file), `shutdown_deadline` (points still queued for export when the shutdown deadline passed) |
 //! | `dualmetrics.shim.overflow_lines` | counter | lines folded into an `otel.metric.overflow` series |
 //! | `dualmetrics.shim.series` | gauge | live StatsD series |
 //! | `dualmetrics.shim.otlp_in.series` | gauge | live delta→cumulative series |
 //! | `dualmetrics.shim.tee.packets` / `.tee.errors` | counter | |
 //! | `dualmetrics.shim.exports` / `.export.errors` | counter | |
 //! | `dualmetrics.shim.mapping.reloads` / `.mapping.reload_errors` | counter | mapping file reloads applied / refused (the last good file stays) |
+//! | `dualmetrics.shim.receive_errors` | counter | `transport`: socket receive errors other than "nothing to read" |
+//! | `dualmetrics.shim.tcp.refused` / `.tcp.idle_closed` | counter | connections refused past `max_tcp_connections` / closed after `tcp_idle_timeout_ms` without data |
 //! | `dualmetrics.shim.export.latency` | gauge, ms | last successful export |
 use dualmetrics_model::statsd_parse::ParseError;
 use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, KeyValue};
@@ -29,7 +31,7 @@ pub const TRANSPORTS: [&str; 3] = ["udp", "tcp", "unix"];
 /// Bad-line reasons beyond the parser's [`ParseError::REASONS`].
 pub const EXTRA_BAD_LINE_REASONS: [&str; 3] = ["invalid_name", "negative_counter", "overflow"];
 /// Drop reasons.
-pub const DROP_REASONS: [&str; 9] = [
+pub const DROP_REASONS: [&str; 10] = [
     "queue_full",
     "oversized_packet",
     "series_limit",
@@ -39,6 +41,7 @@ pub const DROP_REASONS: [&str; 9] = [
     "otlp_in_series_limit",
     "otlp_in_unsupported",
     "mapping_drop",
+    "shutdown_deadline",
 ];
 
 const N_BAD: usize = ParseError::REASONS.len() + EXTRA_BAD_LINE_REASONS.len();
@@ -67,6 +70,7 @@ pub enum DropReason {
     OtlpInSeriesLimit = 6,
     OtlpInUnsupported = 7,
     MappingDrop = 8,
+    ShutdownDeadline = 9,
 }
 
 /// A bad line: a parser error or a reason the aggregator found.
@@ -124,7 +128,13 @@ pub struct Telemetry {
     export_latency_us: AtomicU64,
     mapping_reloads: AtomicU64,
     mapping_reload_errors: AtomicU64,
+    receive_errors: [AtomicU64; 3],
+    tcp_refused: AtomicU64,
+    tcp_idle_closed: AtomicU64,
+    /// Points handed to the export queue and not yet exported or counted as dropped.
+    export_pending: AtomicU64,
     last_log: Mutex<[Option<Instant>; N_BAD]>,
+    last_refusal_log: Mutex<Option<Instant>>,
 }
 
 impl Default for Telemetry {
@@ -145,7 +155,12 @@ impl Default for Telemetry {
             export_latency_us: AtomicU64::new(0),
             mapping_reloads: AtomicU64::new(0),
             mapping_reload_errors: AtomicU64::new(0),
+            receive_errors: Default::default(),
+            tcp_refused: AtomicU64::new(0),
+            tcp_idle_closed: AtomicU64::new(0),
+            export_pending: AtomicU64::new(0),
             last_log: Mutex::new([None; N_BAD]),
+            last_refusal_log: Mutex::new(None),
         }
     }
 }
@@ -184,6 +199,45 @@ impl Telemetry {
     }
     pub(crate) fn export_error(&self) {
         self.export_errors.fetch_add(1, Relaxed);
+    }
+    /// Counts a receive error of a socket other than "nothing to read" (logged at debug).
+    pub(crate) fn receive_error(&self, t: Transport, e: &std::io::Error) {
+        self.receive_errors[t as usize].fetch_add(1, Relaxed);
+        tracing::debug!(transport = TRANSPORTS[t as usize], error = %e, "receive error");
+    }
+    /// Counts a TCP connection refused past the limit; logs at most once per
+    /// [`BAD_LINE_LOG_INTERVAL`] (a client reconnecting in a loop would flood the log).
+    pub(crate) fn tcp_refused(&self, limit: usize) {
+        let total = self.tcp_refused.fetch_add(1, Relaxed) + 1;
+        let now = Instant::now();
+        let Ok(mut last) = self.last_refusal_log.try_lock() else { return };
+        if last.is_some_and(|t| now.duration_since(t) < BAD_LINE_LOG_INTERVAL) {
+            return;
+        }
+        *last = Some(now);
+        tracing::warn!(
+            limit,
+            total,
+            "tcp connection refused: max_tcp_connections open (logged at most every \
+             {BAD_LINE_LOG_INTERVAL:?})"
+        );
+    }
+    pub(crate) fn tcp_idle_closed(&self) {
+        self.tcp_idle_closed.fetch_add(1, Relaxed);
+    }
+    /// `n` points entered the export queue.
+    pub(crate) fn export_queued(&self, n: u64) {
+        self.export_pending.fetch_add(n, Relaxed);
+    }
+    /// `n` queued points were exported or counted as dropped.
+    pub(crate) fn export_settled(&self, n: u64) {
+        let _ = self.export_pending.fetch_update(Relaxed, Relaxed, |p| Some(p.saturating_sub(n)));
+    }
+    /// Counts every point still queued for export as a `shutdown_deadline` drop.
+    pub(crate) fn drop_pending_exports(&self) -> u64 {
+        let n = self.export_pending.swap(0, Relaxed);
+        self.count_drop(DropReason::ShutdownDeadline, n);
+        n
     }
 
     /// Counts a bad line and logs it, at most once per [`BAD_LINE_LOG_INTERVAL`] per reason,
@@ -230,6 +284,9 @@ impl Telemetry {
             export_latency: Duration::from_micros(self.export_latency_us.load(Relaxed)),
             mapping_reloads: self.mapping_reloads.load(Relaxed),
             mapping_reload_errors: self.mapping_reload_errors.load(Relaxed),
+            receive_errors: by(&self.receive_errors, &|i| TRANSPORTS[i]),
+            tcp_refused: self.tcp_refused.load(Relaxed),
+            tcp_idle_closed: self.tcp_idle_closed.load(Relaxed),
         }
     }
 
@@ -285,6 +342,13 @@ impl Telemetry {
                 "1",
                 vec![point(vec![], s.mapping_reload_errors as f64)],
             ),
+            counter("receive_errors", "1", labelled("transport", &s.receive_errors)),
+            counter("tcp.refused", "{connection}", vec![point(vec![], s.tcp_refused as f64)]),
+            counter(
+                "tcp.idle_closed",
+                "{connection}",
+                vec![point(vec![], s.tcp_idle_closed as f64)],
+            ),
             gauge("series", "{series}", s.series as f64),
             gauge("otlp_in.series", "{series}", s.otlp_in_series as f64),
             gauge("export.latency", "ms", s.export_latency.as_secs_f64() * 1000.0),
@@ -332,6 +396,12 @@ pub struct TelemetrySnapshot {
     pub mapping_reloads: u64,
     /// Mapping file reloads refused (bad file; the last good one stays).
     pub mapping_reload_errors: u64,
+    /// Socket receive errors by transport (other than "nothing to read").
+    pub receive_errors: BTreeMap<String, u64>,
+    /// TCP connections refused past `max_tcp_connections`.
+    pub tcp_refused: u64,
+    /// TCP connections closed after `tcp_idle_timeout_ms` without data.
+    pub tcp_idle_closed: u64,
 }
 
 impl TelemetrySnapshot {
