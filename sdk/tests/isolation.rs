@@ -364,3 +364,42 @@ fn export_past_the_timeout_is_counted_as_timed_out_with_its_points() {
     assert_eq!((t.points_failed, t.points_timed_out), (SERIES as u64, SERIES as u64));
     assert_eq!(t.exports_ok, 0);
 }
+
+/// A Unix daemon that reads, but slower than a flush's burst (the kernel queues 10 datagrams
+/// here): the flusher waits for the queue instead of dropping, and every line arrives.
+#[test]
+fn unix_daemon_slower_than_a_flush_burst_loses_nothing() {
+    const KEYS: usize = 2_000;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("statsd.sock");
+    let slow = UnixDatagram::bind(&path).unwrap();
+    slow.set_read_timeout(Some(WAIT)).unwrap();
+    let metrics = base(Mode::Legacy, &format!("unix://{}", path.display()), &absent_endpoint())
+        .with_statsd_flush_interval(Duration::from_secs(3600))
+        .with_otlp_export_interval(Duration::from_secs(3600))
+        .with_statsd_max_packet_bytes(512)
+        .build()
+        .unwrap();
+    let hits = metrics.counter("slow.hits").build().unwrap();
+    for i in 0..KEYS {
+        hits.add(1, &[("key", i.to_string().as_str())]);
+    }
+    let reader = std::thread::spawn(move || {
+        let mut buf = vec![0u8; 65536];
+        let (mut lines, mut datagrams) = (0usize, 0usize);
+        while lines < KEYS {
+            let Ok(n) = slow.recv(&mut buf) else { break };
+            datagrams += 1;
+            lines += buf[..n].split(|b| *b == b'\n').filter(|l| !l.is_empty()).count();
+            std::thread::sleep(Duration::from_micros(300)); // a daemon busy with each datagram
+        }
+        (lines, datagrams)
+    });
+    let _ = metrics.flush();
+    let (lines, datagrams) = reader.join().unwrap();
+    let t = metrics.telemetry().statsd;
+    assert_eq!(t.lines_dropped_queue_full, 0, "{t:?}");
+    assert_eq!(lines, KEYS, "{datagrams} datagrams");
+    assert!(datagrams > 10, "the burst must exceed the kernel's queue: {datagrams} datagrams");
+    assert_eq!(t.lines_sent, KEYS as u64);
+}

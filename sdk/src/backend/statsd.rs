@@ -49,7 +49,12 @@
 //!
 //! A UDP daemon that is up but reads too slowly drops datagrams in its own receive buffer, which
 //! the sender cannot see (on loopback the send buffer never fills: each datagram is handed over
-//! on `send`); over a Unix socket the same overload is `EAGAIN` and counted as queue full.
+//! on `send`). Over a Unix socket the same overload is `EAGAIN` (the daemon's queue holds
+//! `net.unix.max_dgram_qlen` datagrams, 10 on a default Linux): the flusher (never an emitting
+//! thread) waits and sends the datagram again, for at most [`QUEUE_FULL_RETRY_BUDGET`] per flush,
+//! so a reader that is merely slower than a burst loses nothing, and one that does not read at all
+//! costs a flush that much time; past the budget a full queue drops the datagram, counted as
+//! queue full.
 //!
 //! Nothing queues in the process while the daemon is down: the cells aggregate between
 //! flushes and are drained at every flush whether or not the send succeeds, so memory stays
@@ -434,6 +439,14 @@ impl Pacer {
     }
 }
 
+/// How long one flush may wait, in total, for a full send queue to accept a datagram again
+/// (`EAGAIN`/`ENOBUFS`, what a Unix datagram socket answers while its reader is behind): 250 ms.
+/// Waits start at [`QUEUE_FULL_FIRST_WAIT`] and double up to 8 ms.
+pub(crate) const QUEUE_FULL_RETRY_BUDGET: Duration = Duration::from_millis(250);
+/// The first wait for a full send queue: 200 µs.
+const QUEUE_FULL_FIRST_WAIT: Duration = Duration::from_micros(200);
+const QUEUE_FULL_MAX_WAIT: Duration = Duration::from_millis(8);
+
 /// Packs lines into datagrams of at most `max` bytes and sends them on the sink, paced, counting
 /// what the socket accepted and what it refused.
 struct Packer<'a> {
@@ -445,6 +458,8 @@ struct Packer<'a> {
     pacer: Pacer,
     packets: u64,
     bytes: u64,
+    /// What is left of this flush's [`QUEUE_FULL_RETRY_BUDGET`].
+    retry_budget: Duration,
 }
 
 impl Packer<'_> {
@@ -471,7 +486,16 @@ impl Packer<'_> {
         }
         self.pacer.admit(self.buf.len());
         let stats = &self.telemetry.statsd;
-        match self.sink.emit(self.buf) {
+        let mut result = self.sink.emit(self.buf);
+        let mut wait = QUEUE_FULL_FIRST_WAIT;
+        while result.as_ref().is_err_and(is_queue_full) && !self.retry_budget.is_zero() {
+            let slept = wait.min(self.retry_budget);
+            std::thread::sleep(slept);
+            self.retry_budget -= slept;
+            wait = (wait * 2).min(QUEUE_FULL_MAX_WAIT);
+            result = self.sink.emit(self.buf);
+        }
+        match result {
             Ok(n) => {
                 stats.packets_sent.fetch_add(1, Relaxed);
                 stats.bytes_sent.fetch_add(n as u64, Relaxed);
@@ -732,6 +756,7 @@ fn flush(shared: &Shared, window: Duration) {
         pacer: Pacer::new(bytes_per_ms),
         packets: 0,
         bytes: 0,
+        retry_budget: QUEUE_FULL_RETRY_BUDGET,
     };
     // Round robin over the series' groups of lines.
     cursors.clear();
