@@ -87,13 +87,21 @@ if [[ ${LAB_SMOKE:-1} == 1 ]]; then
 fi
 
 # ---------------------------------------------------------------- Rust suites
-step "one TLS stack: no OpenSSL anywhere in the workspace's dependency tree"
-if cargo tree --workspace -e normal -i openssl-sys >/dev/null 2>&1; then
-  echo "[test.sh] ERROR: openssl-sys is in the dependency tree (rustls only):" >&2
-  cargo tree --workspace -e normal -i openssl-sys >&2
-  exit 1
-fi
-echo "[test.sh] cargo tree -i openssl-sys: not in the tree"
+step "one TLS stack: no OpenSSL or native-tls in the workspace, nor in the SDK's feature sets"
+for tree in "--workspace" "-p dualmetrics" "-p dualmetrics --features http-proto" \
+  "-p dualmetrics --no-default-features --features http-proto" \
+  "-p dualmetrics --features http-proto,tls-webpki-roots"; do
+  for crate in openssl-sys native-tls; do
+    # shellcheck disable=SC2086  # $tree is a list of cargo arguments
+    if cargo tree $tree -e normal -i "$crate" >/dev/null 2>&1; then
+      echo "[test.sh] ERROR: $crate is in the dependency tree of 'cargo tree $tree' (rustls only):" >&2
+      cargo tree $tree -e normal -i "$crate" >&2
+      exit 1
+    fi
+  done
+done
+echo "[test.sh] cargo tree -i openssl-sys / native-tls: in none of the trees"
+echo "[test.sh] SDK crates (cargo tree -p dualmetrics -e normal, unique): default $(cargo tree -p dualmetrics -e normal --prefix none | sort -u | wc -l), with http-proto $(cargo tree -p dualmetrics -e normal --prefix none --features http-proto | sort -u | wc -l)"
 
 step "build the tests"
 if [[ $nextest == 1 ]]; then

@@ -237,6 +237,13 @@ impl DualMetricsBuilder {
         self.set_str("otlp.ca_file", path)
     }
 
+    /// A client certificate and its private key (PEM files) for a collector that asks for one
+    /// (mutual TLS): `otlp.client_cert_file` / `otlp.client_key_file`, also
+    /// `OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE` / `OTEL_EXPORTER_OTLP_CLIENT_KEY`.
+    pub fn with_otlp_client_certificate(self, cert_path: &str, key_path: &str) -> Self {
+        self.set_str("otlp.client_cert_file", cert_path).set_str("otlp.client_key_file", key_path)
+    }
+
     /// An OTel resource attribute.
     pub fn with_resource_attribute(mut self, key: &str, value: &str) -> Self {
         self.code.set_entry("otlp.resource", key, value, Source::Code);

@@ -147,6 +147,8 @@
 //! - The sender cannot see datagrams a UDP daemon drops in its own receive buffer; compare the
 //!   daemon's `statsd.metrics_received` with [`StatsdSnapshot::lines_sent`].
 #![deny(missing_docs)]
+#[cfg(not(any(feature = "grpc", feature = "http-proto")))]
+compile_error!("dualmetrics needs an OTLP transport: the `grpc` (default) or `http-proto` feature");
 
 mod adapters;
 mod backend;

@@ -78,6 +78,7 @@ pub mod statsd;
 
 pub use otlp::{
     latest, points, sum_of_values, ExportMetricsServiceRequest, OtlpGrpcReceiver, OtlpHttpReceiver,
-    OtlpReceiver, OtlpReceiverBuilder, Point, PointKind, PointValue, ReceivedRequest, Temporality,
+    OtlpReceiver, OtlpReceiverBuilder, Point, PointKind, PointValue, ReceivedRequest, ServerTls,
+    Temporality,
 };
 pub use statsd::{parse_line, ParsedLine, StatsdReceiver};

@@ -103,7 +103,20 @@ pub struct OtlpReceiver<P> {
 pub struct OtlpReceiverBuilder<P> {
     delay: Duration,
     status: Option<Code>,
+    tls: Option<ServerTls>,
     _protocol: PhantomData<fn() -> P>,
+}
+
+/// TLS for a gRPC receiver ([`OtlpReceiverBuilder::with_tls`]): the server's certificate and key
+/// (PEM), and the CA whose client certificates it requires (mutual TLS) if any.
+#[derive(Clone, Debug)]
+pub struct ServerTls {
+    /// Server certificate chain, PEM.
+    pub cert_pem: String,
+    /// Server private key, PEM.
+    pub key_pem: String,
+    /// When set, a client must present a certificate this CA signed.
+    pub client_ca_pem: Option<String>,
 }
 
 /// One accepted export: the decoded request and the request headers (gRPC metadata or HTTP
@@ -154,18 +167,34 @@ impl<P> OtlpReceiverBuilder<P> {
 }
 
 impl OtlpReceiverBuilder<Grpc> {
-    /// Binds `127.0.0.1:0` and serves gRPC. Panics if it cannot bind.
+    /// Serves gRPC over TLS (rustls with ring) with this certificate, requiring client
+    /// certificates when [`ServerTls::client_ca_pem`] is set. A refused handshake records
+    /// nothing.
+    pub fn with_tls(mut self, tls: ServerTls) -> Self {
+        self.tls = Some(tls);
+        self
+    }
+
+    /// Binds `127.0.0.1:0` and serves gRPC. Panics if it cannot bind, or if the TLS settings
+    /// are not usable.
     #[track_caller]
     pub fn start(self) -> OtlpGrpcReceiver {
         let core = self.core();
         let service = MetricsServiceServer::from_arc(Arc::new(GrpcService(Arc::clone(&core))))
             .max_decoding_message_size(MAX_REQUEST_BYTES);
+        let mut server = tonic::transport::Server::builder();
+        if let Some(tls) = &self.tls {
+            let _ = rustls::crypto::ring::default_provider().install_default();
+            let mut config = tonic::transport::ServerTlsConfig::new()
+                .identity(tonic::transport::Identity::from_pem(&tls.cert_pem, &tls.key_pem));
+            if let Some(ca) = &tls.client_ca_pem {
+                config = config.client_ca_root(tonic::transport::Certificate::from_pem(ca));
+            }
+            server = server.tls_config(config).expect("the receiver's TLS settings");
+        }
         OtlpReceiver::launch(core, "otlp-grpc-receiver", move |listener| async move {
             let incoming = tonic::transport::server::TcpIncoming::from(listener);
-            let _ = tonic::transport::Server::builder()
-                .add_service(service)
-                .serve_with_incoming(incoming)
-                .await;
+            let _ = server.add_service(service).serve_with_incoming(incoming).await;
         })
     }
 }
@@ -185,7 +214,12 @@ impl OtlpReceiverBuilder<Http> {
 impl<P> OtlpReceiver<P> {
     /// A builder for a receiver with faults.
     pub fn builder() -> OtlpReceiverBuilder<P> {
-        OtlpReceiverBuilder { delay: Duration::ZERO, status: None, _protocol: PhantomData }
+        OtlpReceiverBuilder {
+            delay: Duration::ZERO,
+            status: None,
+            tls: None,
+            _protocol: PhantomData,
+        }
     }
 
     #[track_caller]

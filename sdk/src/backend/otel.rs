@@ -8,7 +8,11 @@ use std::time::{Duration, Instant};
 
 use opentelemetry::metrics::{Meter, MeterProvider as _};
 use opentelemetry::KeyValue;
-use opentelemetry_otlp::{WithExportConfig, WithHttpConfig, WithTonicConfig};
+use opentelemetry_otlp::WithExportConfig;
+#[cfg(feature = "http-proto")]
+use opentelemetry_otlp::WithHttpConfig;
+#[cfg(feature = "grpc")]
+use opentelemetry_otlp::WithTonicConfig;
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::metrics::data::{AggregatedMetrics, MetricData, ResourceMetrics};
 use opentelemetry_sdk::metrics::exporter::PushMetricExporter;
@@ -201,45 +205,23 @@ impl OtelBackend {
             Temporality::Cumulative => opentelemetry_sdk::metrics::Temporality::Cumulative,
             Temporality::Delta => opentelemetry_sdk::metrics::Temporality::Delta,
         };
-        let ca_pem = match &otlp.ca_file {
-            Some(path) => Some(
-                std::fs::read(path).map_err(|e| backend_err(format!("{}: {e}", path.display())))?,
-            ),
+        let read = |path: &std::path::Path| {
+            std::fs::read(path).map_err(|e| backend_err(format!("{}: {e}", path.display())))
+        };
+        let ca_pem = otlp.ca_file.as_deref().map(read).transpose()?;
+        let identity = match &otlp.client_identity {
+            Some((cert, key)) => Some((read(cert)?, read(key)?)),
             None => None,
         };
         let exporter = match otlp.protocol {
+            #[cfg(feature = "grpc")]
             Protocol::Grpc => {
                 let _guard = runtime.enter();
-                let mut metadata = tonic::metadata::MetadataMap::new();
-                for (k, v) in otlp.headers.iter() {
-                    let key =
-                        tonic::metadata::MetadataKey::from_bytes(k.to_ascii_lowercase().as_bytes())
-                            .map_err(|_| backend_err(format!("invalid header name {k:?}")))?;
-                    let value = v
-                        .parse()
-                        .map_err(|_| backend_err(format!("invalid value for header {k:?}")))?;
-                    metadata.insert(key, value);
-                }
-                let mut builder = opentelemetry_otlp::MetricExporter::builder()
-                    .with_tonic()
-                    .with_endpoint(otlp.endpoint.clone())
-                    .with_timeout(otlp.timeout)
-                    .with_metadata(metadata)
-                    .with_temporality(temporality);
-                if otlp.endpoint.starts_with("https://") {
-                    let mut tls = tonic::transport::ClientTlsConfig::new();
-                    tls = match &ca_pem {
-                        Some(pem) => {
-                            tls.ca_certificate(tonic::transport::Certificate::from_pem(pem))
-                        }
-                        None => tls.with_native_roots(),
-                    };
-                    builder = builder.with_tls_config(tls);
-                }
-                builder.build().map_err(backend_err)?
+                grpc_exporter(otlp, temporality, ca_pem, identity)?
             }
+            #[cfg(feature = "http-proto")]
             Protocol::HttpProtobuf => {
-                let client = http_client(otlp.timeout, ca_pem)?;
+                let client = http_client(otlp.timeout, ca_pem, identity)?;
                 opentelemetry_otlp::MetricExporter::builder()
                     .with_http()
                     .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
@@ -250,6 +232,13 @@ impl OtelBackend {
                     .with_temporality(temporality)
                     .build()
                     .map_err(backend_err)?
+            }
+            // resolve() refuses a configured protocol whose feature is off
+            #[allow(unreachable_patterns)]
+            other => {
+                return Err(backend_err(format!(
+                    "{other:?}: this build of dualmetrics lacks that transport's feature"
+                )))
             }
         };
         let next_temporality = NextTemporality(Arc::new(AtomicU8::new(0)));
@@ -368,12 +357,57 @@ impl OtelBackend {
     }
 }
 
+/// The gRPC exporter (tonic over rustls for `https://` endpoints: the private CA when given,
+/// else the roots the `tls-roots` / `tls-webpki-roots` feature selects; the client identity
+/// for mutual TLS). Called inside the exporter's runtime.
+#[cfg(feature = "grpc")]
+fn grpc_exporter(
+    otlp: &crate::config::OtlpConfig,
+    temporality: opentelemetry_sdk::metrics::Temporality,
+    ca_pem: Option<Vec<u8>>,
+    identity: Option<(Vec<u8>, Vec<u8>)>,
+) -> Result<opentelemetry_otlp::MetricExporter, BuildError> {
+    let mut metadata = tonic::metadata::MetadataMap::new();
+    for (k, v) in otlp.headers.iter() {
+        let key = tonic::metadata::MetadataKey::from_bytes(k.to_ascii_lowercase().as_bytes())
+            .map_err(|_| backend_err(format!("invalid header name {k:?}")))?;
+        let value =
+            v.parse().map_err(|_| backend_err(format!("invalid value for header {k:?}")))?;
+        metadata.insert(key, value);
+    }
+    let mut builder = opentelemetry_otlp::MetricExporter::builder()
+        .with_tonic()
+        .with_endpoint(otlp.endpoint.clone())
+        .with_timeout(otlp.timeout)
+        .with_metadata(metadata)
+        .with_temporality(temporality);
+    if otlp.endpoint.starts_with("https://") {
+        let mut tls = tonic::transport::ClientTlsConfig::new();
+        tls = match &ca_pem {
+            Some(pem) => tls.ca_certificate(tonic::transport::Certificate::from_pem(pem)),
+            #[cfg(feature = "tls-roots")]
+            None => tls.with_native_roots(),
+            #[cfg(all(not(feature = "tls-roots"), feature = "tls-webpki-roots"))]
+            None => tls.with_webpki_roots(),
+            #[cfg(not(any(feature = "tls-roots", feature = "tls-webpki-roots")))]
+            None => tls,
+        };
+        if let Some((cert, key)) = identity {
+            tls = tls.identity(tonic::transport::Identity::from_pem(cert, key));
+        }
+        builder = builder.with_tls_config(tls);
+    }
+    builder.build().map_err(backend_err)
+}
+
 /// A blocking HTTP client for the HTTP exporter (rustls: the system's roots plus the optional
-/// CA), built off any async context (reqwest's blocking client must not be created inside a
-/// tokio runtime).
+/// CA, and the client identity for mutual TLS), built off any async context (reqwest's blocking
+/// client must not be created inside a tokio runtime).
+#[cfg(feature = "http-proto")]
 fn http_client(
     timeout: Duration,
     ca_pem: Option<Vec<u8>>,
+    identity: Option<(Vec<u8>, Vec<u8>)>,
 ) -> Result<reqwest::blocking::Client, BuildError> {
     std::thread::spawn(move || {
         let mut builder =
@@ -381,6 +415,12 @@ fn http_client(
         if let Some(pem) = ca_pem {
             let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(backend_err)?;
             builder = builder.tls_certs_merge(certs);
+        }
+        if let Some((mut cert, key)) = identity {
+            // reqwest reads the certificate chain and the key from one PEM buffer
+            cert.push(b'\n');
+            cert.extend_from_slice(&key);
+            builder = builder.identity(reqwest::Identity::from_pem(&cert).map_err(backend_err)?);
         }
         builder.build().map_err(backend_err)
     })

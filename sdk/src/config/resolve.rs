@@ -16,13 +16,24 @@ pub enum StatsdAddress {
     Unix(PathBuf),
 }
 
-/// OTLP transport.
+/// OTLP transport. Each needs its cargo feature: `grpc` (default) or `http-proto`; a
+/// configured protocol whose feature is off is a configuration error naming `otlp.protocol`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Protocol {
     /// OTLP/gRPC (tonic).
     Grpc,
     /// OTLP/HTTP with protobuf bodies.
     HttpProtobuf,
+}
+
+impl Protocol {
+    /// The protocol when none is configured: gRPC, or HTTP/protobuf in a build with only the
+    /// `http-proto` transport.
+    pub const BUILD_DEFAULT: Protocol = if cfg!(feature = "grpc") || !cfg!(feature = "http-proto") {
+        Protocol::Grpc
+    } else {
+        Protocol::HttpProtobuf
+    };
 }
 
 /// OTLP aggregation temporality.
@@ -115,6 +126,9 @@ pub struct OtlpConfig {
     pub histogram_boundaries: Option<Vec<f64>>,
     /// PEM file with the CA that signs the collector's certificate; `None` uses system roots.
     pub ca_file: Option<PathBuf>,
+    /// PEM files of the client certificate and its private key, presented to a collector that
+    /// asks for one (mutual TLS); both or neither.
+    pub client_identity: Option<(PathBuf, PathBuf)>,
     /// Resource attributes besides `service.name` (from `otlp.resource` and
     /// `OTEL_RESOURCE_ATTRIBUTES`).
     pub resource: Vec<(String, String)>,
@@ -334,7 +348,20 @@ pub(crate) fn resolve(
 
     // OTLP.
     let protocol = match r.str("otlp.protocol") {
-        None | Some(("grpc", _)) => Protocol::Grpc,
+        None => Protocol::BUILD_DEFAULT,
+        Some(("grpc", e)) if !cfg!(feature = "grpc") => {
+            return Err(r.err(
+                "otlp.protocol",
+                e,
+                "this build of dualmetrics lacks the `grpc` feature",
+            ))
+        }
+        Some(("http/protobuf" | "http", e)) if !cfg!(feature = "http-proto") => return Err(r.err(
+            "otlp.protocol",
+            e,
+            "this build of dualmetrics lacks the `http-proto` feature (add it to the dependency)",
+        )),
+        Some(("grpc", _)) => Protocol::Grpc,
         Some(("http/protobuf" | "http", _)) => Protocol::HttpProtobuf,
         Some((_, e)) => return Err(r.err("otlp.protocol", e, "expected grpc or http/protobuf")),
     };
@@ -409,6 +436,31 @@ pub(crate) fn resolve(
             Some(p)
         }
     };
+    let file = |key: &str| -> Result<Option<(PathBuf, &Entry)>, ConfigError> {
+        match r.str(key) {
+            None => Ok(None),
+            Some((s, e)) if PathBuf::from(s).is_file() => Ok(Some((PathBuf::from(s), e))),
+            Some((_, e)) => Err(r.err(key, e, "no such file")),
+        }
+    };
+    let client_identity = match (file("otlp.client_cert_file")?, file("otlp.client_key_file")?) {
+        (None, None) => None,
+        (Some((cert, _)), Some((key, _))) => Some((cert, key)),
+        (Some((_, e)), None) => {
+            return Err(r.err(
+                "otlp.client_cert_file",
+                e,
+                "needs otlp.client_key_file (OTEL_EXPORTER_OTLP_CLIENT_KEY) too",
+            ))
+        }
+        (None, Some((_, e))) => {
+            return Err(r.err(
+                "otlp.client_key_file",
+                e,
+                "needs otlp.client_cert_file (OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE) too",
+            ))
+        }
+    };
     let mut resource = r.table("otlp.resource");
     if let Some(env) = &environment {
         if !resource.iter().any(|(k, _)| k == "deployment.environment.name") {
@@ -425,6 +477,7 @@ pub(crate) fn resolve(
         histogram,
         histogram_boundaries,
         ca_file,
+        client_identity,
         resource,
     };
 
