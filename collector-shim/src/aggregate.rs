@@ -16,7 +16,10 @@
 //! - **Cardinality.** At most `max_series_per_metric` series per name: further tag sets fold
 //!   into the series with the one attribute `otel.metric.overflow=true` (counted as overflow
 //!   lines). At most `max_series` in total: beyond it, new series are dropped (`series_limit`).
-//! - **Names** must pass `dualmetrics_model::naming::validate_metric_name` (`invalid_name`).
+//! - **Names** must pass `dualmetrics_model::naming::validate_metric_name` (`invalid_name`),
+//!   after the reference daemon's own key sanitising when the raw key does not (whitespace runs
+//!   become `_`, `/` becomes `-`, other characters outside `[A-Za-z0-9_.;=-]` are removed:
+//!   `api latency:1|c` counts as `api_latency`, as the daemon stores it).
 //! - **Memory** is bounded by the limits above. The hot path does not allocate for a known
 //!   series with up to 32 tags.
 //!
@@ -319,7 +322,19 @@ impl Aggregator {
         tel: &Telemetry,
     ) -> Result<(), BadLine> {
         if validate_metric_name(name).is_err() {
-            return Err(BadLine::InvalidName);
+            // The reference daemon stores `api latency` as `api_latency` (its sanitizeKeyName):
+            // so does the shim, when that makes a valid name. Such lines take this cold path
+            // every time (the table holds the clean name).
+            let clean = dualmetrics_model::naming_map::graphite_sanitize(name);
+            if clean == name || validate_metric_name(&clean).is_err() {
+                return Err(BadLine::InvalidName);
+            }
+            let hash = self.hash(class, &clean, tags);
+            if let Some(s) = self.table.find_mut(hash, |s| s.same(class, &clean, tags)) {
+                apply(s, line, &self.cfg, tel);
+                return Ok(());
+            }
+            return self.ingest_new(class, hash, line, &clean, tags, bounds, tel);
         }
         let per_name = self.per_name.get(name).copied().unwrap_or(0);
         let (hash, tags, overflow) = if per_name >= self.cfg.max_series_per_metric {
@@ -630,6 +645,15 @@ mod tests {
         feed(&mut a, &t, &["a:1|c", "b:1|c"]);
         assert_eq!(a.series_count(), 1);
         assert_eq!(t.snapshot().dropped("series_limit"), 1);
+    }
+
+    #[test]
+    fn keys_are_sanitised_as_the_reference_daemon_stores_them() {
+        let (mut a, t) = agg(AggregateConfig::default());
+        let r = feed(&mut a, &t, &["api latency:1|c", "api  latency:2|c", "a/b:1|c", "é:1|c"]);
+        assert_eq!(r, [Ok(()), Ok(()), Ok(()), Err(BadLine::InvalidName)]);
+        // `api latency` and `api  latency` are one series, `api_latency`, and `a/b` is `a-b`
+        assert_eq!(a.series_count(), 2);
     }
 
     #[test]

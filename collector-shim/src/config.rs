@@ -12,7 +12,8 @@
 //! tcp_idle_timeout_ms = 300000    # idle TCP connections closed (0: never)
 //!
 //! [tee]
-//! target = "127.0.0.1:8135"       # the legacy daemon; off by default
+//! target = "127.0.0.1:8135"       # the legacy daemon; or `none = true`: `dualmetrics shim`
+//!                                 # refuses to start with neither
 //!
 //! [aggregate]
 //! flush_interval_ms = 10000
@@ -23,9 +24,15 @@
 //! endpoint = "http://127.0.0.1:4317"
 //! protocol = "grpc"               # or "http" (endpoint is then the full /v1/metrics URL)
 //! resource = { "service.name" = "legacy-app" }
+//! headers = { authorization = "Bearer …" }   # never printed
+//! ca_file = "/etc/ssl/collector-ca.pem"       # https:// endpoints; default: platform roots
+//! client_cert_file = "/etc/shim/client.pem"  # mutual TLS, with client_key_file
 //!
 //! [otlp_in]
 //! listen = "127.0.0.1:4319"       # off by default
+//!
+//! [admin]
+//! listen = "127.0.0.1:8126"       # GET /healthz, GET /metrics (Prometheus text); off by default
 //!
 //! [mapping]
 //! file = "/etc/shim/mapping.yml"  # statsd_exporter-format mapping file; off by default
@@ -117,6 +124,8 @@ pub struct ShimConfig {
     pub otlp_in: OtlpInConfig,
     /// The mapping file for dotted StatsD keys.
     pub mapping: MappingConfig,
+    /// The admin endpoint (`/healthz`, `/metrics`).
+    pub admin: AdminConfig,
     /// Graceful shutdown deadline in ms. Defaults to [`DEFAULT_SHUTDOWN_TIMEOUT`].
     pub shutdown_timeout_ms: Option<u64>,
 }
@@ -168,12 +177,23 @@ impl Default for IngestConfig {
     }
 }
 
+/// `[admin]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AdminConfig {
+    /// Address of the HTTP admin endpoint (`GET /healthz`, `GET /metrics`). Defaults to off.
+    pub listen: Option<String>,
+}
+
 /// `[tee]`.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct TeeConfig {
     /// The legacy StatsD daemon (UDP). Defaults to off.
     pub target: Option<String>,
+    /// Says there is no legacy daemon: `dualmetrics shim` refuses to start with neither this
+    /// nor a `target` ([`ShimConfig::require_legacy_choice`]).
+    pub none: bool,
 }
 
 /// Output temporality of sums and histograms.
@@ -264,6 +284,27 @@ pub struct ExportConfig {
     pub resource: BTreeMap<String, String>,
     /// Also export the shim's own `dualmetrics.shim.*` metrics. Defaults to true.
     pub self_telemetry: bool,
+    /// Request headers (gRPC metadata), e.g. `authorization`; `Debug` shows their names only.
+    pub headers: Headers,
+    /// PEM file of the CA that signs the collector's certificate (`https://` endpoints);
+    /// defaults to the platform's roots.
+    pub ca_file: Option<PathBuf>,
+    /// PEM files of a client certificate and its key for a collector that asks for one
+    /// (mutual TLS); both or neither.
+    pub client_cert_file: Option<PathBuf>,
+    /// See [`ExportConfig::client_cert_file`].
+    pub client_key_file: Option<PathBuf>,
+}
+
+/// Export headers: values are credentials, never printed (`Debug` shows `name: <redacted>`).
+#[derive(Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Headers(pub BTreeMap<String, String>);
+
+impl std::fmt::Debug for Headers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_map().entries(self.0.keys().map(|k| (k, "<redacted>"))).finish()
+    }
 }
 
 impl Default for ExportConfig {
@@ -280,6 +321,10 @@ impl Default for ExportConfig {
                 DEFAULT_SERVICE_NAME.to_owned(),
             )]),
             self_telemetry: true,
+            headers: Headers::default(),
+            ca_file: None,
+            client_cert_file: None,
+            client_key_file: None,
         }
     }
 }
@@ -361,6 +406,28 @@ impl ShimConfig {
         self.shutdown_timeout_ms.map(Duration::from_millis).unwrap_or(DEFAULT_SHUTDOWN_TIMEOUT)
     }
 
+    /// The check `dualmetrics shim` makes before it binds: a shim usually takes the legacy
+    /// daemon's port, and one started without a tee would cut the legacy pipeline silently, so
+    /// the legacy path must be explicit (`[tee] target` / `--tee`, or `[tee] none = true` /
+    /// `--no-tee`). Library users building a [`ShimConfig`] in code are not held to it.
+    ///
+    /// # Errors
+    /// [`BuildError::InvalidConfiguration`] naming both ways out.
+    pub fn require_legacy_choice(&self) -> Result<(), BuildError> {
+        match (&self.tee.target, self.tee.none) {
+            (Some(t), true) if !t.is_empty() => Err(BuildError::invalid(format!(
+                "tee.target = {t:?} and tee.none = true: choose one"
+            ))),
+            (Some(t), false) if !t.is_empty() => Ok(()),
+            (_, true) => Ok(()),
+            _ => Err(BuildError::invalid(
+                "no legacy path: the shim usually takes the legacy StatsD daemon's port, so say \
+                 where that daemon listens now (--tee HOST:PORT, [tee] target) or that there is \
+                 none (--no-tee, [tee] none = true)",
+            )),
+        }
+    }
+
     /// Checks ranges and consistency.
     ///
     /// # Errors
@@ -407,6 +474,24 @@ impl ShimConfig {
                 "ingest.queue_capacity, max_packet_size and max_line_len must be > 0",
             ));
         }
+        let e = &self.export;
+        if e.client_cert_file.is_some() != e.client_key_file.is_some() {
+            return Err(BuildError::invalid(
+                "export.client_cert_file and export.client_key_file go together (mutual TLS)",
+            ));
+        }
+        for (key, file) in [
+            ("export.ca_file", &e.ca_file),
+            ("export.client_cert_file", &e.client_cert_file),
+            ("export.client_key_file", &e.client_key_file),
+        ] {
+            if let Some(f) = file.as_ref().filter(|f| !f.is_file()) {
+                return Err(BuildError::invalid(format!(
+                    "{key} = {:?}: no such file",
+                    f.display()
+                )));
+            }
+        }
         if self.export.queue_capacity == 0 || self.export.timeout_ms == 0 {
             return Err(BuildError::invalid(
                 "export.queue_capacity and export.timeout_ms must be > 0",
@@ -441,6 +526,28 @@ mod tests {
             .and_then(|r| r)
             .unwrap_err();
         assert!(e.to_string().contains("ingest.unix_socket_mode = 0o7777"), "{e}");
+    }
+
+    #[test]
+    fn the_example_config_parses_validates_and_names_the_legacy_path() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/shim/shim.toml");
+        let c = ShimConfig::from_file(&path).unwrap();
+        c.validate().unwrap();
+        c.require_legacy_choice().unwrap();
+        assert_eq!(c.tee.target.as_deref(), Some("127.0.0.1:8135"));
+        assert_eq!(c.admin.listen.as_deref(), Some("127.0.0.1:8126"));
+        assert_eq!(c.ingest.unix_socket_mode, 0o660);
+    }
+
+    #[test]
+    fn without_a_tee_target_or_none_the_legacy_choice_is_an_error() {
+        let c = ShimConfig::default();
+        let e = c.require_legacy_choice().unwrap_err().to_string();
+        assert!(e.contains("--tee") && e.contains("--no-tee"), "{e}");
+        let c = ShimConfig::from_toml("[tee]\nnone = true\n").unwrap();
+        c.require_legacy_choice().unwrap();
+        let c = ShimConfig::from_toml("[tee]\nnone = true\ntarget = \"127.0.0.1:9\"\n").unwrap();
+        assert!(c.require_legacy_choice().is_err());
     }
 
     #[test]

@@ -1,6 +1,11 @@
 //! Export: OTLP over gRPC (tonic `MetricsServiceClient`) or HTTP/protobuf (`POST`, reqwest).
 //! Timeouts and retries live here and only here.
 //!
+//! Both transports use rustls for `https://` endpoints: the platform's roots, or
+//! `export.ca_file`, and a client certificate (`client_cert_file` + `client_key_file`) for mutual
+//! TLS. `export.headers` go on every request (gRPC metadata or HTTP headers); their values and
+//! any password in the endpoint URL are never printed (errors carry no URL).
+//!
 //! Each request gets up to `1 + max_retries` attempts, each bounded by `timeout_ms`, with an
 //! exponential backoff starting at `retry_backoff_ms`. gRPC `InvalidArgument` and HTTP 4xx
 //! (except 408/429) are not retried: the payload will not get better. A request that fails every
@@ -19,12 +24,33 @@ use tokio::sync::mpsc;
 use tonic::transport::{Channel, Endpoint};
 
 /// An OTLP client for one endpoint.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub enum Exporter {
-    /// gRPC.
-    Grpc(MetricsServiceClient<Channel>),
-    /// HTTP/protobuf to the URL.
+    /// gRPC, with the metadata every request carries.
+    Grpc(MetricsServiceClient<Channel>, tonic::metadata::MetadataMap),
+    /// HTTP/protobuf to the URL (the headers are the client's defaults).
     Http(reqwest::Client, String),
+}
+
+impl std::fmt::Debug for Exporter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Exporter::Grpc(..) => "Exporter::Grpc",
+            Exporter::Http(..) => "Exporter::Http",
+        })
+    }
+}
+
+/// `url` with any password replaced by `***` (for errors and logs).
+pub fn redact_url(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        Ok(_) => url.to_owned(),
+        Err(_) => "<not a URL>".to_owned(),
+    }
 }
 
 impl Exporter {
@@ -33,24 +59,77 @@ impl Exporter {
     /// # Errors
     /// [`BuildError::InvalidEndpoint`] when the endpoint is not a valid URI.
     pub fn new(cfg: &ExportConfig) -> Result<Exporter, BuildError> {
-        let invalid =
-            |reason: String| BuildError::InvalidEndpoint { endpoint: cfg.endpoint.clone(), reason };
+        let invalid = |reason: String| BuildError::InvalidEndpoint {
+            endpoint: redact_url(&cfg.endpoint),
+            reason,
+        };
+        let read = |p: &Option<std::path::PathBuf>| -> Result<Option<Vec<u8>>, BuildError> {
+            p.as_ref()
+                .map(|p| std::fs::read(p).map_err(|e| invalid(format!("{}: {e}", p.display()))))
+                .transpose()
+        };
+        let (ca, cert, key) =
+            (read(&cfg.ca_file)?, read(&cfg.client_cert_file)?, read(&cfg.client_key_file)?);
         let timeout = Duration::from_millis(cfg.timeout_ms);
+        let _ = rustls::crypto::ring::default_provider().install_default();
         match cfg.protocol {
             Protocol::Grpc => {
-                let ep = Endpoint::from_shared(cfg.endpoint.clone())
+                let mut ep = Endpoint::from_shared(cfg.endpoint.clone())
                     .map_err(|e| invalid(e.to_string()))?
                     .connect_timeout(timeout)
                     .timeout(timeout);
-                Ok(Exporter::Grpc(MetricsServiceClient::new(ep.connect_lazy())))
+                if cfg.endpoint.starts_with("https://") {
+                    let mut tls = tonic::transport::ClientTlsConfig::new();
+                    tls = match &ca {
+                        Some(pem) => {
+                            tls.ca_certificate(tonic::transport::Certificate::from_pem(pem))
+                        }
+                        None => tls.with_native_roots(),
+                    };
+                    if let (Some(cert), Some(key)) = (&cert, &key) {
+                        tls = tls.identity(tonic::transport::Identity::from_pem(cert, key));
+                    }
+                    ep = ep.tls_config(tls).map_err(|e| invalid(e.to_string()))?;
+                }
+                let mut metadata = tonic::metadata::MetadataMap::new();
+                for (k, v) in &cfg.headers.0 {
+                    let name =
+                        tonic::metadata::MetadataKey::from_bytes(k.to_ascii_lowercase().as_bytes())
+                            .map_err(|_| invalid(format!("export.headers: invalid name {k:?}")))?;
+                    let value = v
+                        .parse()
+                        .map_err(|_| invalid(format!("export.headers.{k}: invalid value")))?;
+                    metadata.insert(name, value);
+                }
+                Ok(Exporter::Grpc(MetricsServiceClient::new(ep.connect_lazy()), metadata))
             }
             Protocol::Http => {
-                let _ = rustls::crypto::ring::default_provider().install_default();
                 reqwest::Url::parse(&cfg.endpoint).map_err(|e| invalid(e.to_string()))?;
-                let client = reqwest::Client::builder()
-                    .timeout(timeout)
-                    .build()
-                    .map_err(|e| invalid(e.to_string()))?;
+                let mut headers = reqwest::header::HeaderMap::new();
+                for (k, v) in &cfg.headers.0 {
+                    let name = reqwest::header::HeaderName::from_bytes(k.as_bytes())
+                        .map_err(|_| invalid(format!("export.headers: invalid name {k:?}")))?;
+                    let mut value = reqwest::header::HeaderValue::from_str(v)
+                        .map_err(|_| invalid(format!("export.headers.{k}: invalid value")))?;
+                    value.set_sensitive(true);
+                    headers.insert(name, value);
+                }
+                let mut builder =
+                    reqwest::Client::builder().timeout(timeout).default_headers(headers);
+                if let Some(pem) = &ca {
+                    let certs = reqwest::Certificate::from_pem_bundle(pem)
+                        .map_err(|e| invalid(e.without_url().to_string()))?;
+                    builder = builder.tls_certs_merge(certs);
+                }
+                if let (Some(cert), Some(key)) = (&cert, &key) {
+                    let mut pem = cert.clone();
+                    pem.push(b'\n');
+                    pem.extend_from_slice(key);
+                    let id = reqwest::Identity::from_pem(&pem)
+                        .map_err(|e| invalid(e.without_url().to_string()))?;
+                    builder = builder.identity(id);
+                }
+                let client = builder.build().map_err(|e| invalid(e.without_url().to_string()))?;
                 Ok(Exporter::Http(client, cfg.endpoint.clone()))
             }
         }
@@ -67,8 +146,10 @@ impl Exporter {
     ) -> Result<(), ExportError> {
         let attempt = async {
             match self {
-                Exporter::Grpc(client) => {
-                    client.export(req).await.map(|_| ()).map_err(ExportError::from)
+                Exporter::Grpc(client, metadata) => {
+                    let mut request = tonic::Request::new(req);
+                    *request.metadata_mut() = metadata.clone();
+                    client.export(request).await.map(|_| ()).map_err(ExportError::from)
                 }
                 Exporter::Http(client, url) => {
                     let resp = client
@@ -76,7 +157,8 @@ impl Exporter {
                         .header("content-type", "application/x-protobuf")
                         .body(req.encode_to_vec())
                         .send()
-                        .await?;
+                        .await
+                        .map_err(|e| ExportError::Http(e.without_url()))?;
                     if resp.status().is_success() {
                         Ok(())
                     } else {

@@ -56,6 +56,7 @@
 //!   refused (`unsupported`).
 #![deny(missing_docs)]
 
+mod admin;
 pub mod aggregate;
 mod cli;
 pub mod config;
@@ -123,7 +124,16 @@ impl Shim {
             }
             _ => None,
         };
+        let admin = match &config.admin.listen {
+            Some(a) if !a.is_empty() => {
+                Some(std::net::TcpListener::bind(a.as_str()).map_err(|source| {
+                    BuildError::Bind { what: "admin", addr: a.clone(), source }
+                })?)
+            }
+            _ => None,
+        };
         let addrs = Addrs {
+            admin: admin.as_ref().and_then(|s| s.local_addr().ok()),
             udp: listeners.udp.as_ref().and_then(|s| s.local_addr().ok()),
             tcp: listeners.tcp.as_ref().and_then(|s| s.local_addr().ok()),
             unix: listeners.unix.as_ref().map(|(_, p)| p.clone()),
@@ -132,13 +142,14 @@ impl Shim {
         let tel = Arc::new(Telemetry::default());
         Ok(BoundShim {
             addrs,
-            parts: pipeline::Parts { cfg: config, listeners, tee, otlp_in, tel, mapper },
+            parts: pipeline::Parts { cfg: config, listeners, tee, otlp_in, admin, tel, mapper },
         })
     }
 }
 
 #[derive(Debug, Clone)]
 struct Addrs {
+    admin: Option<SocketAddr>,
     udp: Option<SocketAddr>,
     tcp: Option<SocketAddr>,
     unix: Option<PathBuf>,
@@ -169,6 +180,10 @@ impl BoundShim {
     /// The Unix datagram socket path, if enabled.
     pub fn unix_path(&self) -> Option<&Path> {
         self.addrs.unix.as_deref()
+    }
+    /// The admin endpoint's address (`/healthz`, `/metrics`), if enabled.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.addrs.admin
     }
     /// The OTLP gRPC input address, if enabled.
     pub fn otlp_in_addr(&self) -> Option<SocketAddr> {

@@ -26,6 +26,7 @@ pub(crate) struct Parts {
     pub listeners: Listeners,
     pub tee: Option<Arc<Tee>>,
     pub otlp_in: Option<std::net::TcpListener>,
+    pub admin: Option<std::net::TcpListener>,
     pub tel: Arc<Telemetry>,
     pub mapper: Option<Mapper>,
 }
@@ -41,7 +42,7 @@ pub(crate) async fn run(
     parts: Parts,
     shutdown: impl Future<Output = ()>,
 ) -> Result<TelemetrySnapshot, ShutdownError> {
-    let Parts { cfg, listeners, tee, otlp_in, tel, mapper } = parts;
+    let Parts { cfg, listeners, tee, otlp_in, admin, tel, mapper } = parts;
     let deadline = cfg.shutdown_timeout();
     let stop = Arc::new(AtomicBool::new(false));
     let (tx, rx) = sync_channel::<Vec<u8>>(cfg.ingest.queue_capacity);
@@ -124,8 +125,26 @@ pub(crate) async fn run(
             .map_err(|e| ShutdownError::Internal(e.to_string()))?
     };
 
+    // 5. Admin endpoint: /healthz and /metrics until shutdown begins.
+    let (admin_stop_tx, admin_stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let admin_task = match admin {
+        Some(listener) => {
+            listener.set_nonblocking(true).map_err(|e| ShutdownError::Internal(e.to_string()))?;
+            let listener = tokio::net::TcpListener::from_std(listener)
+                .map_err(|e| ShutdownError::Internal(e.to_string()))?;
+            Some(tokio::spawn(crate::admin::serve(listener, tel.clone(), async {
+                let _ = admin_stop_rx.await;
+            })))
+        }
+        None => None,
+    };
+
     shutdown.await;
     tracing::info!("shim shutting down: draining ingest, final flush, export");
+    let _ = admin_stop_tx.send(());
+    if let Some(task) = admin_task {
+        let _ = task.await;
+    }
     let started = Instant::now();
 
     // Shutdown in data order: sockets stop and drain, the OTLP server stops, the aggregator sees

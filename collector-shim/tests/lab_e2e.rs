@@ -215,3 +215,91 @@ fn zero_injection_gives_increase_on_prometheus() {
     .unwrap_or_else(|e| panic!("increase() never saw the first increment: {e}"));
     shim.shutdown().unwrap();
 }
+
+/// `GET path` on the shim's admin endpoint: (status line, body).
+fn http_get(addr: std::net::SocketAddr, path: &str) -> (String, String) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
+    write!(s, "GET {path} HTTP/1.1\r\nHost: shim\r\nConnection: close\r\n\r\n").unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    (head.lines().next().unwrap_or_default().to_owned(), body.to_owned())
+}
+
+/// One sample of `/metrics` (`name` with its labels as printed, e.g. `x_total{reason="a"}`).
+fn sample(metrics: &str, series: &str) -> Option<f64> {
+    metrics.lines().find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.trim().parse().ok())
+}
+
+/// The shim put in front of the reference daemon with only the legacy address set (its tee):
+/// every line the daemon would have had still reaches it (its totals equal the lines sent), a
+/// key with a space is stored under the daemon's own spelling on both sides, and the admin
+/// endpoint's counters match what was sent, bad lines by reason included.
+#[test]
+fn the_shim_in_front_of_the_daemon_keeps_every_line_and_its_admin_endpoint_counts_them() {
+    let Some(lab) = e2e_lab() else { return };
+    let id = run_id();
+    let hits = format!("dropin.{id}.hits");
+    let spaced = format!("dropin.{id} spaced");
+    let mut cfg = shim_to(&lab, lab.vm_otlp_url());
+    cfg.admin.listen = Some("127.0.0.1:0".to_owned());
+    let shim = Shim::bind(cfg).unwrap();
+    let (addr, admin) = (shim.udp_addr().unwrap(), shim.admin_addr().unwrap());
+    let shim = shim.spawn();
+    let s = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let mut packets = 0;
+    for _ in 0..20 {
+        let p: Vec<String> = (0..10).map(|_| format!("{hits}:1|c")).collect();
+        s.send_to(p.join("\n").as_bytes(), addr).unwrap();
+        packets += 1;
+    }
+    for p in
+        [format!("{spaced}:4|c"), "nocolon".to_owned(), format!("{hits}:abc|c"), "é:1|c".into()]
+    {
+        s.send_to(p.as_bytes(), addr).unwrap();
+        packets += 1;
+    }
+    let vm = lab.vm();
+    let graphite = GraphiteNaming::default();
+    let q = |name: &str, f: &str| format!(r#"sum({f}({{__name__="{name}"}}[10m]))"#);
+    // the daemon got every good line: 200 hits, and the spaced key under its sanitised name
+    poll_eq(INGEST_TIMEOUT, POLL_INTERVAL, Some(200.0), || {
+        vm.query_value(&q(&graphite.counter_count(&hits), "sum_over_time"))
+    })
+    .unwrap();
+    let clean = dualmetrics_model::naming_map::graphite_sanitize(&spaced);
+    assert_eq!(clean, format!("dropin.{id}_spaced"));
+    poll_eq(INGEST_TIMEOUT, POLL_INTERVAL, Some(4.0), || {
+        vm.query_value(&q(&graphite.counter_count(&clean), "sum_over_time"))
+    })
+    .unwrap();
+    // the shim exports the same name
+    let prom = vm_prom_naming(&lab);
+    let otel = otel_series_base(&clean, "", MetricKind::Counter, prom);
+    poll_eq(INGEST_TIMEOUT, POLL_INTERVAL, Some(4.0), || {
+        vm.query_value(&q(&otel, "last_over_time"))
+    })
+    .unwrap();
+    // the admin endpoint
+    let (status, body) = http_get(admin, "/healthz");
+    assert!(status.contains("200"), "{status}");
+    assert_eq!(body, "ok\n");
+    let (status, metrics) = http_get(admin, "/metrics");
+    assert!(status.contains("200"), "{status}");
+    assert_eq!(sample(&metrics, "dualmetrics_shim_lines_total"), Some(201.0), "{metrics}");
+    assert_eq!(
+        sample(&metrics, "dualmetrics_shim_packets_total{transport=\"udp\"}"),
+        Some(packets as f64)
+    );
+    assert_eq!(sample(&metrics, "dualmetrics_shim_tee_packets_total"), Some(packets as f64));
+    assert_eq!(sample(&metrics, "dualmetrics_shim_tee_errors_total"), Some(0.0));
+    for (reason, n) in [("malformed", 1.0), ("bad_value", 1.0), ("invalid_name", 1.0)] {
+        let series = format!("dualmetrics_shim_bad_lines_total{{reason=\"{reason}\"}}");
+        assert_eq!(sample(&metrics, &series), Some(n), "{reason}: {metrics}");
+    }
+    let (status, _) = http_get(admin, "/nothing");
+    assert!(status.contains("404"), "{status}");
+    shim.shutdown().unwrap();
+}

@@ -1,0 +1,127 @@
+//! The shim's OTLP export over TLS with credentials, against a real TLS tonic receiver on
+//! 127.0.0.1:0 whose certificates a CA made in the test signed: mutual TLS with the CA and a
+//! client certificate from the config, a header on every request, and no secret in any error or
+//! `Debug` output.
+use dualmetrics_shim::config::{ExportConfig, Headers, Protocol};
+use dualmetrics_shim::export::Exporter;
+use dualmetrics_shim::{Shim, ShimConfig};
+use dualmetrics_testkit::{latest, OtlpGrpcReceiver, ServerTls};
+use std::net::UdpSocket;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+const WAIT: Duration = Duration::from_secs(15);
+const TOKEN: &str = "Bearer s3cret-t0ken";
+
+struct Pki {
+    _dir: tempfile::TempDir,
+    ca: PathBuf,
+    cert: PathBuf,
+    key: PathBuf,
+    server: ServerTls,
+}
+
+fn pki() -> Pki {
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let server_key = rcgen::KeyPair::generate().unwrap();
+    let server = rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned()])
+        .unwrap()
+        .signed_by(&server_key, &ca, &ca_key)
+        .unwrap();
+    let client_key = rcgen::KeyPair::generate().unwrap();
+    let mut client_params = rcgen::CertificateParams::new(vec!["shim".to_owned()]).unwrap();
+    client_params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+    let client = client_params.signed_by(&client_key, &ca, &ca_key).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, text: String| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    };
+    Pki {
+        ca: write("ca.pem", ca.pem()),
+        cert: write("client.pem", client.pem()),
+        key: write("client-key.pem", client_key.serialize_pem()),
+        server: ServerTls {
+            cert_pem: server.pem(),
+            key_pem: server_key.serialize_pem(),
+            client_ca_pem: Some(ca.pem()),
+        },
+        _dir: dir,
+    }
+}
+
+fn config(receiver: &OtlpGrpcReceiver, pki: &Pki, client_cert: bool) -> ShimConfig {
+    let mut c = ShimConfig::loopback();
+    c.export.endpoint = format!("https://127.0.0.1:{}", receiver.local_addr().port());
+    c.export.self_telemetry = false;
+    c.export.ca_file = Some(pki.ca.clone());
+    c.export.headers = Headers([("authorization".to_owned(), TOKEN.to_owned())].into());
+    if client_cert {
+        c.export.client_cert_file = Some(pki.cert.clone());
+        c.export.client_key_file = Some(pki.key.clone());
+    }
+    c
+}
+
+#[test]
+fn export_over_mutual_tls_carries_the_configured_header() {
+    let pki = pki();
+    let receiver = OtlpGrpcReceiver::builder().with_tls(pki.server.clone()).start();
+    let cfg = config(&receiver, &pki, true);
+    assert!(!format!("{cfg:?}").contains("s3cret"), "the config's Debug shows the token");
+    let shim = Shim::bind(cfg).unwrap();
+    let addr = shim.udp_addr().unwrap();
+    let shim = shim.spawn();
+    UdpSocket::bind("127.0.0.1:0").unwrap().send_to(b"secure.hits:3|c", addr).unwrap();
+    receiver
+        .wait_for(WAIT, |p| latest(p, "secure.hits", &[]).is_some_and(|p| p.as_f64() == Some(3.0)));
+    let got = receiver.received();
+    assert!(got.iter().all(|r| r.header("authorization") == Some(TOKEN)), "header missing");
+    shim.shutdown().unwrap();
+}
+
+#[test]
+fn without_the_client_certificate_the_collector_refuses_and_the_failure_is_counted() {
+    let pki = pki();
+    let receiver = OtlpGrpcReceiver::builder().with_tls(pki.server.clone()).start();
+    let bound = Shim::bind(config(&receiver, &pki, false)).unwrap();
+    let (addr, tel) = (bound.udp_addr().unwrap(), bound.telemetry());
+    let shim = bound.spawn();
+    UdpSocket::bind("127.0.0.1:0").unwrap().send_to(b"secure.hits:3|c", addr).unwrap();
+    let t0 = Instant::now();
+    while tel.snapshot().export_errors == 0 {
+        assert!(t0.elapsed() < WAIT, "no failed export counted");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(receiver.request_count(), 0);
+    drop(shim);
+}
+
+#[test]
+fn export_errors_never_show_the_endpoint_password() {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    for protocol in [Protocol::Http, Protocol::Grpc] {
+        let cfg = ExportConfig {
+            endpoint: "http://user:pa55w0rd@127.0.0.1:1/v1/metrics".to_owned(),
+            protocol,
+            timeout_ms: 2_000,
+            ..Default::default()
+        };
+        let mut exporter = rt.block_on(async { Exporter::new(&cfg) }).unwrap();
+        let err = rt
+            .block_on(exporter.export_once(Default::default(), Duration::from_secs(2)))
+            .unwrap_err()
+            .to_string();
+        assert!(!err.contains("pa55w0rd"), "{protocol:?}: {err}");
+        assert!(!format!("{exporter:?}").contains("pa55w0rd"));
+    }
+    let bad =
+        ExportConfig { endpoint: "http://user:pa55w0rd@[::1".to_owned(), ..Default::default() };
+    if let Err(e) = Exporter::new(&bad) {
+        assert!(!e.to_string().contains("pa55w0rd"), "{e}");
+    }
+}
