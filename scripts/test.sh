@@ -51,6 +51,14 @@ if [[ ${CI:-} == true && -z ${CARGO_TARGET_DIR:-} ]]; then
   export CARGO_TARGET_DIR=${DUALMETRICS_CI_TARGET_DIR:-$HOME/.cache/dualmetrics/ci-target}
   mkdir -p "$CARGO_TARGET_DIR"
   echo "  CI: CARGO_TARGET_DIR=$CARGO_TARGET_DIR (kept between runs)"
+  # no incremental data (a fresh clone never reuses it) and no unbounded growth: stale
+  # artifacts of earlier runs accumulate in a kept target dir, so past 40 GB it starts over
+  export CARGO_INCREMENTAL=0
+  kept_gb=$(du -s --block-size=1G "$CARGO_TARGET_DIR" 2>/dev/null | cut -f1)
+  if [[ ${kept_gb:-0} -gt 40 ]]; then
+    echo "  CI: $CARGO_TARGET_DIR holds ${kept_gb} GB: removing it (a full build follows)"
+    rm -rf "$CARGO_TARGET_DIR"; mkdir -p "$CARGO_TARGET_DIR"
+  fi
 fi
 nextest=0
 if cargo nextest --version >/dev/null 2>&1; then nextest=1; echo "  $(cargo nextest --version 2>/dev/null | head -1)"; fi
@@ -102,6 +110,9 @@ for tree in "--workspace" "-p dualmetrics" "-p dualmetrics --features http-proto
 done
 echo "[test.sh] cargo tree -i openssl-sys / native-tls: in none of the trees"
 echo "[test.sh] SDK crates (cargo tree -p dualmetrics -e normal, unique): default $(cargo tree -p dualmetrics -e normal --prefix none | sort -u | wc -l), with http-proto $(cargo tree -p dualmetrics -e normal --prefix none --features http-proto | sort -u | wc -l)"
+
+step "publishable: cargo package for the SDK and the model (packaged alone, then built)"
+timed "cargo package" cargo package -q -p dualmetrics-model -p dualmetrics --allow-dirty
 
 step "build the tests"
 if [[ $nextest == 1 ]]; then
