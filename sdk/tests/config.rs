@@ -294,3 +294,21 @@ fn header_values_never_show_in_the_printed_configuration() {
     assert!(!printed.contains("s3cr3t") && !printed.contains("acme"), "{printed}");
     assert!(printed.contains("authorization: <redacted>"), "{printed}");
 }
+
+#[test]
+fn a_duration_beyond_one_day_fails_at_startup_naming_the_key_value_and_range() {
+    for (var, key) in [
+        ("DUALMETRICS_STATSD_FLUSH_INTERVAL_MS", "statsd.flush_interval_ms"),
+        ("DUALMETRICS_OTLP_EXPORT_INTERVAL_MS", "otlp.export_interval_ms"),
+        ("DUALMETRICS_OTLP_TIMEOUT_MS", "otlp.timeout_ms"),
+        ("DUALMETRICS_OTLP_KEEPALIVE_MS", "otlp.keepalive_ms"),
+    ] {
+        let err = builder(&[(var, "99999999999999")]).build().unwrap_err().to_string();
+        for needle in [key, "99999999999999", "out of range"] {
+            assert!(err.contains(needle), "{var}: {err} lacks {needle:?}");
+        }
+    }
+    // keepalive 0 turns the PINGs off; it is no error
+    let c = builder(&[("DUALMETRICS_OTLP_KEEPALIVE_MS", "0")]).resolve_config().unwrap();
+    assert_eq!(c.otlp.keepalive, None);
+}

@@ -375,12 +375,18 @@ fn grpc_exporter(
             v.parse().map_err(|_| backend_err(format!("invalid value for header {k:?}")))?;
         metadata.insert(key, value);
     }
-    let mut builder = opentelemetry_otlp::MetricExporter::builder()
-        .with_tonic()
-        .with_endpoint(otlp.endpoint.clone())
-        .with_timeout(otlp.timeout)
-        .with_metadata(metadata)
-        .with_temporality(temporality);
+    // The channel is ours: HTTP/2 keepalive PINGs find a connection that died without closing
+    // (the exporter would otherwise send every later request into it and never reconnect).
+    let mut endpoint = tonic::transport::Endpoint::from_shared(otlp.endpoint.clone())
+        .map_err(|e| backend_err(format!("otlp.endpoint: {e}")))?
+        .timeout(otlp.timeout)
+        .connect_timeout(otlp.timeout);
+    if let Some(interval) = otlp.keepalive {
+        endpoint = endpoint
+            .http2_keep_alive_interval(interval)
+            .keep_alive_timeout(otlp.timeout.min(interval).max(Duration::from_millis(100)))
+            .keep_alive_while_idle(true);
+    }
     if otlp.endpoint.starts_with("https://") {
         let mut tls = tonic::transport::ClientTlsConfig::new();
         tls = match &ca_pem {
@@ -395,9 +401,16 @@ fn grpc_exporter(
         if let Some((cert, key)) = identity {
             tls = tls.identity(tonic::transport::Identity::from_pem(cert, key));
         }
-        builder = builder.with_tls_config(tls);
+        endpoint = endpoint.tls_config(tls).map_err(backend_err)?;
     }
-    builder.build().map_err(backend_err)
+    opentelemetry_otlp::MetricExporter::builder()
+        .with_tonic()
+        .with_channel(endpoint.connect_lazy())
+        .with_timeout(otlp.timeout)
+        .with_metadata(metadata)
+        .with_temporality(temporality)
+        .build()
+        .map_err(backend_err)
 }
 
 /// A blocking HTTP client for the HTTP exporter (rustls: the system's roots plus the optional

@@ -37,6 +37,7 @@ pub(crate) const SCHEMA: &[(&str, Kind)] = &[
     ("otlp.protocol", Kind::Str),
     ("otlp.headers", Kind::Table),
     ("otlp.timeout_ms", Kind::Int),
+    ("otlp.keepalive_ms", Kind::Int),
     ("otlp.export_interval_ms", Kind::Int),
     ("otlp.temporality", Kind::Str),
     ("otlp.histogram", Kind::Str),

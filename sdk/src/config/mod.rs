@@ -88,6 +88,15 @@ pub const DEFAULT_OTLP_GRPC_ENDPOINT: &str = "http://127.0.0.1:4317";
 pub const DEFAULT_OTLP_HTTP_ENDPOINT: &str = "http://127.0.0.1:4318/v1/metrics";
 /// Default OTLP export timeout.
 pub const DEFAULT_OTLP_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default interval of the HTTP/2 keepalive PINGs on the OTLP/gRPC connection (`otlp.keepalive_ms`;
+/// `0` turns them off): 30 s. A connection whose PING is not answered within the export timeout
+/// (at most 10 s) is dropped and the next export connects again, so a collector path that died
+/// without closing the connection (a frozen proxy, a partition) costs at most about 40 s of
+/// failed exports instead of every export after it.
+pub const DEFAULT_OTLP_KEEPALIVE: Duration = Duration::from_secs(30);
+/// Largest value any `*_ms` setting accepts: one day (a larger one is a configuration error
+/// naming the key, never an overflow in time arithmetic).
+pub const MAX_DURATION_MS: u64 = 86_400_000;
 /// Default OTLP export interval (OpenTelemetry's 60 s is shortened to the StatsD flush
 /// interval, so that both pipelines report on the same cadence).
 pub const DEFAULT_OTLP_EXPORT_INTERVAL: Duration = Duration::from_secs(10);

@@ -115,6 +115,9 @@ pub struct OtlpConfig {
     pub headers: Headers,
     /// Export timeout. Defaults to [`DEFAULT_OTLP_TIMEOUT`].
     pub timeout: Duration,
+    /// HTTP/2 keepalive PING interval of the gRPC connection; `None` (`otlp.keepalive_ms = 0`)
+    /// sends none. Defaults to [`super::DEFAULT_OTLP_KEEPALIVE`].
+    pub keepalive: Option<Duration>,
     /// Export interval. Defaults to [`DEFAULT_OTLP_EXPORT_INTERVAL`].
     pub export_interval: Duration,
     /// Global temporality. Defaults to cumulative.
@@ -210,7 +213,16 @@ impl Reader<'_> {
     }
 
     fn millis(&self, key: &str, default: Duration) -> Result<Duration, ConfigError> {
-        Ok(Duration::from_millis(self.positive(key, default.as_millis() as u64)?))
+        let ms = self.positive(key, default.as_millis() as u64)?;
+        if ms > super::MAX_DURATION_MS {
+            let e = self.get(key).expect("a value above the maximum is configured");
+            return Err(self.err(
+                key,
+                e,
+                format!("out of range: 1..={} (ms, one day)", super::MAX_DURATION_MS),
+            ));
+        }
+        Ok(Duration::from_millis(ms))
     }
 
     fn table(&self, key: &str) -> Vec<(String, String)> {
@@ -472,6 +484,10 @@ pub(crate) fn resolve(
         protocol,
         headers: Headers(r.table("otlp.headers")),
         timeout: r.millis("otlp.timeout_ms", DEFAULT_OTLP_TIMEOUT)?,
+        keepalive: match r.get("otlp.keepalive_ms") {
+            Some(Entry { value: Value::Int(0), .. }) => None,
+            _ => Some(r.millis("otlp.keepalive_ms", super::DEFAULT_OTLP_KEEPALIVE)?),
+        },
         export_interval: r.millis("otlp.export_interval_ms", DEFAULT_OTLP_EXPORT_INTERVAL)?,
         temporality,
         histogram,
