@@ -190,7 +190,12 @@ pub struct CompareArgs {
 /// Default of `--storage-step`: the reference StatsD daemon's `flushInterval`.
 pub const DEFAULT_STORAGE_STEP: &str = "10s";
 
-/// Parses `500ms`, `10s`, `5m`, `1h`, `1d` (a bare number is seconds).
+/// Longest duration any flag accepts: 3650 days (ten years). Longer values are an error, never
+/// an overflow in the time arithmetic that follows.
+pub const MAX_DURATION_SECS: f64 = 3650.0 * 86400.0;
+
+/// Parses `500ms`, `10s`, `5m`, `1h`, `1d` (a bare number is seconds), up to
+/// [`MAX_DURATION_SECS`].
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
     let split = s.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(s.len());
@@ -206,6 +211,9 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     };
     if !secs.is_finite() || secs < 0.0 {
         return Err(format!("{s:?} is not a duration"));
+    }
+    if secs > MAX_DURATION_SECS {
+        return Err(format!("{s:?} is out of range: at most 3650d"));
     }
     Ok(Duration::from_secs_f64(secs))
 }
@@ -576,6 +584,16 @@ mod tests {
         assert_eq!(parse_duration("1m").unwrap(), Duration::from_secs(60));
         assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
         assert!(parse_duration("10x").is_err());
+    }
+
+    #[test]
+    fn huge_durations_are_errors_not_panics() {
+        for s in ["99999999999999999999s", "3651d", "99999999999999h"] {
+            let e = parse_duration(s).unwrap_err();
+            assert!(e.contains("out of range") || e.contains("not a duration"), "{s}: {e}");
+        }
+        assert!(parse_time("-99999999999999h", 0, 0).is_err());
+        assert_eq!(parse_duration("3650d").unwrap(), Duration::from_secs(3650 * 86400));
     }
 
     #[test]

@@ -110,8 +110,7 @@ impl GraphiteAdapter {
 pub(crate) fn parse_render(body: &str) -> Result<Vec<Series>, String> {
     let raw: Vec<RenderSeries> = serde_json::from_str(body)
         .map_err(|e| format!("{e}; body starts with: {}", excerpt(body)))?;
-    Ok(raw
-        .into_iter()
+    raw.into_iter()
         .map(|r| {
             let mut labels: BTreeMap<String, String> = r
                 .tags
@@ -136,11 +135,12 @@ pub(crate) fn parse_render(body: &str) -> Result<Vec<Series>, String> {
             let points = r
                 .datapoints
                 .into_iter()
-                .filter_map(|(v, ts)| Some((ts? as i64, v.unwrap_or(f64::NAN))))
-                .collect();
-            Series { labels, points }
+                .filter_map(|(v, ts)| Some((ts?, v)))
+                .map(|(ts, v)| Ok((super::timestamp(ts)?, v.unwrap_or(f64::NAN))))
+                .collect::<Result<_, String>>()?;
+            Ok(Series { labels, points })
         })
-        .collect())
+        .collect()
 }
 
 /// The useful part of an error body: a JSON `error`/`msg`/`message` field, an HTML `<title>`,
@@ -225,6 +225,17 @@ impl QueryAdapter for GraphiteAdapter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_timestamp_that_is_no_time_is_an_error_not_an_overflow() {
+        let body = r#"[{"target":"a","datapoints":[[1.0,-1e300]]}]"#;
+        let e = parse_render(body).unwrap_err();
+        assert!(e.contains("not a time"), "{e}");
+        let body = r#"{"status":"success","data":{"resultType":"matrix","result":[{"metric":{},"values":[[1e300,"1"]]}]}}"#;
+        assert!(
+            matches!(super::super::prometheus::parse_answer(body), Err(Err(e)) if e.contains("not a time"))
+        );
+    }
 
     #[test]
     fn render_json_with_tags_and_nulls() {

@@ -27,6 +27,20 @@ pub struct Series {
     pub points: Vec<(i64, f64)>,
 }
 
+/// Largest timestamp magnitude a backend may return, Unix seconds (about the year 5138): a point
+/// beyond it (`-1e300`, an overflowed float) makes the answer an error, never an overflow in the
+/// alignment arithmetic.
+pub const MAX_TIMESTAMP_SECS: f64 = 1e11;
+
+/// A returned timestamp as whole Unix seconds, or an error naming it when it is not a time.
+pub(crate) fn timestamp(t: f64) -> Result<i64, String> {
+    if t.is_finite() && t.abs() <= MAX_TIMESTAMP_SECS {
+        Ok(t.round() as i64)
+    } else {
+        Err(format!("timestamp {t} is not a time (beyond ±{MAX_TIMESTAMP_SECS} s)"))
+    }
+}
+
 /// A range of time on a step grid: `start`, `start + step`, … up to and including `end`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TimeRange {

@@ -66,29 +66,29 @@ pub(crate) fn parse_answer(body: &str) -> Result<Vec<Series>, Result<(String, St
         )));
     }
     let data = env.data.ok_or_else(|| Err("success without data".to_owned()))?;
-    let to_series = |s: Sample| {
+    let to_series = |s: Sample| -> Result<Series, String> {
         let mut labels = s.metric;
         labels.remove("__name__");
         let points = s
             .values
             .iter()
             .chain(s.value.iter())
-            .map(|(t, v)| (t.round() as i64, parse_value(v)))
-            .collect();
-        Series { labels, points }
+            .map(|(t, v)| Ok((super::timestamp(*t)?, parse_value(v))))
+            .collect::<Result<_, String>>()?;
+        Ok(Series { labels, points })
     };
     match data.result_type.as_str() {
         "matrix" | "vector" => {
             let samples: Vec<Sample> = serde_json::from_value(data.result)
                 .map_err(|e| Err(format!("unexpected {} shape: {e}", data.result_type)))?;
-            Ok(samples.into_iter().map(to_series).collect())
+            samples.into_iter().map(to_series).collect::<Result<_, _>>().map_err(Err)
         }
         "scalar" => {
             let (t, v): (f64, String) = serde_json::from_value(data.result)
                 .map_err(|e| Err(format!("unexpected scalar shape: {e}")))?;
             Ok(vec![Series {
                 labels: BTreeMap::new(),
-                points: vec![(t.round() as i64, parse_value(&v))],
+                points: vec![(super::timestamp(t).map_err(Err)?, parse_value(&v))],
             }])
         }
         other => Err(Err(format!("unsupported resultType {other:?}"))),
