@@ -27,7 +27,7 @@ use tonic::transport::{Channel, Endpoint};
 #[derive(Clone)]
 pub enum Exporter {
     /// gRPC, with the metadata every request carries.
-    Grpc(MetricsServiceClient<Channel>, tonic::metadata::MetadataMap),
+    Grpc(MetricsServiceClient<Channel>, Box<tonic::metadata::MetadataMap>),
     /// HTTP/protobuf to the URL (the headers are the client's defaults).
     Http(reqwest::Client, String),
 }
@@ -101,7 +101,7 @@ impl Exporter {
                         .map_err(|_| invalid(format!("export.headers.{k}: invalid value")))?;
                     metadata.insert(name, value);
                 }
-                Ok(Exporter::Grpc(MetricsServiceClient::new(ep.connect_lazy()), metadata))
+                Ok(Exporter::Grpc(MetricsServiceClient::new(ep.connect_lazy()), Box::new(metadata)))
             }
             Protocol::Http => {
                 reqwest::Url::parse(&cfg.endpoint).map_err(|e| invalid(e.to_string()))?;
@@ -148,7 +148,7 @@ impl Exporter {
             match self {
                 Exporter::Grpc(client, metadata) => {
                     let mut request = tonic::Request::new(req);
-                    *request.metadata_mut() = metadata.clone();
+                    *request.metadata_mut() = (**metadata).clone();
                     client.export(request).await.map(|_| ()).map_err(ExportError::from)
                 }
                 Exporter::Http(client, url) => {
