@@ -26,10 +26,10 @@
 //! daemon's sum, mean and percentiles are those of the kept samples (statsd does not scale the
 //! sum). OTLP always gets every sample.
 //!
-//! Globs are compiled once into a [`globset::GlobSet`] when the configuration is resolved; an
-//! instrument is matched once, at registration (and again at a reload), never per emit.
+//! Globs ([`crate::glob`]) are compiled once when the configuration is resolved; an instrument
+//! is matched once, at registration (and again at a reload), never per emit.
+use crate::glob::Glob;
 use dualmetrics_model::naming::validate_metric_name;
-use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 
 use crate::config::Temporality;
 use crate::error::{ConfigError, Source};
@@ -152,7 +152,8 @@ pub(crate) struct Resolved {
 #[derive(Debug, Clone, Default)]
 pub struct Rules {
     rules: Vec<SourcedRule>,
-    set: GlobSet,
+    /// The compiled glob of each rule, in match order.
+    globs: Vec<Glob>,
 }
 
 impl PartialEq for Rules {
@@ -164,7 +165,7 @@ impl PartialEq for Rules {
 impl Rules {
     /// Validates and compiles `rules` (already in match order).
     pub(crate) fn compile(rules: Vec<SourcedRule>) -> Result<Rules, ConfigError> {
-        let mut builder = GlobSetBuilder::new();
+        let mut globs = Vec::with_capacity(rules.len());
         for r in &rules {
             let err = |field: &str, value: String, reason: String| ConfigError {
                 key: format!("rules[{}].{field}", r.index),
@@ -172,14 +173,12 @@ impl Rules {
                 origin: r.source.clone(),
                 reason,
             };
-            let glob = GlobBuilder::new(&r.rule.pattern)
-                .literal_separator(false)
-                .build()
+            let glob = Glob::new(&r.rule.pattern)
                 .map_err(|e| err("match", r.rule.pattern.clone(), format!("invalid glob: {e}")))?;
             if r.rule.pattern.is_empty() {
                 return Err(err("match", String::new(), "must not be empty".into()));
             }
-            builder.add(glob);
+            globs.push(glob);
             for (field, name) in
                 [("statsd_name", &r.rule.statsd_name), ("otel_name", &r.rule.otel_name)]
             {
@@ -202,13 +201,7 @@ impl Rules {
                 }
             }
         }
-        let set = builder.build().map_err(|e| ConfigError {
-            key: "rules".into(),
-            value: String::new(),
-            origin: Source::Default,
-            reason: e.to_string(),
-        })?;
-        Ok(Rules { rules, set })
+        Ok(Rules { rules, globs })
     }
 
     /// The rules in match order.
@@ -228,7 +221,7 @@ impl Rules {
 
     /// The first rule matching `name`, resolved.
     pub(crate) fn resolve(&self, name: &str) -> Resolved {
-        let first = self.set.matches(name).into_iter().min();
+        let first = self.globs.iter().position(|g| g.is_match(name));
         match first.map(|i| &self.rules[i]) {
             None => Resolved::default(),
             Some(SourcedRule { rule: r, index, source }) => Resolved {

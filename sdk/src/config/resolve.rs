@@ -392,9 +392,12 @@ pub(crate) fn resolve(
         Some((s, e)) => {
             let shown_key =
                 if endpoint_key == BASE_ENDPOINT { "otlp.endpoint" } else { endpoint_key };
-            let url = url::Url::parse(s)
+            let url = s
+                .parse::<http::Uri>()
                 .map_err(|err| r.err(shown_key, e, format!("not a URL: {err}")))?;
-            if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+            if !matches!(url.scheme_str(), Some("http" | "https"))
+                || url.host().is_none_or(str::is_empty)
+            {
                 return Err(r.err(shown_key, e, "expected an http:// or https:// URL with a host"));
             }
             let is_base = endpoint_key == BASE_ENDPOINT;
