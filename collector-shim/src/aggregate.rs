@@ -12,7 +12,8 @@
 //!   `v` falls in the first bucket whose upper bound is `>= v`) with weight
 //!   `round(1 / sample_rate)` (at least 1): OTLP bucket counts are integers.
 //! - **Sets** count distinct members per interval, by a 64-bit hash of the member (no copy of
-//!   the text is kept), at most `max_set_size` per set (`set_limit` drops beyond).
+//!   the text is kept), at most `max_set_size` per set and `max_set_members_total` over all sets
+//!   (`set_limit` drops beyond either).
 //! - **Cardinality.** At most `max_series_per_metric` series per name: further tag sets fold
 //!   into the series with the one attribute `otel.metric.overflow=true` (counted as overflow
 //!   lines). At most `max_series` in total: beyond it, new series are dropped (`series_limit`).
@@ -202,6 +203,8 @@ pub struct Aggregator {
     per_name: HashMap<Box<str>, usize>,
     interval_start_ns: u64,
     release_held: bool,
+    /// Distinct set members held this interval, all sets together (`max_set_members_total`).
+    set_members: usize,
 }
 
 impl Aggregator {
@@ -214,6 +217,7 @@ impl Aggregator {
             per_name: HashMap::new(),
             interval_start_ns: start_ns,
             release_held: false,
+            set_members: 0,
         }
     }
 
@@ -303,7 +307,7 @@ impl Aggregator {
         let tags = sort_dedup(tags);
         let hash = self.hash(class, name, tags);
         if let Some(s) = self.table.find_mut(hash, |s| s.same(class, name, tags)) {
-            apply(s, line, &self.cfg, tel);
+            apply(s, line, &self.cfg, &mut self.set_members, tel);
             return Ok(());
         }
         self.ingest_new(class, hash, line, name, tags, bounds, tel)
@@ -331,7 +335,7 @@ impl Aggregator {
             }
             let hash = self.hash(class, &clean, tags);
             if let Some(s) = self.table.find_mut(hash, |s| s.same(class, &clean, tags)) {
-                apply(s, line, &self.cfg, tel);
+                apply(s, line, &self.cfg, &mut self.set_members, tel);
                 return Ok(());
             }
             return self.ingest_new(class, hash, line, &clean, tags, bounds, tel);
@@ -342,7 +346,7 @@ impl Aggregator {
             let tags: &[(&str, &str)] = &OVERFLOW_TAGS;
             let h = self.hash(class, name, tags);
             if let Some(s) = self.table.find_mut(h, |s| s.same(class, name, tags)) {
-                apply(s, line, &self.cfg, tel);
+                apply(s, line, &self.cfg, &mut self.set_members, tel);
                 return Ok(());
             }
             (h, tags, true)
@@ -377,7 +381,7 @@ impl Aggregator {
             bounds,
             state,
         };
-        apply(&mut s, line, &self.cfg, tel);
+        apply(&mut s, line, &self.cfg, &mut self.set_members, tel);
         if !overflow {
             *self.per_name.entry_ref(name).or_insert(0) += 1;
         }
@@ -399,6 +403,7 @@ impl Aggregator {
     /// Cumulative: every counter and histogram (their totals), every gauge with a value, sets
     /// touched in the interval. Delta: only series touched in the interval.
     pub fn flush(&mut self, now_ns: u64, tel: &Telemetry, mut visit: impl FnMut(SeriesView<'_>)) {
+        self.set_members = 0; // every set is cleared below
         let cumulative = self.cfg.temporality == Temporality::Cumulative;
         let interval_start = self.interval_start_ns;
         for s in self.table.iter_mut() {
@@ -493,7 +498,13 @@ fn sort_dedup<'t, 'a>(tags: &'t mut [(&'a str, &'a str)]) -> &'t [(&'a str, &'a 
     &tags[..w]
 }
 
-fn apply(s: &mut Series, line: &StatsdLine<'_>, cfg: &AggregateConfig, tel: &Telemetry) {
+fn apply(
+    s: &mut Series,
+    line: &StatsdLine<'_>,
+    cfg: &AggregateConfig,
+    set_members: &mut usize,
+    tel: &Telemetry,
+) {
     s.touched = true;
     match &mut s.state {
         State::Counter { interval, total } => {
@@ -526,8 +537,12 @@ fn apply(s: &mut Series, line: &StatsdLine<'_>, cfg: &AggregateConfig, tel: &Tel
         State::Set { members } => {
             if let Value::Set(m) = line.value {
                 let h = members.hasher().hash_one(m);
-                if members.len() < cfg.max_set_size || members.contains(&h) {
+                if members.contains(&h) {
+                } else if members.len() < cfg.max_set_size
+                    && *set_members < cfg.max_set_members_total
+                {
                     members.insert(h);
+                    *set_members += 1;
                 } else {
                     tel.count_drop(DropReason::SetLimit, 1);
                 }
@@ -603,6 +618,18 @@ mod tests {
         feed(&mut a, &t, &["u:alice|s", "u:bob|s", "u:alice|s"]);
         assert_eq!(collect(&mut a, &t)[0].2, "2");
         assert!(collect(&mut a, &t).is_empty(), "an untouched set is not exported");
+    }
+
+    #[test]
+    fn set_members_are_bounded_over_all_sets_and_the_bound_resets_each_interval() {
+        let cfg = AggregateConfig { max_set_members_total: 3, ..Default::default() };
+        let (mut a, t) = agg(cfg);
+        feed(&mut a, &t, &["u:a|s", "u:b|s", "v:c|s", "v:d|s", "v:c|s", "w:e|s"]);
+        assert_eq!(t.snapshot().dropped("set_limit"), 2, "d and e: 3 members held already");
+        let sizes: Vec<String> = collect(&mut a, &t).into_iter().map(|r| r.2).collect();
+        assert_eq!(sizes.iter().map(|s| s.parse::<u64>().unwrap()).sum::<u64>(), 3);
+        feed(&mut a, &t, &["w:e|s", "w:f|s"]);
+        assert_eq!(t.snapshot().dropped("set_limit"), 2, "a new interval has room again");
     }
 
     #[test]

@@ -68,6 +68,18 @@ pub struct ShimArgs {
     /// Limits (defaults in `config.rs`): packets queued for the aggregator.
     #[arg(long, env = "DUALMETRICS_SHIM_QUEUE_CAPACITY")]
     pub queue_capacity: Option<usize>,
+    /// Bytes the packet queue may hold.
+    #[arg(long, env = "DUALMETRICS_SHIM_QUEUE_MAX_BYTES")]
+    pub queue_max_bytes: Option<usize>,
+    /// Distinct members per set and interval.
+    #[arg(long, env = "DUALMETRICS_SHIM_MAX_SET_SIZE")]
+    pub max_set_size: Option<usize>,
+    /// Distinct set members per interval, all sets together.
+    #[arg(long, env = "DUALMETRICS_SHIM_MAX_SET_MEMBERS_TOTAL")]
+    pub max_set_members_total: Option<usize>,
+    /// Largest OTLP input request, bytes.
+    #[arg(long, env = "DUALMETRICS_SHIM_OTLP_IN_MAX_REQUEST_BYTES")]
+    pub otlp_in_max_request_bytes: Option<usize>,
     /// Largest packet or TCP line accepted, bytes.
     #[arg(long, env = "DUALMETRICS_SHIM_MAX_PACKET_SIZE")]
     pub max_packet_size: Option<usize>,
@@ -174,6 +186,10 @@ impl ShimArgs {
         set(&mut c.aggregate.max_series, self.max_series);
         set(&mut c.aggregate.max_series_per_metric, self.max_series_per_metric);
         set(&mut c.export.queue_capacity, self.export_queue_capacity);
+        set(&mut c.ingest.queue_max_bytes, self.queue_max_bytes);
+        set(&mut c.aggregate.max_set_size, self.max_set_size);
+        set(&mut c.aggregate.max_set_members_total, self.max_set_members_total);
+        set(&mut c.otlp_in.max_request_bytes, self.otlp_in_max_request_bytes);
         if let Some(v) = self.tcp_idle_timeout_ms {
             c.ingest.tcp_idle_timeout_ms = v;
         }

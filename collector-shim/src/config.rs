@@ -52,6 +52,13 @@ pub const DEFAULT_UDP_RECV_BUFFER: usize = 8 * 1024 * 1024;
 pub const DEFAULT_MAX_PACKET_SIZE: usize = 65_507;
 /// Packets queued between the sockets and the aggregator; beyond it, packets are dropped.
 pub const DEFAULT_QUEUE_CAPACITY: usize = 16_384;
+/// Bytes the packet queue may hold (64 MiB): past them a packet is dropped as `queue_full`, so
+/// the queue's memory is bounded in bytes, not only in packets (16,384 UDP batches of up to
+/// 64 KiB would be 1 GiB).
+pub const DEFAULT_QUEUE_MAX_BYTES: usize = 64 * 1024 * 1024;
+/// Largest OTLP input request accepted (4 MiB, gRPC's usual limit); a larger one is refused
+/// with `RESOURCE_EXHAUSTED` before it is decoded.
+pub const DEFAULT_OTLP_IN_MAX_REQUEST_BYTES: usize = 4 * 1024 * 1024;
 /// Concurrent TCP connections; a connection past them is refused (counted in
 /// `dualmetrics.shim.tcp.refused`).
 pub const DEFAULT_MAX_TCP_CONNECTIONS: usize = 256;
@@ -83,6 +90,9 @@ pub const DEFAULT_MAX_SERIES: usize = 100_000;
 pub const DEFAULT_MAX_SERIES_PER_METRIC: usize = 4_096;
 /// Most distinct members of one set per interval.
 pub const DEFAULT_MAX_SET_SIZE: usize = 100_000;
+/// Distinct set members held per interval over all sets together: 1,000,000 (about 24 MB of
+/// member hashes); beyond it new members are `set_limit` drops.
+pub const DEFAULT_MAX_SET_MEMBERS_TOTAL: usize = 1_000_000;
 /// Series not touched for this many intervals are forgotten (0 = never).
 pub const DEFAULT_SERIES_TTL_INTERVALS: u64 = 0;
 /// Default export endpoint (OTLP gRPC).
@@ -146,6 +156,8 @@ pub struct IngestConfig {
     pub max_packet_size: usize,
     /// Packet queue length. Defaults to [`DEFAULT_QUEUE_CAPACITY`].
     pub queue_capacity: usize,
+    /// Bytes the packet queue may hold. Defaults to [`DEFAULT_QUEUE_MAX_BYTES`].
+    pub queue_max_bytes: usize,
     /// Most tags on one line. Defaults to the parser's `DEFAULT_MAX_TAGS` (64).
     pub max_tags: usize,
     /// Longest line. Defaults to the parser's `DEFAULT_MAX_LINE_LEN` (16 KiB).
@@ -168,6 +180,7 @@ impl Default for IngestConfig {
             unix: None,
             max_packet_size: DEFAULT_MAX_PACKET_SIZE,
             queue_capacity: DEFAULT_QUEUE_CAPACITY,
+            queue_max_bytes: DEFAULT_QUEUE_MAX_BYTES,
             max_tags: dualmetrics_model::statsd_parse::DEFAULT_MAX_TAGS,
             max_line_len: dualmetrics_model::statsd_parse::DEFAULT_MAX_LINE_LEN,
             max_tcp_connections: DEFAULT_MAX_TCP_CONNECTIONS,
@@ -223,6 +236,8 @@ pub struct AggregateConfig {
     pub max_series_per_metric: usize,
     /// Defaults to [`DEFAULT_MAX_SET_SIZE`].
     pub max_set_size: usize,
+    /// Defaults to [`DEFAULT_MAX_SET_MEMBERS_TOTAL`].
+    pub max_set_members_total: usize,
     /// Defaults to [`DEFAULT_SERIES_TTL_INTERVALS`] (never).
     pub series_ttl_intervals: u64,
     /// Zero injection: ms during which a new cumulative counter/histogram is held back after
@@ -239,6 +254,7 @@ impl Default for AggregateConfig {
             max_series: DEFAULT_MAX_SERIES,
             max_series_per_metric: DEFAULT_MAX_SERIES_PER_METRIC,
             max_set_size: DEFAULT_MAX_SET_SIZE,
+            max_set_members_total: DEFAULT_MAX_SET_MEMBERS_TOTAL,
             series_ttl_intervals: DEFAULT_SERIES_TTL_INTERVALS,
             zero_hold_ms: DEFAULT_ZERO_HOLD.as_millis() as u64,
         }
@@ -339,6 +355,8 @@ pub struct OtlpInConfig {
     pub max_series: usize,
     /// Defaults to [`DEFAULT_OTLP_IN_STALENESS`].
     pub staleness_ms: u64,
+    /// Largest request accepted, bytes. Defaults to [`DEFAULT_OTLP_IN_MAX_REQUEST_BYTES`].
+    pub max_request_bytes: usize,
 }
 
 impl Default for OtlpInConfig {
@@ -347,6 +365,7 @@ impl Default for OtlpInConfig {
             listen: None,
             max_series: DEFAULT_OTLP_IN_MAX_SERIES,
             staleness_ms: DEFAULT_OTLP_IN_STALENESS.as_millis() as u64,
+            max_request_bytes: DEFAULT_OTLP_IN_MAX_REQUEST_BYTES,
         }
     }
 }
@@ -473,6 +492,15 @@ impl ShimConfig {
             return Err(BuildError::invalid(
                 "ingest.queue_capacity, max_packet_size and max_line_len must be > 0",
             ));
+        }
+        if i.queue_max_bytes < i.max_packet_size {
+            return Err(BuildError::invalid(format!(
+                "ingest.queue_max_bytes = {} is below ingest.max_packet_size = {}: no packet would fit",
+                i.queue_max_bytes, i.max_packet_size
+            )));
+        }
+        if self.otlp_in.max_request_bytes == 0 {
+            return Err(BuildError::invalid("otlp_in.max_request_bytes must be > 0"));
         }
         let e = &self.export;
         if e.client_cert_file.is_some() != e.client_key_file.is_some() {

@@ -19,8 +19,9 @@
 //! pool channel ([`BatchPool`]) and the UDP thread reuses it, so a steady stream allocates (and
 //! page-faults in) no new 64 KiB buffers.
 //!
-//! Each packet is copied once into the queue. When the queue is full the packet is dropped and
-//! counted (`queue_full`), so a slow aggregator never grows memory. A packet larger than
+//! Each packet is copied once into the queue. When the queue is full — `queue_capacity` packets
+//! or `queue_max_bytes` bytes — the packet is dropped and counted (`queue_full`), so a slow
+//! aggregator never grows memory past those bounds. A packet larger than
 //! `max_packet_size` is dropped (`oversized_packet`), after the tee has forwarded it.
 //! On shutdown every thread drains what its socket already holds, for at most
 //! [`SHUTDOWN_DRAIN`] (a client that never pauses cannot hold the shutdown up: the stop flag is
@@ -155,6 +156,10 @@ pub(crate) struct Ctx {
     pub max_line: usize,
     /// Idle TCP connections are closed after this long (`None`: never).
     pub tcp_idle: Option<Duration>,
+    /// Bytes in the packet queue now (the aggregator takes them off).
+    pub queued_bytes: Arc<AtomicUsize>,
+    /// Most bytes the queue may hold.
+    pub max_queued_bytes: usize,
 }
 
 impl Ctx {
@@ -175,15 +180,27 @@ impl Ctx {
         self.enqueue_batch(packet, 1)
     }
 
-    /// Queues `lines` (`datagrams` packets joined); a full queue drops them all, counted.
+    /// Queues `lines` (`datagrams` packets joined); a queue full in packets or in bytes drops
+    /// them all, counted as `queue_full`.
     fn enqueue_batch(&self, lines: Vec<u8>, datagrams: u64) -> bool {
+        let len = lines.len();
+        let before = self.queued_bytes.fetch_add(len, Ordering::Relaxed);
+        if before + len > self.max_queued_bytes {
+            self.queued_bytes.fetch_sub(len, Ordering::Relaxed);
+            self.tel.count_drop(DropReason::QueueFull, datagrams);
+            return true;
+        }
         match self.tx.try_send(lines) {
             Ok(()) => true,
             Err(TrySendError::Full(_)) => {
+                self.queued_bytes.fetch_sub(len, Ordering::Relaxed);
                 self.tel.count_drop(DropReason::QueueFull, datagrams);
                 true
             }
-            Err(TrySendError::Disconnected(_)) => false,
+            Err(TrySendError::Disconnected(_)) => {
+                self.queued_bytes.fetch_sub(len, Ordering::Relaxed);
+                false
+            }
         }
     }
 
@@ -445,6 +462,32 @@ mod tests {
         assert_eq!((reused.as_ptr(), reused.len()), (ptr, 0));
         assert!(reused.capacity() >= UDP_BATCH_BYTES);
         assert!(pool.take.try_recv().is_err());
+    }
+
+    #[test]
+    fn the_queue_is_bounded_in_bytes_and_drops_are_counted() {
+        let (tx, rx) = sync_channel::<Vec<u8>>(1000);
+        let tel = Arc::new(Telemetry::default());
+        let ctx = Ctx {
+            tx,
+            tee: None,
+            tel: Arc::clone(&tel),
+            stop: Arc::default(),
+            max_packet: 1000,
+            max_line: 1000,
+            tcp_idle: None,
+            queued_bytes: Arc::default(),
+            max_queued_bytes: 100,
+        };
+        assert!(ctx.enqueue(vec![b'a'; 60]));
+        assert!(ctx.enqueue(vec![b'b'; 60]), "a full queue drops, it does not stop ingest");
+        assert_eq!(tel.snapshot().dropped("queue_full"), 1);
+        // the aggregator takes the first off: room again
+        let first = rx.try_recv().unwrap();
+        ctx.queued_bytes.fetch_sub(first.len(), Ordering::Relaxed);
+        assert!(ctx.enqueue(vec![b'c'; 60]));
+        assert_eq!(tel.snapshot().dropped("queue_full"), 1);
+        assert_eq!(ctx.queued_bytes.load(Ordering::Relaxed), 60);
     }
 
     #[test]

@@ -39,10 +39,12 @@ enum Acc {
 
 #[derive(Debug)]
 struct SeriesState {
-    res_key: Vec<u8>,
-    scope_key: Vec<u8>,
-    resource: Resource,
-    scope: Option<InstrumentationScope>,
+    /// The resource and scope of the request that made the series, shared by every series of
+    /// that request (a request of 50,000 series holds one copy of its resource, not 50,000).
+    res_key: Arc<[u8]>,
+    scope_key: Arc<[u8]>,
+    resource: Arc<Resource>,
+    scope: Arc<Option<InstrumentationScope>>,
     name: String,
     description: String,
     unit: String,
@@ -102,9 +104,10 @@ impl DeltaToCumulative {
         let mut refused = 0i64;
         let now = Instant::now();
         for rm in req.resource_metrics {
-            let resource = rm.resource.unwrap_or_default();
+            let resource = Arc::new(rm.resource.unwrap_or_default());
             let mut res_key = Vec::new();
             encode_kvs(&mut res_key, &resource.attributes);
+            let res_key: Arc<[u8]> = res_key.into();
             let mut pass_scopes = Vec::new();
             for sm in rm.scope_metrics {
                 let mut scope_key = Vec::new();
@@ -113,9 +116,11 @@ impl DeltaToCumulative {
                     scope_key.push(0);
                     scope_key.extend_from_slice(s.version.as_bytes());
                 }
+                let scope_key: Arc<[u8]> = scope_key.into();
+                let scope = Arc::new(sm.scope.clone());
                 let mut pass_metrics = Vec::new();
                 for m in sm.metrics {
-                    let mut key_base = res_key.clone();
+                    let mut key_base = res_key.to_vec();
                     key_base.push(0xff);
                     key_base.extend_from_slice(&scope_key);
                     key_base.push(0xff);
@@ -125,7 +130,7 @@ impl DeltaToCumulative {
                         res_key: &res_key,
                         scope_key: &scope_key,
                         resource: &resource,
-                        scope: &sm.scope,
+                        scope: &scope,
                         m: &m,
                     };
                     match &m.data {
@@ -197,7 +202,7 @@ impl DeltaToCumulative {
             }
             if !pass_scopes.is_empty() {
                 self.passthrough.push(ResourceMetrics {
-                    resource: Some(resource),
+                    resource: Some(Arc::unwrap_or_clone(resource)),
                     scope_metrics: pass_scopes,
                     schema_url: rm.schema_url,
                 });
@@ -283,10 +288,10 @@ impl DeltaToCumulative {
         self.series.insert(
             key,
             SeriesState {
-                res_key: ctx.res_key.to_vec(),
-                scope_key: ctx.scope_key.to_vec(),
-                resource: ctx.resource.clone(),
-                scope: ctx.scope.clone(),
+                res_key: Arc::clone(ctx.res_key),
+                scope_key: Arc::clone(ctx.scope_key),
+                resource: Arc::clone(ctx.resource),
+                scope: Arc::clone(ctx.scope),
                 name: ctx.m.name.clone(),
                 description: ctx.m.description.clone(),
                 unit: ctx.m.unit.clone(),
@@ -310,10 +315,12 @@ impl DeltaToCumulative {
         // resource → scope → metric name → metric
         let mut tree: BTreeMap<&[u8], (Resource, ScopeTree<'_>)> = BTreeMap::new();
         for s in self.series.values() {
-            let (_, scopes) =
-                tree.entry(&s.res_key).or_insert_with(|| (s.resource.clone(), BTreeMap::new()));
-            let (_, metrics) =
-                scopes.entry(&s.scope_key).or_insert_with(|| (s.scope.clone(), BTreeMap::new()));
+            let (_, scopes) = tree
+                .entry(&s.res_key[..])
+                .or_insert_with(|| ((*s.resource).clone(), BTreeMap::new()));
+            let (_, metrics) = scopes
+                .entry(&s.scope_key[..])
+                .or_insert_with(|| ((*s.scope).clone(), BTreeMap::new()));
             let m = metrics.entry(&s.name).or_insert_with(|| Metric {
                 name: s.name.clone(),
                 description: s.description.clone(),
@@ -384,10 +391,10 @@ fn number(s: &SeriesState, v: number_data_point::Value) -> NumberDataPoint {
 }
 
 struct Ctx<'a> {
-    res_key: &'a [u8],
-    scope_key: &'a [u8],
-    resource: &'a Resource,
-    scope: &'a Option<InstrumentationScope>,
+    res_key: &'a Arc<[u8]>,
+    scope_key: &'a Arc<[u8]>,
+    resource: &'a Arc<Resource>,
+    scope: &'a Arc<Option<InstrumentationScope>>,
     m: &'a Metric,
 }
 
@@ -455,6 +462,35 @@ mod tests {
                 ..Default::default()
             }],
         }
+    }
+
+    #[test]
+    fn the_series_of_one_request_share_its_resource() {
+        let mut req = delta_sum(1, 1, 2, "a");
+        let rm = &mut req.resource_metrics[0];
+        let big: String = "x".repeat(64 * 1024);
+        rm.resource.as_mut().unwrap().attributes.push(kv("host.description", &big));
+        let m = &mut rm.scope_metrics[0].metrics[0];
+        if let Some(metric::Data::Sum(sum)) = &mut m.data {
+            let p = sum.data_points[0].clone();
+            sum.data_points = (0..1000)
+                .map(|i| NumberDataPoint {
+                    attributes: vec![kv("route", &i.to_string())],
+                    ..p.clone()
+                })
+                .collect();
+        }
+        let mut state = DeltaToCumulative::new(10_000, Duration::from_secs(60));
+        let tel = Telemetry::default();
+        assert_eq!(state.accept(req, &tel), 0);
+        assert_eq!(state.series.len(), 1000);
+        let first = state.series.values().next().unwrap();
+        // one 64 KiB resource for the 1,000 series (it used to be 1,000 copies: 64 MiB)
+        assert_eq!(Arc::strong_count(&first.resource), 1000);
+        assert!(state.series.values().all(|s| Arc::ptr_eq(&s.resource, &first.resource)));
+        let out = state.collect(&tel);
+        assert_eq!(out.len(), 1, "one resource in the export");
+        assert_eq!(sums(&out).len(), 1000);
     }
 
     fn sums(out: &[ResourceMetrics]) -> Vec<(u64, u64, Option<number_data_point::Value>, i32)> {

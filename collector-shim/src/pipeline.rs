@@ -46,6 +46,8 @@ pub(crate) async fn run(
     let deadline = cfg.shutdown_timeout();
     let stop = Arc::new(AtomicBool::new(false));
     let (tx, rx) = sync_channel::<Vec<u8>>(cfg.ingest.queue_capacity);
+    // bytes in the queue: added by the ingest threads, taken off by the aggregator
+    let queued_bytes = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     // batch buffers come back for reuse (at most 16 idle: 1 MiB); with no UDP socket nothing
     // takes them and they are freed
     let pool = ingest::BatchPool::new(16);
@@ -62,6 +64,8 @@ pub(crate) async fn run(
         stop: stop.clone(),
         max_packet: cfg.ingest.max_packet_size,
         max_line: cfg.ingest.max_line_len,
+        queued_bytes: queued_bytes.clone(),
+        max_queued_bytes: cfg.ingest.queue_max_bytes,
         tcp_idle: (cfg.ingest.tcp_idle_timeout_ms > 0)
             .then(|| Duration::from_millis(cfg.ingest.tcp_idle_timeout_ms)),
     };
@@ -92,7 +96,10 @@ pub(crate) async fn run(
             let svc = OtlpIn { state: otlp_state.clone(), tel: tel.clone() };
             Some(tokio::spawn(
                 tonic::transport::Server::builder()
-                    .add_service(MetricsServiceServer::new(svc))
+                    .add_service(
+                        MetricsServiceServer::new(svc)
+                            .max_decoding_message_size(cfg.otlp_in.max_request_bytes),
+                    )
                     .serve_with_incoming_shutdown(
                         tonic::transport::server::TcpIncoming::from(listener),
                         async {
@@ -119,9 +126,12 @@ pub(crate) async fn run(
     //    the interval (and the OTLP input's cumulative state) into one export request.
     let agg_thread = {
         let (cfg, tel, otlp_state) = (cfg.clone(), tel.clone(), otlp_state.clone());
+        let queued = queued_bytes.clone();
         std::thread::Builder::new()
             .name("shim-aggregate".into())
-            .spawn(move || aggregate_loop(rx, pool.give, cfg, tel, otlp_state, export_tx, mapper))
+            .spawn(move || {
+                aggregate_loop(rx, pool.give, queued, cfg, tel, otlp_state, export_tx, mapper)
+            })
             .map_err(|e| ShutdownError::Internal(e.to_string()))?
     };
 
@@ -238,9 +248,11 @@ pub fn process_packet_mapped(
     tel.lines(good);
 }
 
+#[allow(clippy::too_many_arguments)]
 fn aggregate_loop(
     rx: Receiver<Vec<u8>>,
     pool: std::sync::mpsc::SyncSender<Vec<u8>>,
+    queued_bytes: Arc<std::sync::atomic::AtomicUsize>,
     cfg: ShimConfig,
     tel: Arc<Telemetry>,
     otlp_state: Arc<Mutex<DeltaToCumulative>>,
@@ -300,6 +312,7 @@ fn aggregate_loop(
         let wake = mapper.as_ref().and_then(Mapper::next_poll).map_or(next, |p| p.min(next));
         match rx.recv_timeout(wake.saturating_duration_since(Instant::now())) {
             Ok(packet) => {
+                queued_bytes.fetch_sub(packet.len(), Ordering::Relaxed);
                 process_packet_mapped(&packet, &parser, &mut agg, mapper.as_mut(), &tel);
                 ingest::give_back(&pool, packet);
             }
