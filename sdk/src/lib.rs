@@ -363,7 +363,15 @@ impl DualMetrics {
         if !statsd_ok {
             return Err(ShutdownError::Timeout { backend: "statsd", deadline });
         }
-        otel_result.map_err(|reason| ShutdownError::Internal { backend: "otlp", reason })
+        otel_result.map_err(|reason| {
+            // One cause, one error: the OpenTelemetry reader's own deadline ends the same
+            // export as ours, racing it, and reports itself as an internal "Timeout(…)".
+            if reason.to_ascii_lowercase().contains("timeout") {
+                ShutdownError::Timeout { backend: "otlp", deadline }
+            } else {
+                ShutdownError::Internal { backend: "otlp", reason }
+            }
+        })
     }
 }
 

@@ -61,6 +61,7 @@ pub(crate) struct OtlpStats {
     pub exports_ok: AtomicU64,
     pub exports_failed: AtomicU64,
     pub exports_timed_out: AtomicU64,
+    pub exports_over_interval: AtomicU64,
     pub points_exported: AtomicU64,
     pub points_failed: AtomicU64,
     pub points_timed_out: AtomicU64,
@@ -166,6 +167,10 @@ pub struct OtlpSnapshot {
     /// Of `exports_failed`, those that failed by a timeout (the exporter's deadline or a
     /// `DeadlineExceeded`/"Timeout expired" gRPC status).
     pub exports_timed_out: u64,
+    /// Exports (successful or not) that took longer than the export interval: a slow or hanging
+    /// collector stretches the export cadence by that much (the periodic reader waits; at most
+    /// `otlp.timeout_ms` per export).
+    pub exports_over_interval: u64,
     /// Data points in accepted exports.
     pub points_exported: u64,
     /// Data points in failed exports (lost for delta; resent in the next export for cumulative).
@@ -228,6 +233,7 @@ impl Telemetry {
                 exports_ok: o.exports_ok.load(Relaxed),
                 exports_failed: o.exports_failed.load(Relaxed),
                 exports_timed_out: o.exports_timed_out.load(Relaxed),
+                exports_over_interval: o.exports_over_interval.load(Relaxed),
                 points_exported: o.points_exported.load(Relaxed),
                 points_failed: o.points_failed.load(Relaxed),
                 points_timed_out: o.points_timed_out.load(Relaxed),

@@ -110,3 +110,28 @@ fn exports_recover_after_the_connection_dies_silently() {
     assert!(metrics.telemetry().otlp.exports_failed >= 1, "the frozen path failed no export");
     metrics.shutdown(Duration::from_secs(5)).ok();
 }
+
+/// A collector that answers late stretches the export cadence (the periodic reader waits for
+/// each export, up to the timeout): every such export is counted, so the stretch is visible.
+#[test]
+fn a_collector_slower_than_the_interval_stretches_the_cadence_and_it_is_counted() {
+    let receiver = OtlpGrpcReceiver::builder().with_delay(Duration::from_millis(700)).start();
+    let metrics = DualMetrics::builder()
+        .ignore_env()
+        .with_mode(Mode::Otlp)
+        .with_service_name("stretch")
+        .with_otlp_endpoint(&format!("http://{}", receiver.local_addr()))
+        .with_otlp_timeout(Duration::from_secs(5))
+        .with_otlp_export_interval(Duration::from_millis(200))
+        .build()
+        .unwrap();
+    metrics.counter("stretch.hits").build().unwrap().add(1, &[]);
+    let t0 = Instant::now();
+    while metrics.telemetry().otlp.exports_over_interval < 2 {
+        assert!(t0.elapsed() < Duration::from_secs(15), "{:?}", metrics.telemetry().otlp);
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let o = metrics.telemetry().otlp;
+    assert_eq!(o.exports_failed, 0, "late, not failed: {o:?}");
+    metrics.shutdown(Duration::from_secs(5)).ok();
+}

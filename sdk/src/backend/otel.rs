@@ -124,6 +124,9 @@ struct Observed<E> {
     inner: E,
     telemetry: Arc<Telemetry>,
     next_temporality: NextTemporality,
+    /// The export interval: an export longer than it stretches the reader's cadence (the
+    /// periodic reader waits for it), counted in `exports_over_interval`.
+    interval: Duration,
 }
 
 impl<E: PushMetricExporter> PushMetricExporter for Observed<E> {
@@ -132,7 +135,11 @@ impl<E: PushMetricExporter> PushMetricExporter for Observed<E> {
         let start = Instant::now();
         let result = self.inner.export(metrics).await;
         let stats = &self.telemetry.otlp;
-        stats.last_export_micros.store(start.elapsed().as_micros() as u64, Relaxed);
+        let took = start.elapsed();
+        stats.last_export_micros.store(took.as_micros() as u64, Relaxed);
+        if took > self.interval {
+            stats.exports_over_interval.fetch_add(1, Relaxed);
+        }
         match &result {
             Ok(()) => {
                 stats.exports_ok.fetch_add(1, Relaxed);
@@ -247,6 +254,7 @@ impl OtelBackend {
             inner: exporter,
             telemetry: Arc::clone(&telemetry),
             next_temporality: next_temporality.clone(),
+            interval: otlp.export_interval,
         };
         let reader = PeriodicReader::builder(observed).with_interval(otlp.export_interval).build();
 
