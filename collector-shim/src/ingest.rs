@@ -164,7 +164,7 @@ pub(crate) struct Ctx {
 
 impl Ctx {
     /// Tee, size check, enqueue. Returns false when the aggregator is gone.
-    fn datagram(&self, bytes: &[u8], t: Transport) -> bool {
+    pub(crate) fn datagram(&self, bytes: &[u8], t: Transport) -> bool {
         self.tel.packet(t);
         if let Some(tee) = &self.tee {
             tee.forward(bytes, &self.tel);

@@ -60,6 +60,8 @@ mod admin;
 pub mod aggregate;
 mod cli;
 pub mod config;
+#[cfg(test)]
+mod drop_paths;
 mod error;
 pub mod export;
 mod ingest;

@@ -211,6 +211,33 @@ pub(crate) async fn run(
     Ok(tel.snapshot())
 }
 
+/// Hands one export request to the exporter's queue. The last one (at shutdown) waits for room;
+/// others are dropped when the queue is full (`export_queue_full`), or when the exporter is
+/// gone (`export_failed`). Queued points count as pending until the exporter settles them, or
+/// the shutdown deadline counts what is left (`shutdown_deadline`).
+pub(crate) fn queue_export(
+    export_tx: &mpsc::Sender<ExportMetricsServiceRequest>,
+    req: ExportMetricsServiceRequest,
+    last: bool,
+    tel: &Telemetry,
+) {
+    let points = point_count(&req);
+    tel.export_queued(points);
+    let dropped = if last {
+        export_tx.blocking_send(req).is_err().then_some(DropReason::ExportFailed)
+    } else {
+        match export_tx.try_send(req) {
+            Ok(()) => None,
+            Err(mpsc::error::TrySendError::Full(_)) => Some(DropReason::ExportQueueFull),
+            Err(_) => Some(DropReason::ExportFailed),
+        }
+    };
+    if let Some(reason) = dropped {
+        tel.export_settled(points);
+        tel.count_drop(reason, points);
+    }
+}
+
 /// Parses every line of a packet into the aggregator; counts good and bad lines.
 pub fn process_packet(packet: &[u8], parser: &Parser, agg: &mut Aggregator, tel: &Telemetry) {
     process_packet_mapped(packet, parser, agg, None, tel);
@@ -286,27 +313,7 @@ fn aggregate_loop(
         if req.resource_metrics.is_empty() {
             return;
         }
-        let points = point_count(&req);
-        // Counted as pending before it is queued: the exporter settles it (exported or counted
-        // as dropped), or the shutdown deadline counts what is left (`shutdown_deadline`).
-        tel.export_queued(points);
-        let sent = if last {
-            export_tx.blocking_send(req).is_ok()
-        } else {
-            match export_tx.try_send(req) {
-                Ok(()) => true,
-                Err(mpsc::error::TrySendError::Full(_)) => {
-                    tel.export_settled(points);
-                    tel.count_drop(DropReason::ExportQueueFull, points);
-                    return;
-                }
-                Err(_) => false,
-            }
-        };
-        if !sent {
-            tel.export_settled(points);
-            tel.count_drop(DropReason::ExportFailed, points);
-        }
+        queue_export(&export_tx, req, last, &tel);
     };
     loop {
         let wake = mapper.as_ref().and_then(Mapper::next_poll).map_or(next, |p| p.min(next));
