@@ -473,24 +473,24 @@ mod tests {
         let m = &mut rm.scope_metrics[0].metrics[0];
         if let Some(metric::Data::Sum(sum)) = &mut m.data {
             let p = sum.data_points[0].clone();
-            sum.data_points = (0..1000)
+            sum.data_points = (0..5_000)
                 .map(|i| NumberDataPoint {
                     attributes: vec![kv("route", &i.to_string())],
                     ..p.clone()
                 })
                 .collect();
         }
-        let mut state = DeltaToCumulative::new(10_000, Duration::from_secs(60));
+        let mut state = DeltaToCumulative::new(100_000, Duration::from_secs(60));
         let tel = Telemetry::default();
         assert_eq!(state.accept(req, &tel), 0);
-        assert_eq!(state.series.len(), 1000);
+        assert_eq!(state.series.len(), 5_000);
         let first = state.series.values().next().unwrap();
-        // one 64 KiB resource for the 1,000 series (it used to be 1,000 copies: 64 MiB)
-        assert_eq!(Arc::strong_count(&first.resource), 1000);
+        // one 64 KiB resource for the 5,000 series (it used to be 5,000 copies: 320 MB)
+        assert_eq!(Arc::strong_count(&first.resource), 5_000);
         assert!(state.series.values().all(|s| Arc::ptr_eq(&s.resource, &first.resource)));
         let out = state.collect(&tel);
         assert_eq!(out.len(), 1, "one resource in the export");
-        assert_eq!(sums(&out).len(), 1000);
+        assert_eq!(sums(&out).len(), 5_000);
     }
 
     fn sums(out: &[ResourceMetrics]) -> Vec<(u64, u64, Option<number_data_point::Value>, i32)> {
