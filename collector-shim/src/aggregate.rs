@@ -92,21 +92,28 @@ impl Hist {
             max: f64::NEG_INFINITY,
         }
     }
-    fn record(&mut self, bounds: &[f64], v: f64, weight: u64) {
+    /// Records `v` with `weight`; `false` (nothing recorded) when the sum would not be finite.
+    fn record(&mut self, bounds: &[f64], v: f64, weight: u64) -> bool {
+        let sum = self.sum + v * weight as f64;
+        if !sum.is_finite() {
+            return false;
+        }
         let i = bounds.partition_point(|b| *b < v);
         // saturating: a weight is at most 1/MIN_SAMPLE_RATE, but counts live for the process
         self.counts[i] = self.counts[i].saturating_add(weight);
         self.count = self.count.saturating_add(weight);
-        self.sum += v * weight as f64;
+        self.sum = sum;
         self.min = self.min.min(v);
         self.max = self.max.max(v);
+        true
     }
     fn merge(&mut self, other: &Hist) {
         for (a, b) in self.counts.iter_mut().zip(&other.counts) {
             *a = a.saturating_add(*b);
         }
         self.count = self.count.saturating_add(other.count);
-        self.sum += other.sum;
+        // a running total past f64::MAX stays at ±f64::MAX (each interval's sum is finite)
+        self.sum = (self.sum + other.sum).clamp(f64::MIN, f64::MAX);
         self.min = self.min.min(other.min);
         self.max = self.max.max(other.max);
     }
@@ -307,8 +314,7 @@ impl Aggregator {
         let tags = sort_dedup(tags);
         let hash = self.hash(class, name, tags);
         if let Some(s) = self.table.find_mut(hash, |s| s.same(class, name, tags)) {
-            apply(s, line, &self.cfg, &mut self.set_members, tel);
-            return Ok(());
+            return apply(s, line, &self.cfg, &mut self.set_members, tel);
         }
         self.ingest_new(class, hash, line, name, tags, bounds, tel)
     }
@@ -335,8 +341,7 @@ impl Aggregator {
             }
             let hash = self.hash(class, &clean, tags);
             if let Some(s) = self.table.find_mut(hash, |s| s.same(class, &clean, tags)) {
-                apply(s, line, &self.cfg, &mut self.set_members, tel);
-                return Ok(());
+                return apply(s, line, &self.cfg, &mut self.set_members, tel);
             }
             return self.ingest_new(class, hash, line, &clean, tags, bounds, tel);
         }
@@ -346,8 +351,7 @@ impl Aggregator {
             let tags: &[(&str, &str)] = &OVERFLOW_TAGS;
             let h = self.hash(class, name, tags);
             if let Some(s) = self.table.find_mut(h, |s| s.same(class, name, tags)) {
-                apply(s, line, &self.cfg, &mut self.set_members, tel);
-                return Ok(());
+                return apply(s, line, &self.cfg, &mut self.set_members, tel);
             }
             (h, tags, true)
         } else {
@@ -381,7 +385,7 @@ impl Aggregator {
             bounds,
             state,
         };
-        apply(&mut s, line, &self.cfg, &mut self.set_members, tel);
+        apply(&mut s, line, &self.cfg, &mut self.set_members, tel)?;
         if !overflow {
             *self.per_name.entry_ref(name).or_insert(0) += 1;
         }
@@ -498,19 +502,25 @@ fn sort_dedup<'t, 'a>(tags: &'t mut [(&'a str, &'a str)]) -> &'t [(&'a str, &'a 
     &tags[..w]
 }
 
+/// Applies one line to its series. A value that would make a running number infinite (two
+/// `1e308|c` lines, a gauge pushed past `f64::MAX`, a histogram sum) is not applied and the
+/// line is a bad line (`overflow`), so nothing non-finite is ever exported.
 fn apply(
     s: &mut Series,
     line: &StatsdLine<'_>,
     cfg: &AggregateConfig,
     set_members: &mut usize,
     tel: &Telemetry,
-) {
+) -> Result<(), BadLine> {
     s.touched = true;
     match &mut s.state {
         State::Counter { interval, total } => {
             for v in line.values() {
                 if let Value::Number(n) = v {
                     let n = n / line.sample_rate;
+                    if !(*interval + n).is_finite() || !(*total + n).is_finite() {
+                        return Err(BadLine::Overflow);
+                    }
                     *interval += n;
                     *total += n;
                 }
@@ -518,18 +528,25 @@ fn apply(
         }
         State::Gauge { value } => {
             for v in line.values() {
-                *value = Some(match v {
+                let next = match v {
                     Value::Number(n) => n,
                     Value::Delta(d) => value.unwrap_or(0.0) + d,
                     Value::Set(_) => continue,
-                });
+                };
+                if !next.is_finite() {
+                    return Err(BadLine::Overflow);
+                }
+                *value = Some(next);
             }
         }
         State::Hist { interval, total } => {
             let weight = ((1.0 / line.sample_rate).round() as u64).max(1);
             for v in line.values() {
                 if let Value::Number(n) = v {
-                    interval.record(s.bounds.as_deref().unwrap_or(&cfg.buckets), n, weight);
+                    let bounds = s.bounds.as_deref().unwrap_or(&cfg.buckets);
+                    if !interval.record(bounds, n, weight) {
+                        return Err(BadLine::Overflow);
+                    }
                 }
             }
             let _ = total; // merged at flush: one record per sample on the hot path
@@ -549,6 +566,7 @@ fn apply(
             }
         }
     }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -672,6 +690,21 @@ mod tests {
         feed(&mut a, &t, &["a:1|c", "b:1|c"]);
         assert_eq!(a.series_count(), 1);
         assert_eq!(t.snapshot().dropped("series_limit"), 1);
+    }
+
+    #[test]
+    fn a_running_number_that_would_become_infinite_is_a_bad_line_not_infinity() {
+        let (mut a, t) = agg(AggregateConfig::default());
+        let r = feed(
+            &mut a,
+            &t,
+            &["k:1e308|c", "k:1e308|c", "g:1e308|g", "g:+1e308|g", "h:1e308|ms", "h:1e308|ms"],
+        );
+        let overflow = Err(BadLine::Overflow);
+        assert_eq!(r, [Ok(()), overflow, Ok(()), overflow, Ok(()), overflow]);
+        for row in collect(&mut a, &t) {
+            assert!(!row.2.contains("inf"), "{row:?}");
+        }
     }
 
     #[test]
