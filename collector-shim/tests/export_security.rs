@@ -5,73 +5,32 @@
 use dualmetrics_shim::config::{ExportConfig, Headers, Protocol};
 use dualmetrics_shim::export::Exporter;
 use dualmetrics_shim::{Shim, ShimConfig};
-use dualmetrics_testkit::{latest, OtlpGrpcReceiver, ServerTls};
+use dualmetrics_testkit::{latest, OtlpGrpcReceiver, PkiFiles, TestPki};
 use std::net::UdpSocket;
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 const WAIT: Duration = Duration::from_secs(15);
 const TOKEN: &str = "Bearer s3cret-t0ken";
 
-struct Pki {
-    _dir: tempfile::TempDir,
-    ca: PathBuf,
-    cert: PathBuf,
-    key: PathBuf,
-    server: ServerTls,
-}
-
-fn pki() -> Pki {
-    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    let ca_key = rcgen::KeyPair::generate().unwrap();
-    let ca = ca_params.self_signed(&ca_key).unwrap();
-    let server_key = rcgen::KeyPair::generate().unwrap();
-    let server = rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned()])
-        .unwrap()
-        .signed_by(&server_key, &ca, &ca_key)
-        .unwrap();
-    let client_key = rcgen::KeyPair::generate().unwrap();
-    let mut client_params = rcgen::CertificateParams::new(vec!["shim".to_owned()]).unwrap();
-    client_params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
-    let client = client_params.signed_by(&client_key, &ca, &ca_key).unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let write = |name: &str, text: String| {
-        let p = dir.path().join(name);
-        std::fs::write(&p, text).unwrap();
-        p
-    };
-    Pki {
-        ca: write("ca.pem", ca.pem()),
-        cert: write("client.pem", client.pem()),
-        key: write("client-key.pem", client_key.serialize_pem()),
-        server: ServerTls {
-            cert_pem: server.pem(),
-            key_pem: server_key.serialize_pem(),
-            client_ca_pem: Some(ca.pem()),
-        },
-        _dir: dir,
-    }
-}
-
-fn config(receiver: &OtlpGrpcReceiver, pki: &Pki, client_cert: bool) -> ShimConfig {
+fn config(receiver: &OtlpGrpcReceiver, files: &PkiFiles, client_cert: bool) -> ShimConfig {
     let mut c = ShimConfig::loopback();
     c.export.endpoint = format!("https://127.0.0.1:{}", receiver.local_addr().port());
     c.export.self_telemetry = false;
-    c.export.ca_file = Some(pki.ca.clone());
+    c.export.ca_file = Some(files.ca.clone());
     c.export.headers = Headers([("authorization".to_owned(), TOKEN.to_owned())].into());
     if client_cert {
-        c.export.client_cert_file = Some(pki.cert.clone());
-        c.export.client_key_file = Some(pki.key.clone());
+        c.export.client_cert_file = Some(files.client_cert.clone());
+        c.export.client_key_file = Some(files.client_key.clone());
     }
     c
 }
 
 #[test]
 fn export_over_mutual_tls_carries_the_configured_header() {
-    let pki = pki();
-    let receiver = OtlpGrpcReceiver::builder().with_tls(pki.server.clone()).start();
-    let cfg = config(&receiver, &pki, true);
+    let pki = TestPki::new();
+    let files = pki.write_files();
+    let receiver = OtlpGrpcReceiver::builder().with_tls(pki.server_tls(true)).start();
+    let cfg = config(&receiver, &files, true);
     assert!(!format!("{cfg:?}").contains("s3cret"), "the config's Debug shows the token");
     let shim = Shim::bind(cfg).unwrap();
     let addr = shim.udp_addr().unwrap();
@@ -86,9 +45,10 @@ fn export_over_mutual_tls_carries_the_configured_header() {
 
 #[test]
 fn without_the_client_certificate_the_collector_refuses_and_the_failure_is_counted() {
-    let pki = pki();
-    let receiver = OtlpGrpcReceiver::builder().with_tls(pki.server.clone()).start();
-    let bound = Shim::bind(config(&receiver, &pki, false)).unwrap();
+    let pki = TestPki::new();
+    let files = pki.write_files();
+    let receiver = OtlpGrpcReceiver::builder().with_tls(pki.server_tls(true)).start();
+    let bound = Shim::bind(config(&receiver, &files, false)).unwrap();
     let (addr, tel) = (bound.udp_addr().unwrap(), bound.telemetry());
     let shim = bound.spawn();
     UdpSocket::bind("127.0.0.1:0").unwrap().send_to(b"secure.hits:3|c", addr).unwrap();

@@ -51,21 +51,13 @@ fn serve_one(mut stream: impl Read + Write, seen: &Seen) {
 /// A TLS collector on 127.0.0.1:0 whose certificate a fresh CA signed: (port, CA PEM, seen).
 fn tls_collector() -> (u16, String, Arc<Seen>) {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    let ca_key = rcgen::KeyPair::generate().unwrap();
-    let ca = ca_params.self_signed(&ca_key).unwrap();
-    let key = rcgen::KeyPair::generate().unwrap();
-    let cert = rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned()])
-        .unwrap()
-        .signed_by(&key, &ca, &ca_key)
-        .unwrap();
+    let pki = dualmetrics_testkit::TestPki::new();
     let config = Arc::new(
         rustls::ServerConfig::builder()
             .with_no_client_auth()
             .with_single_cert(
-                vec![cert.der().clone()],
-                rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
+                vec![pki.server_cert_der.clone().into()],
+                rustls::pki_types::PrivateKeyDer::Pkcs8(pki.server_key_der.clone().into()),
             )
             .unwrap(),
     );
@@ -83,7 +75,7 @@ fn tls_collector() -> (u16, String, Arc<Seen>) {
             });
         }
     });
-    (port, ca.pem(), seen)
+    (port, pki.ca_pem, seen)
 }
 
 fn service(port: u16, ca_file: Option<&str>) -> DualMetrics {

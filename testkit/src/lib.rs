@@ -75,6 +75,7 @@ pub mod alloc;
 pub mod lab;
 pub mod otlp;
 pub mod statsd;
+pub mod tls;
 
 pub use otlp::{
     latest, points, sum_of_values, ExportMetricsServiceRequest, OtlpGrpcReceiver, OtlpHttpReceiver,
@@ -82,3 +83,4 @@ pub use otlp::{
     Temporality,
 };
 pub use statsd::{parse_line, ParsedLine, StatsdReceiver};
+pub use tls::{PkiFiles, TestPki};
