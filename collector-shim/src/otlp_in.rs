@@ -64,6 +64,9 @@ pub struct DeltaToCumulative {
     series: HashMap<Vec<u8>, SeriesState>,
     passthrough: Vec<ResourceMetrics>,
     passthrough_points: usize,
+    /// Two SipHash keys of this process: a series key holds a 128-bit digest of its resource's
+    /// attributes, not the attributes (a 256 KiB resource made every series key 256 KiB).
+    res_digest: (std::hash::RandomState, std::hash::RandomState),
 }
 
 /// Most forwarded-unchanged data points held between two flushes.
@@ -86,6 +89,7 @@ impl DeltaToCumulative {
             series: HashMap::new(),
             passthrough: Vec::new(),
             passthrough_points: 0,
+            res_digest: Default::default(),
         }
     }
 
@@ -108,6 +112,14 @@ impl DeltaToCumulative {
             let mut res_key = Vec::new();
             encode_kvs(&mut res_key, &resource.attributes);
             let res_key: Arc<[u8]> = res_key.into();
+            let res_id: [u8; 16] = {
+                use std::hash::BuildHasher;
+                let (a, b) = (&self.res_digest.0, &self.res_digest.1);
+                let mut id = [0u8; 16];
+                id[..8].copy_from_slice(&a.hash_one(&res_key[..]).to_le_bytes());
+                id[8..].copy_from_slice(&b.hash_one(&res_key[..]).to_le_bytes());
+                id
+            };
             let mut pass_scopes = Vec::new();
             for sm in rm.scope_metrics {
                 let mut scope_key = Vec::new();
@@ -120,7 +132,7 @@ impl DeltaToCumulative {
                 let scope = Arc::new(sm.scope.clone());
                 let mut pass_metrics = Vec::new();
                 for m in sm.metrics {
-                    let mut key_base = res_key.to_vec();
+                    let mut key_base = res_id.to_vec();
                     key_base.push(0xff);
                     key_base.extend_from_slice(&scope_key);
                     key_base.push(0xff);
