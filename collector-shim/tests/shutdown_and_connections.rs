@@ -125,28 +125,34 @@ fn surplus_connections_are_refused_and_idle_ones_closed_both_counted() {
     assert_eq!((report.tcp_refused, report.tcp_idle_closed), (1, 1));
 }
 
-/// 300 idle clients against the default 256 connection slots: 44 are refused (counted), the
-/// idle ones are closed after `tcp_idle_timeout_ms`, and a new client is served. (Without the
-/// idle timeout the 256 idle connections held every slot for as long as they stayed open.)
+/// 300 idle clients against the default 256 connection slots: those past the slots are refused
+/// (counted), the idle ones are closed after `tcp_idle_timeout_ms` (counted), and a new client is
+/// served. (Without the idle timeout the 256 idle connections held every slot for as long as they
+/// stayed open.)
 #[test]
 fn three_hundred_idle_connections_do_not_lock_a_new_client_out() {
     let otlp = OtlpGrpcReceiver::start();
     let mut cfg = config(&otlp.endpoint());
-    // long enough that all 300 connect before the first idle one is closed
-    cfg.ingest.tcp_idle_timeout_ms = 2_000;
+    // long enough that the 300 connect while the first ones still hold their slots
+    cfg.ingest.tcp_idle_timeout_ms = 3_000;
     let bound = Shim::bind(cfg).unwrap();
     let addr = bound.tcp_addr().unwrap();
     let tel = bound.telemetry();
     let shim = bound.spawn();
     let idle: Vec<TcpStream> = (0..300).map(|_| TcpStream::connect(addr).unwrap()).collect();
-    wait_for("44 refusals", || tel.snapshot().tcp_refused == 44);
-    wait_for("the idle ones closed", || tel.snapshot().tcp_idle_closed == 256);
+    // every one of the 300 was either refused or accepted and, being idle, closed
+    wait_for("all 300 refused or idle-closed", || {
+        let s = tel.snapshot();
+        s.tcp_refused + s.tcp_idle_closed == 300
+    });
+    let s = tel.snapshot();
+    assert!(s.tcp_refused >= 1, "no refusal: the slots were never all taken ({s:?})");
     let mut client = TcpStream::connect(addr).unwrap();
     client.write_all(b"late.client:1|c\n").unwrap();
     wait_for("the new client's line", || tel.snapshot().lines == 1);
     drop(idle);
     let report = shim.shutdown().unwrap();
-    assert_eq!((report.tcp_refused, report.tcp_idle_closed), (44, 256));
+    assert_eq!(report.tcp_refused + report.tcp_idle_closed, 300);
 }
 
 #[test]
