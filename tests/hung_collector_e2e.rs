@@ -9,6 +9,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use dualmetrics::{DualMetrics, Mode};
 use dualmetrics_shim::{Shim, ShimConfig};
+use dualmetrics_testkit::alloc::resident_kib;
 use dualmetrics_testkit::lab::{e2e_lab, poll_eq, INGEST_TIMEOUT, POLL_INTERVAL};
 
 /// Accepts and holds every connection, reads nothing, answers nothing.
@@ -22,14 +23,6 @@ fn hung_collector() -> String {
         }
     });
     format!("http://{addr}")
-}
-
-fn rss_kib() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:")?.trim().strip_suffix(" kB")?.trim().parse().ok())
-        .unwrap()
 }
 
 #[test]
@@ -70,7 +63,7 @@ fn a_hung_collector_for_a_minute_loses_nothing_uncounted_and_bounds_memory() {
 
     // 10,000 points/s for `seconds`: 5,000 SDK adds and 5,000 shim lines (in packets of 50)
     // per second, paced in 10 ms slices.
-    let rss_start = rss_kib();
+    let rss_start = resident_kib();
     let mut rss_max = rss_start;
     let start = Instant::now();
     let slices = seconds * 100;
@@ -81,7 +74,7 @@ fn a_hung_collector_for_a_minute_loses_nothing_uncounted_and_bounds_memory() {
         let packet = vec![shim_line.as_str(); 50].join("\n");
         udp.send_to(packet.as_bytes(), shim_addr).unwrap();
         if slice % 100 == 0 {
-            rss_max = rss_max.max(rss_kib());
+            rss_max = rss_max.max(resident_kib());
         }
         let due = start + Duration::from_millis(10 * (slice + 1));
         if let Some(wait) = due.checked_duration_since(Instant::now()) {

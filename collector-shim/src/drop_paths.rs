@@ -44,10 +44,15 @@ fn delta_sum() -> metric::Data {
     })
 }
 
-fn ctx(tel: &Arc<Telemetry>, max_packet: usize, max_queued_bytes: usize) -> Ctx {
+/// An ingest context whose queue nobody drains (keep the receiver: the aggregator end stays
+/// open).
+fn ctx(
+    tel: &Arc<Telemetry>,
+    max_packet: usize,
+    max_queued_bytes: usize,
+) -> (Ctx, std::sync::mpsc::Receiver<Vec<u8>>) {
     let (tx, rx) = sync_channel(16);
-    std::mem::forget(rx); // the aggregator end stays open and never drains
-    Ctx {
+    let ctx = Ctx {
         tx,
         tee: None,
         tel: Arc::clone(tel),
@@ -57,7 +62,8 @@ fn ctx(tel: &Arc<Telemetry>, max_packet: usize, max_queued_bytes: usize) -> Ctx 
         tcp_idle: None,
         queued_bytes: Arc::default(),
         max_queued_bytes,
-    }
+    };
+    (ctx, rx)
 }
 
 /// Loses data for `reason` through the stage that drops it that way.
@@ -65,12 +71,12 @@ fn lose(reason: &str, tel: &Arc<Telemetry>) {
     let parser = Parser::default();
     match reason {
         "queue_full" => {
-            let c = ctx(tel, 1024, 100);
+            let (c, _queue) = ctx(tel, 1024, 100);
             assert!(c.datagram(&[b'a'; 80], crate::telemetry::Transport::Udp));
             assert!(c.datagram(&[b'b'; 80], crate::telemetry::Transport::Udp));
         }
         "oversized_packet" => {
-            let c = ctx(tel, 10, 1 << 20);
+            let (c, _queue) = ctx(tel, 10, 1 << 20);
             assert!(c.datagram(b"a.much.longer.key:1|c", crate::telemetry::Transport::Udp));
         }
         "series_limit" => {

@@ -118,22 +118,8 @@ impl Shim {
             Some(t) if !t.is_empty() => Some(Arc::new(Tee::new(t)?)),
             _ => None,
         };
-        let otlp_in = match &config.otlp_in.listen {
-            Some(a) if !a.is_empty() => {
-                Some(std::net::TcpListener::bind(a.as_str()).map_err(|source| {
-                    BuildError::Bind { what: "otlp_in", addr: a.clone(), source }
-                })?)
-            }
-            _ => None,
-        };
-        let admin = match &config.admin.listen {
-            Some(a) if !a.is_empty() => {
-                Some(std::net::TcpListener::bind(a.as_str()).map_err(|source| {
-                    BuildError::Bind { what: "admin", addr: a.clone(), source }
-                })?)
-            }
-            _ => None,
-        };
+        let otlp_in = bind_tcp("otlp_in", &config.otlp_in.listen)?;
+        let admin = bind_tcp("admin", &config.admin.listen)?;
         let addrs = Addrs {
             admin: admin.as_ref().and_then(|s| s.local_addr().ok()),
             udp: listeners.udp.as_ref().and_then(|s| s.local_addr().ok()),
@@ -146,6 +132,19 @@ impl Shim {
             addrs,
             parts: pipeline::Parts { cfg: config, listeners, tee, otlp_in, admin, tel, mapper },
         })
+    }
+}
+
+/// A TCP listener on `addr`, if one is configured (unset or empty: off).
+fn bind_tcp(
+    what: &'static str,
+    addr: &Option<String>,
+) -> Result<Option<std::net::TcpListener>, BuildError> {
+    match addr {
+        Some(a) if !a.is_empty() => std::net::TcpListener::bind(a.as_str())
+            .map(Some)
+            .map_err(|source| BuildError::Bind { what, addr: a.clone(), source }),
+        _ => Ok(None),
     }
 }
 

@@ -4,6 +4,7 @@
 //! else runs in the process while it measures.)
 use dualmetrics_shim::otlp_in::DeltaToCumulative;
 use dualmetrics_shim::Telemetry;
+use dualmetrics_testkit::alloc::resident_kib;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, KeyValue};
 use opentelemetry_proto::tonic::metrics::v1::{
@@ -21,14 +22,6 @@ fn kv(k: &str, v: &str) -> KeyValue {
         value: Some(AnyValue { value: Some(any_value::Value::StringValue(v.to_owned())) }),
         ..Default::default()
     }
-}
-
-fn rss_kib() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:")?.trim().strip_suffix(" kB")?.trim().parse().ok())
-        .unwrap()
 }
 
 #[test]
@@ -68,9 +61,9 @@ fn one_request_of_5000_series_under_a_256_kib_resource_stays_far_below_its_copie
     };
     let tel = Telemetry::default();
     let mut state = DeltaToCumulative::new(SERIES * 2, Duration::from_secs(600));
-    let before = rss_kib();
+    let before = resident_kib();
     assert_eq!(state.accept(request, &tel), 0);
-    let after = rss_kib();
+    let after = resident_kib();
     let growth_mib = after.saturating_sub(before) / 1024;
     let copies_mib = (SERIES * RESOURCE_BYTES / (1024 * 1024)) as u64;
     eprintln!(

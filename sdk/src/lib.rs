@@ -156,7 +156,7 @@ mod builder;
 pub mod catalog;
 pub mod config;
 mod error;
-pub mod glob;
+mod glob;
 mod instrument;
 mod mode;
 mod registry;

@@ -26,7 +26,7 @@
 //! daemon's sum, mean and percentiles are those of the kept samples (statsd does not scale the
 //! sum). OTLP always gets every sample.
 //!
-//! Globs ([`crate::glob`]) are compiled once when the configuration is resolved; an instrument
+//! Globs (the crate's own matcher, `src/glob.rs`) are compiled once when the configuration is resolved; an instrument
 //! is matched once, at registration (and again at a reload), never per emit.
 use crate::glob::Glob;
 use dualmetrics_model::naming::validate_metric_name;

@@ -121,3 +121,13 @@ pub fn count_allocs_with<R>(f: impl FnOnce() -> R) -> (usize, R) {
     let n = thread_allocations() - before;
     (n, out)
 }
+
+/// The process's resident memory now, KiB (`VmRSS` of `/proc/self/status`): for memory-bound
+/// tests that measure a whole stage rather than count allocations. Panics off Linux.
+pub fn resident_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:")?.trim().strip_suffix(" kB")?.trim().parse().ok())
+        .expect("VmRSS in /proc/self/status")
+}
