@@ -38,6 +38,17 @@ fn flush_export(metrics: &DualMetrics, otlp: &OtlpGrpcReceiver) -> Vec<Point> {
     last
 }
 
+/// Flushes, and returns the points of whatever the flush exported: none when nothing was
+/// recorded since the last export (the OpenTelemetry reader sends no empty request).
+fn flush_taking_what_arrived(metrics: &DualMetrics, otlp: &OtlpGrpcReceiver) -> Vec<Point> {
+    let before = otlp.request_count();
+    metrics.flush().unwrap();
+    // flush() returns once its exports were answered, and the receiver stores a request before
+    // it answers, so every request of this flush is here.
+    let requests: Vec<_> = otlp.received()[before..].iter().map(|r| r.request.clone()).collect();
+    points(&requests)
+}
+
 fn point<'a>(points: &'a [Point], metric: &str, attrs: &[(&str, &str)]) -> &'a Point {
     let found: Vec<_> = points.iter().filter(|p| p.matches(metric, attrs)).collect();
     assert_eq!(found.len(), 1, "exactly one {metric} {attrs:?} point in {points:#?}");
@@ -272,7 +283,9 @@ fn series_of_a_dropped_bound_handle_is_forgotten_after_its_last_values_are_sent(
 /// and on StatsD.
 #[test]
 fn delta_series_bound_on_reuse_lose_nothing_across_concurrent_exports() {
-    const ADDS_PER_THREAD: u64 = 200_000;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    /// Exports that must carry the counter while the threads emit.
+    const INTERVALS_WHILE_EMITTING: usize = 3;
     let otlp = OtlpGrpcReceiver::start();
     let statsd = StatsdReceiver::bind_udp();
     let metrics = builder(&otlp, Mode::Dual)
@@ -282,38 +295,54 @@ fn delta_series_bound_on_reuse_lose_nothing_across_concurrent_exports() {
         .unwrap();
     let hits = metrics.counter("hot.hits").build().unwrap();
     let sizes = metrics.histogram("hot.sizes").build().unwrap();
-    let done = std::sync::atomic::AtomicUsize::new(0);
+    let stop = AtomicBool::new(false);
+    let is_hits = |p: &Point| p.matches("hot.hits", &[("route", "/cart")]);
     let mut exported: Vec<Point> = Vec::new();
-    std::thread::scope(|s| {
-        for _ in 0..2 {
-            s.spawn(|| {
-                for i in 0..ADDS_PER_THREAD {
-                    hits.add(1, &[("route", "/cart")]);
-                    if i % 100 == 0 {
-                        sizes.record(2.0, &[("route", "/cart")]);
+    // Each thread emits until told to stop and says how many adds it made; the main thread
+    // exports meanwhile (every export forgets the series, the next emits bind it again) until
+    // enough exports carried the counter. A flush may find nothing new (the threads not yet
+    // started, or descheduled for its duration), so no single flush is required to export.
+    let adds: Vec<u64> = std::thread::scope(|s| {
+        let emitters: Vec<_> = (0..2)
+            .map(|_| {
+                s.spawn(|| {
+                    let mut n: u64 = 0;
+                    while !stop.load(Ordering::Relaxed) {
+                        hits.add(1, &[("route", "/cart")]);
+                        if n % 100 == 0 {
+                            sizes.record(2.0, &[("route", "/cart")]);
+                        }
+                        n += 1;
                     }
-                }
-                done.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-            });
+                    n
+                })
+            })
+            .collect();
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while exported.iter().filter(|p| is_hits(p)).count() < INTERVALS_WHILE_EMITTING
+            && std::time::Instant::now() < deadline
+        {
+            exported.extend(flush_taking_what_arrived(&metrics, &otlp));
         }
-        // Export while they emit: every export forgets the series, the next emits bind it again.
-        while done.load(std::sync::atomic::Ordering::SeqCst) < 2 {
-            exported.extend(flush_export(&metrics, &otlp));
-        }
+        stop.store(true, Ordering::Relaxed);
+        emitters.into_iter().map(|t| t.join().unwrap()).collect()
     });
-    exported.extend(flush_export(&metrics, &otlp));
-    let intervals =
-        exported.iter().filter(|p| p.matches("hot.hits", &[("route", "/cart")])).count();
+    exported.extend(flush_taking_what_arrived(&metrics, &otlp));
+    let added: u64 = adds.iter().sum();
+    let intervals = exported.iter().filter(|p| is_hits(p)).count();
+    assert!(
+        intervals >= INTERVALS_WHILE_EMITTING,
+        "exports carried the counter while the threads emitted ({intervals} intervals)"
+    );
     let total: i64 = exported
         .iter()
-        .filter(|p| p.matches("hot.hits", &[("route", "/cart")]))
+        .filter(|p| is_hits(p))
         .map(|p| match p.value {
             PointValue::Int(v) => v,
             ref other => panic!("int expected, got {other:?}"),
         })
         .sum();
-    assert_eq!(total, 2 * ADDS_PER_THREAD as i64, "over {intervals} intervals");
-    assert!(intervals >= 2, "exports ran while the threads emitted ({intervals} intervals)");
+    assert_eq!(total, added as i64, "over {intervals} intervals");
     let samples: u64 = exported
         .iter()
         .filter(|p| p.matches("hot.sizes", &[("route", "/cart")]))
@@ -322,7 +351,8 @@ fn delta_series_bound_on_reuse_lose_nothing_across_concurrent_exports() {
             ref other => panic!("histogram expected, got {other:?}"),
         })
         .sum();
-    assert_eq!(samples, 2 * ADDS_PER_THREAD / 100);
+    // Each thread records a size at its adds 0, 100, 200, ...
+    assert_eq!(samples, adds.iter().map(|n| n.div_ceil(100)).sum::<u64>());
     assert_eq!(catalog_series(&metrics, "hot.hits"), 0, "forgotten after the last export");
     let lines = statsd.wait_until(WAIT, |lines| {
         lines
@@ -331,7 +361,7 @@ fn delta_series_bound_on_reuse_lose_nothing_across_concurrent_exports() {
             .filter(|p| p.name == "hot.hits")
             .map(|p| p.value_f64())
             .sum::<f64>()
-            == (2 * ADDS_PER_THREAD) as f64
+            == added as f64
     });
     assert!(!lines.is_empty());
 }
