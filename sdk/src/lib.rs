@@ -90,7 +90,7 @@
 //! outranks the file until the next `set_mode`, so a rollback survives reloads.
 //!
 //! ## Adopting without rewrites
-//! Existing instrumentation keeps its call sites. [`metrics_rs::install`] (default feature
+//! Existing instrumentation keeps its call sites. `metrics_rs::install` (opt-in feature
 //! `metrics-rs`) makes the `metrics` crate's `counter!`/`gauge!`/`histogram!` record into the
 //! facade, labels as tags and `describe_*!` units and descriptions included; a cadence
 //! `StatsdClient` built with [`cadence_sink::DualSink`] (`StatsdClient::from_sink(prefix, sink)`)

@@ -31,7 +31,7 @@
 use crate::glob::Glob;
 use dualmetrics_model::naming::validate_metric_name;
 
-use crate::config::Temporality;
+use crate::config::{toml_text, Temporality};
 use crate::error::{ConfigError, Source};
 use crate::Mode;
 
@@ -251,26 +251,26 @@ pub(crate) fn from_toml(
         reason: reason.to_owned(),
     };
     let items = value.as_array().ok_or_else(|| {
-        err("rules".into(), value.to_string(), "expected an array of tables ([[default.rules]])")
+        err("rules".into(), toml_text(value), "expected an array of tables ([[default.rules]])")
     })?;
     let mut out = Vec::with_capacity(items.len());
     for (index, item) in items.iter().enumerate() {
         let table = item
             .as_table()
-            .ok_or_else(|| err(format!("rules[{index}]"), item.to_string(), "expected a table"))?;
+            .ok_or_else(|| err(format!("rules[{index}]"), toml_text(item), "expected a table"))?;
         let key = |f: &str| format!("rules[{index}].{f}");
         let string = |f: &str| -> Result<Option<String>, ConfigError> {
             match table.get(f) {
                 None => Ok(None),
                 Some(toml::Value::String(s)) => Ok(Some(s.clone())),
-                Some(v) => Err(err(key(f), v.to_string(), "expected a string")),
+                Some(v) => Err(err(key(f), toml_text(v), "expected a string")),
             }
         };
         for (k, v) in table {
             if !RULE_FIELDS.contains(&k.as_str()) {
                 return Err(err(
                     key(k),
-                    v.to_string(),
+                    toml_text(v),
                     "unknown field: expected match, mode, statsd_name, otel_name, temporality, cardinality_limit or statsd_sample_rate",
                 ));
             }
@@ -298,7 +298,7 @@ pub(crate) fn from_toml(
             Some(v) => {
                 return Err(err(
                     key("cardinality_limit"),
-                    v.to_string(),
+                    toml_text(v),
                     "must be a positive integer",
                 ))
             }
@@ -310,7 +310,7 @@ pub(crate) fn from_toml(
             Some(v) => {
                 return Err(err(
                     key("statsd_sample_rate"),
-                    v.to_string(),
+                    toml_text(v),
                     "expected a number greater than 0 and at most 1",
                 ))
             }

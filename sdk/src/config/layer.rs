@@ -207,7 +207,7 @@ fn walk(
         let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
         let err = |reason: &str| ConfigError {
             key: key.clone(),
-            value: v.to_string(),
+            value: toml_text(v),
             origin: source.clone(),
             reason: reason.to_owned(),
         };
@@ -251,7 +251,7 @@ fn walk(
                         toml::Value::String(s) => s.clone(),
                         toml::Value::Integer(_)
                         | toml::Value::Float(_)
-                        | toml::Value::Boolean(_) => ev.to_string(),
+                        | toml::Value::Boolean(_) => toml_text(ev),
                         _ => return Err(err("table values must be strings or numbers")),
                     };
                     layer.set_entry(&key, ek, &value, source.clone());
@@ -353,5 +353,27 @@ mod tests {
         let err = from_env(&vars).unwrap_err();
         assert_eq!(err.key, "otlp.timeout_ms");
         assert_eq!(err.origin, Source::Env("DUALMETRICS_OTLP_TIMEOUT_MS".into()));
+    }
+}
+
+/// A TOML value as the file spells it, for error messages (the SDK parses TOML but does not
+/// write it, so `toml`'s writer stays out of the tree): strings quoted, floats with their `.0`,
+/// arrays and inline tables as TOML writes them.
+pub(crate) fn toml_text(value: &toml::Value) -> String {
+    match value {
+        toml::Value::String(s) => format!("{s:?}"),
+        toml::Value::Integer(i) => i.to_string(),
+        toml::Value::Float(f) => format!("{f:?}"),
+        toml::Value::Boolean(b) => b.to_string(),
+        toml::Value::Datetime(d) => d.to_string(),
+        toml::Value::Array(items) => {
+            let items: Vec<String> = items.iter().map(toml_text).collect();
+            format!("[{}]", items.join(", "))
+        }
+        toml::Value::Table(entries) => {
+            let entries: Vec<String> =
+                entries.iter().map(|(k, v)| format!("{k} = {}", toml_text(v))).collect();
+            format!("{{ {} }}", entries.join(", "))
+        }
     }
 }

@@ -52,7 +52,7 @@ pub use resolve::{
     StatsdConfig, Temporality,
 };
 
-pub(crate) use layer::{from_env as layer_from_env, Layer, Value};
+pub(crate) use layer::{from_env as layer_from_env, toml_text, Layer, Value};
 pub(crate) use resolve::resolve;
 
 use std::time::Duration;
