@@ -109,6 +109,13 @@ for tree in "--workspace" "-p dualmetrics" "-p dualmetrics --features http-proto
   done
 done
 echo "[test.sh] cargo tree -i openssl-sys / native-tls: in none of the trees"
+
+step "the SDK builds alone in each documented feature set (the workspace build unifies features)"
+for features in "" "--features metrics-rs" "--no-default-features --features http-proto" \
+  "--no-default-features --features grpc,tls-webpki-roots"; do
+  # shellcheck disable=SC2086  # $features is a list of cargo arguments
+  timed "cargo check -p dualmetrics $features" cargo check -q -p dualmetrics --lib $features
+done
 echo "[test.sh] SDK crates (cargo tree -p dualmetrics -e normal, unique): default $(cargo tree -p dualmetrics -e normal --prefix none | sort -u | wc -l), with http-proto $(cargo tree -p dualmetrics -e normal --prefix none --features http-proto | sort -u | wc -l)"
 
 step "publishable: cargo package for the SDK and the model (packaged alone, then built)"

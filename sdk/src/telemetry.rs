@@ -5,7 +5,7 @@
 //! so recording a valid point touches none of them. [`crate::DualMetrics::telemetry`] returns a
 //! [`TelemetrySnapshot`].
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
@@ -30,6 +30,10 @@ pub(crate) struct Telemetry {
     /// Cumulative series whose zero point has not been exported yet (not telemetry: what makes
     /// an explicit flush or the shutdown export twice).
     pub zero_points_pending: AtomicU64,
+    /// Set while an explicit flush or the shutdown collects the export of the pending zero
+    /// points (not telemetry): cumulative counters then observe only their series with a zero
+    /// point pending, and every series in the export that follows.
+    pub zero_points_only: AtomicBool,
     pub statsd: StatsdStats,
     pub otlp: OtlpStats,
 }

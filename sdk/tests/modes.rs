@@ -280,3 +280,34 @@ fn a_new_cumulative_series_exports_zero_first_also_when_a_switch_brings_otlp_on(
     let points = peers.otlp.wait_for(WAIT, |p| series(p).len() >= 3);
     assert_eq!(series(&points), [0, 3, 5].map(PointValue::Int));
 }
+
+/// A flush with a zero point pending exports twice; the first export carries only the new
+/// series' zero points (a counter's other series are not collected twice, which at 1M series made
+/// a flush cost two full collects), the second every series' total.
+#[test]
+fn a_flush_with_a_new_series_exports_its_zero_point_alone_then_every_total() {
+    let peers = Peers::start();
+    let metrics = peers.metrics(Mode::Otlp);
+    let c = metrics.counter("flushed").build().unwrap();
+    c.add(5, &[("k", "old")]);
+    metrics.flush().unwrap();
+    let before = peers.otlp.request_count();
+    c.add(1, &[("k", "old")]);
+    c.add(7, &[("k", "new")]);
+    metrics.flush().unwrap();
+    // flush() returns once its exports were answered; the receiver stores a request first.
+    let requests: Vec<_> =
+        peers.otlp.received()[before..].iter().map(|r| r.request.clone()).collect();
+    assert_eq!(requests.len(), 2, "a zero-point export, then the totals");
+    let values = |request, k| -> Vec<PointValue> {
+        dualmetrics_testkit::points(std::slice::from_ref(request))
+            .into_iter()
+            .filter(|p| p.matches("flushed", &[("k", k)]))
+            .map(|p| p.value)
+            .collect()
+    };
+    assert_eq!(values(&requests[0], "new"), [PointValue::Int(0)], "the zero point");
+    assert_eq!(values(&requests[0], "old"), [], "an old series is not collected twice");
+    assert_eq!(values(&requests[1], "new"), [PointValue::Int(7)]);
+    assert_eq!(values(&requests[1], "old"), [PointValue::Int(6)]);
+}

@@ -77,7 +77,7 @@ struct Inner {
     metrics: Arc<DualMetrics>,
     telemetry: Arc<Telemetry>,
     /// `describe_*` calls: (kind, name) → (UCUM unit, description).
-    described: RwLock<HashMap<(Kind, String), (String, String)>>,
+    described: RwLock<HashMap<(Kind, String), (String, String), foldhash::fast::RandomState>>,
     counters: Cache<Counter>,
     gauges: Cache<Gauge>,
     histograms: Cache<Histogram>,

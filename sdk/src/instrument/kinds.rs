@@ -140,8 +140,8 @@ const ZERO_POINT_PENDING: u64 = 1 << 63;
 
 /// A cumulative counter's collect callback: the running total of every series that has had an
 /// OTLP record (the overflow series included), whatever the mode is now, as a bound cumulative
-/// counter would keep exporting it. The attributes are built for the observation and owned by the
-/// SDK until the export is done.
+/// counter would keep exporting it. The attributes are built into one buffer per collect (the SDK
+/// copies what it keeps).
 ///
 /// A series' first observation is a **zero point**: `0`, whatever it has counted, and its total
 /// from the next collect on. A series appears at its first OTLP record: when it is first used, or
@@ -155,6 +155,9 @@ fn observe_totals(
     observer: &dyn opentelemetry::metrics::AsyncInstrument<u64>,
 ) {
     let Some(table) = table.upgrade() else { return };
+    let zero_points_only = table.telemetry.zero_points_only.load(Relaxed);
+    // One attribute buffer for the whole collect: the SDK copies what it keeps.
+    let mut attrs = Vec::new();
     table.for_each_series(|series| {
         if let Some(CounterSeries::Total(total)) = series.otel.get() {
             let mut value = total.load(Relaxed);
@@ -162,8 +165,12 @@ fn observe_totals(
                 total.fetch_and(!ZERO_POINT_PENDING, Relaxed);
                 table.telemetry.zero_points_pending.fetch_sub(1, Relaxed);
                 value = 0;
+            } else if zero_points_only {
+                return;
             }
-            observer.observe(value, &table.otel_attributes(&series.key));
+            attrs.clear();
+            table.fill_otel_attributes(&series.key, &mut attrs);
+            observer.observe(value, &attrs);
         }
     });
 }
