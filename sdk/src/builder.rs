@@ -1,5 +1,4 @@
 //! [`DualMetricsBuilder`]: configuration layers in, running pipelines out.
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,19 +7,13 @@ use cadence::MetricSink;
 
 use crate::backend::otel::OtelBackend;
 use crate::backend::statsd::{open_sink, StatsdBackend};
-use crate::config::{self, HistogramAggregation, Layer, Protocol, Temporality, Value};
+use crate::config::{self, ConfigDoc, HistogramAggregation, Protocol, Sources, Temporality, Value};
 use crate::error::{BuildError, Source};
 use crate::instrument::Context;
 use crate::registry::Registry;
-use crate::rules::{Rule, SourcedRule};
+use crate::rules::Rule;
 use crate::telemetry::Telemetry;
 use crate::{DualMetrics, Mode};
-
-#[derive(Clone)]
-enum ConfigDoc {
-    Path(PathBuf),
-    Inline { name: String, text: String },
-}
 
 /// Builds a [`DualMetrics`].
 ///
@@ -33,13 +26,10 @@ enum ConfigDoc {
 /// (see [`crate::rules`]).
 #[must_use = "a builder does nothing until build() is called"]
 pub struct DualMetricsBuilder {
-    doc: Option<ConfigDoc>,
-    vars: Option<BTreeMap<String, String>>,
-    env_name: Option<String>,
-    code: Layer,
-    code_errors: Vec<crate::error::ConfigError>,
+    /// The file, the environment and the calls made here: resolved at `build`, and again at
+    /// every reload.
+    sources: Sources,
     statsd_sink: Option<Box<dyn MetricSink + Send + Sync>>,
-    code_rules: Vec<Rule>,
     sighup: bool,
 }
 
@@ -52,33 +42,24 @@ impl Default for DualMetricsBuilder {
 impl DualMetricsBuilder {
     /// A builder with no file; environment variables are read at [`build`](Self::build).
     pub fn new() -> Self {
-        DualMetricsBuilder {
-            doc: None,
-            vars: None,
-            env_name: None,
-            code: Layer::default(),
-            code_errors: Vec::new(),
-            statsd_sink: None,
-            code_rules: Vec::new(),
-            sighup: false,
-        }
+        DualMetricsBuilder { sources: Sources::default(), statsd_sink: None, sighup: false }
     }
 
     /// Reads this TOML file. Defaults to the `DUALMETRICS_CONFIG` variable, else no file.
     pub fn with_config_file(mut self, path: impl Into<PathBuf>) -> Self {
-        self.doc = Some(ConfigDoc::Path(path.into()));
+        self.sources.doc = Some(ConfigDoc::Path(path.into()));
         self
     }
 
     /// Uses this TOML text as the configuration file; `name` stands for its path in errors.
     pub fn with_config_toml(mut self, name: impl Into<String>, text: impl Into<String>) -> Self {
-        self.doc = Some(ConfigDoc::Inline { name: name.into(), text: text.into() });
+        self.sources.doc = Some(ConfigDoc::Inline { name: name.into(), text: text.into() });
         self
     }
 
     /// Selects the `[env.<name>]` section. Defaults to the `DUALMETRICS_ENV` variable.
     pub fn with_environment_name(mut self, name: impl Into<String>) -> Self {
-        self.env_name = Some(name.into());
+        self.sources.env_name = Some(name.into());
         self
     }
 
@@ -95,12 +76,12 @@ impl DualMetricsBuilder {
         mut self,
         vars: impl IntoIterator<Item = (K, V)>,
     ) -> Self {
-        self.vars = Some(vars.into_iter().map(|(k, v)| (k.into(), v.into())).collect());
+        self.sources.vars = Some(vars.into_iter().map(|(k, v)| (k.into(), v.into())).collect());
         self
     }
 
     fn set(mut self, key: &str, value: Value) -> Self {
-        self.code.set(key, value, Source::Code);
+        self.sources.code.set(key, value, Source::Code);
         self
     }
 
@@ -113,8 +94,8 @@ impl DualMetricsBuilder {
     }
 
     fn set_parsed(mut self, key: &str, raw: &str) -> Self {
-        if let Err(e) = self.code.set_parsed(key, raw, Source::Code) {
-            self.code_errors.push(e);
+        if let Err(e) = self.sources.code.set_parsed(key, raw, Source::Code) {
+            self.sources.code_errors.push(e);
         }
         self
     }
@@ -136,7 +117,7 @@ impl DualMetricsBuilder {
 
     /// A global tag on every measurement, both pipelines.
     pub fn with_global_tag(mut self, key: &str, value: &str) -> Self {
-        self.code.set_entry("tags", key, value, Source::Code);
+        self.sources.code.set_entry("tags", key, value, Source::Code);
         self
     }
 
@@ -195,7 +176,7 @@ impl DualMetricsBuilder {
 
     /// An OTLP request header (gRPC metadata).
     pub fn with_otlp_header(mut self, key: &str, value: &str) -> Self {
-        self.code.set_entry("otlp.headers", key, value, Source::Code);
+        self.sources.code.set_entry("otlp.headers", key, value, Source::Code);
         self
     }
 
@@ -246,7 +227,7 @@ impl DualMetricsBuilder {
 
     /// An OTel resource attribute.
     pub fn with_resource_attribute(mut self, key: &str, value: &str) -> Self {
-        self.code.set_entry("otlp.resource", key, value, Source::Code);
+        self.sources.code.set_entry("otlp.resource", key, value, Source::Code);
         self
     }
 
@@ -259,7 +240,7 @@ impl DualMetricsBuilder {
     /// A per-metric rule (see [`crate::rules`]). Rules given in code are checked before the
     /// file's rules, in call order; the first match wins.
     pub fn with_rule(mut self, rule: Rule) -> Self {
-        self.code_rules.push(rule);
+        self.sources.code_rules.push(rule);
         self
     }
 
@@ -278,23 +259,12 @@ impl DualMetricsBuilder {
         self
     }
 
-    fn sources(&self) -> Sources {
-        Sources {
-            doc: self.doc.clone(),
-            vars: self.vars.clone(),
-            env_name: self.env_name.clone(),
-            code: self.code.clone(),
-            code_errors: self.code_errors.clone(),
-            code_rules: self.code_rules.clone(),
-        }
-    }
-
     /// Resolves the configuration without starting anything.
     ///
     /// # Errors
     /// As [`build`](Self::build), for configuration.
     pub fn resolve_config(&self) -> Result<config::Config, BuildError> {
-        self.sources().resolve()
+        self.sources.resolve()
     }
 
     /// Validates the configuration and starts both pipelines.
@@ -304,7 +274,7 @@ impl DualMetricsBuilder {
     /// [`BuildError::File`] for an unreadable or malformed file; [`BuildError::Backend`] when a
     /// socket or exporter cannot be set up.
     pub fn build(self) -> Result<DualMetrics, BuildError> {
-        let sources = self.sources();
+        let sources = self.sources;
         let config = sources.resolve()?;
         let telemetry = Arc::new(Telemetry::default());
         let sink = match self.statsd_sink {
@@ -325,120 +295,4 @@ impl DualMetricsBuilder {
         let reloader = crate::reload::Reloader::start(&registry, watch, self.sighup)?;
         Ok(DualMetrics::from_registry(registry, reloader))
     }
-}
-
-/// Everything a configuration is resolved from, kept so that a reload resolves it again: the
-/// file is re-read, the process environment re-read (unless fixed with `with_env_vars`), and the
-/// builder calls re-applied on top.
-#[derive(Clone)]
-pub(crate) struct Sources {
-    doc: Option<ConfigDoc>,
-    vars: Option<BTreeMap<String, String>>,
-    env_name: Option<String>,
-    code: Layer,
-    code_errors: Vec<crate::error::ConfigError>,
-    code_rules: Vec<Rule>,
-}
-
-impl Sources {
-    /// The configuration file, when it is a file on disk (what a watch polls).
-    pub(crate) fn file(&self) -> Option<PathBuf> {
-        match &self.doc {
-            Some(ConfigDoc::Path(p)) => Some(p.clone()),
-            Some(ConfigDoc::Inline { .. }) => None,
-            None => {
-                self.vars().get("DUALMETRICS_CONFIG").filter(|p| !p.is_empty()).map(PathBuf::from)
-            }
-        }
-    }
-
-    fn vars(&self) -> BTreeMap<String, String> {
-        match &self.vars {
-            Some(v) => v.clone(),
-            None => std::env::vars().collect(),
-        }
-    }
-
-    /// Resolves the configuration: file, environment, code.
-    pub(crate) fn resolve(&self) -> Result<config::Config, BuildError> {
-        let vars = self.vars();
-        if let Some(e) = self.code_errors.first() {
-            return Err(e.clone().into());
-        }
-        let env_name = self
-            .env_name
-            .clone()
-            .or_else(|| vars.get("DUALMETRICS_ENV").cloned())
-            .filter(|s| !s.is_empty());
-        let mut merged = BTreeMap::new();
-        // Match order: code rules, then [env.<name>] rules, then [default] rules.
-        let mut rules: Vec<SourcedRule> = self
-            .code_rules
-            .iter()
-            .enumerate()
-            .map(|(index, rule)| SourcedRule { rule: rule.clone(), index, source: Source::Code })
-            .collect();
-        let mut default_rules = Vec::new();
-        let doc = match &self.doc {
-            Some(ConfigDoc::Path(p)) => Some(read_doc(p)?),
-            Some(ConfigDoc::Inline { name, text }) => Some((name.clone(), text.clone())),
-            None => match vars.get("DUALMETRICS_CONFIG") {
-                Some(p) if !p.is_empty() => Some(read_doc(&PathBuf::from(p))?),
-                _ => None,
-            },
-        };
-        if let Some((path, text)) = doc {
-            let file_err = |reason: String| BuildError::File { path: path.clone(), reason };
-            let table: toml::Table =
-                text.parse().map_err(|e: toml::de::Error| file_err(e.to_string()))?;
-            let section_rules = |t: &toml::Table, section: &str| match t.get("rules") {
-                None => Ok(Vec::new()),
-                Some(v) => crate::rules::from_toml(
-                    v,
-                    &Source::File { path: path.clone(), section: section.to_owned() },
-                ),
-            };
-            for (section, value) in &table {
-                match (section.as_str(), value) {
-                    ("default", toml::Value::Table(t)) => {
-                        Layer::from_toml_section(t, &path, "default")?.merge_into(&mut merged);
-                        default_rules = section_rules(t, "default")?;
-                    }
-                    ("env", toml::Value::Table(_)) => {}
-                    _ => {
-                        return Err(file_err(format!(
-                            "unknown section [{section}]: expected [default] or [env.<name>]"
-                        )))
-                    }
-                }
-            }
-            if let Some(name) = &env_name {
-                let envs = table.get("env").and_then(|e| e.as_table());
-                match envs.and_then(|e| e.get(name)) {
-                    Some(toml::Value::Table(t)) => {
-                        let section = format!("env.{name}");
-                        Layer::from_toml_section(t, &path, &section)?.merge_into(&mut merged);
-                        rules.extend(section_rules(t, &section)?);
-                    }
-                    Some(_) => return Err(file_err(format!("[env.{name}] must be a table"))),
-                    None => {
-                        return Err(file_err(format!(
-                            "no [env.{name}] section for environment {name:?} (selected by DUALMETRICS_ENV or with_environment_name)"
-                        )))
-                    }
-                }
-            }
-        }
-        rules.extend(default_rules);
-        config::layer_from_env(&vars)?.merge_into(&mut merged);
-        self.code.merge_into(&mut merged);
-        Ok(config::resolve(&merged, env_name.as_deref(), rules)?)
-    }
-}
-
-fn read_doc(path: &std::path::Path) -> Result<(String, String), BuildError> {
-    let shown = path.display().to_string();
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| BuildError::File { path: shown.clone(), reason: e.to_string() })?;
-    Ok((shown, text))
 }

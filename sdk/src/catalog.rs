@@ -13,7 +13,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use dualmetrics_model::MetricKind;
 use serde::Serialize;
 
-use crate::mode::{LEGACY_BIT, OTLP_BIT};
 
 /// Every registered instrument, as [`crate::DualMetrics::catalog`] returns it.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -59,15 +58,6 @@ pub struct CatalogEntry {
     pub buckets: Option<Vec<f64>>,
     /// Live series (tag sets), the overflow series included.
     pub series: usize,
-}
-
-pub(crate) fn mode_name(bits: u8) -> &'static str {
-    match (bits & LEGACY_BIT != 0, bits & OTLP_BIT != 0) {
-        (true, true) => "dual",
-        (true, false) => "legacy",
-        (false, true) => "otlp",
-        (false, false) => "closed",
-    }
 }
 
 pub(crate) fn tag_keys<'a>(keys: impl Iterator<Item = &'a str>) -> Vec<String> {

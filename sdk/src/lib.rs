@@ -155,10 +155,10 @@ mod backend;
 mod builder;
 pub mod catalog;
 pub mod config;
+mod cutover;
 mod error;
 mod glob;
 mod instrument;
-mod mode;
 mod registry;
 mod reload;
 pub mod rules;
@@ -176,7 +176,7 @@ pub use instrument::{
     BoundCounter, BoundGauge, BoundHistogram, BoundUpDownCounter, Counter, Gauge, Histogram,
     HistogramTimer, InstrumentBuilder, UpDownCounter, OVERFLOW_TAG,
 };
-pub use mode::Mode;
+pub use cutover::Mode;
 pub use reload::ReloadOutcome;
 pub use rules::Rule;
 pub use telemetry::{OtlpSnapshot, StatsdSnapshot, TelemetrySnapshot};
@@ -289,7 +289,7 @@ impl DualMetrics {
     /// An unreadable file, bad TOML or an invalid value: the configuration in force stays, the
     /// error is logged once and counted in [`TelemetrySnapshot::reloads_failed`].
     pub fn reload(&self) -> Result<ReloadOutcome, BuildError> {
-        self.registry.reload()
+        reload::reload(&self.registry)
     }
 
     /// The configuration in force.

@@ -1,7 +1,6 @@
 //! The registry: one core per metric name, created at registration with every decision made
 //! (names, StatsD type, unit conversion, OTLP stream plan, mode).
 use std::collections::HashMap;
-use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
 use dualmetrics_model::naming::{statsd_name, validate_metric_name};
@@ -10,12 +9,10 @@ use dualmetrics_model::{MetricKind, Unit};
 use parking_lot::{Mutex, RwLock};
 
 use crate::backend::otel::StreamPlan;
-use crate::builder::Sources;
-use crate::config::{Config, DEFAULT_HISTOGRAM_BOUNDARIES_MS};
+use crate::config::{Config, Sources, DEFAULT_HISTOGRAM_BOUNDARIES_MS};
 use crate::error::{BuildError, ConfigError, Source};
 use crate::instrument::{AnyCore, Context, Core, KindSpec, Spec};
-use crate::reload::ReloadOutcome;
-use crate::Mode;
+use crate::cutover::{Cutover, Mode};
 
 /// What an [`crate::InstrumentBuilder`] collected.
 #[derive(Debug, Clone)]
@@ -48,20 +45,19 @@ struct Registered {
     pinned: Option<Mode>,
 }
 
-/// Modes set at runtime, above every configuration layer.
-#[derive(Debug, Default, Clone, Copy)]
-struct Overrides {
-    /// The mode given to [`Registry::set_mode`]: the global mode from then on, whatever a reload
-    /// reads; pinned instruments keep their rule's mode.
-    global: Option<Mode>,
-    /// The mode given to [`Registry::force_mode`]: every instrument, pinned or not.
-    forced: Option<Mode>,
-}
-
-impl Overrides {
-    fn bits(&self, pinned: Option<Mode>, global: Mode) -> u8 {
-        self.forced.or(pinned).unwrap_or(global).bits()
-    }
+/// What a successful reload changed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ReloadOutcome {
+    /// Instruments re-resolved.
+    pub instruments: usize,
+    /// Instruments whose mode changed.
+    pub mode_changes: usize,
+    /// Changed settings that the running pipelines keep until a restart: `service`,
+    /// `environment`, `tags`, `statsd`, `otlp`, and `rules: <metric>` for a registered instrument
+    /// whose StatsD name, OTel name or temporality the new rules change (instruments registered
+    /// after the reload get the new ones).
+    pub needs_restart: Vec<String>,
 }
 
 pub(crate) struct Registry {
@@ -72,10 +68,10 @@ pub(crate) struct Registry {
     /// that a rule renames to one wire name would merge silently; registration refuses that.
     wire_names: Mutex<HashMap<(&'static str, String), String>>,
     sources: Sources,
-    /// Runtime mode overrides, changed only under the `instruments` lock.
-    overrides: Mutex<Overrides>,
-    /// Serialises reloads.
-    reloading: Mutex<()>,
+    /// The mode layers above the rules' pins, changed only under the `instruments` lock.
+    cutover: Mutex<Cutover>,
+    /// Serialises reloads ([`crate::reload::reload`]).
+    pub(crate) reloading: Mutex<()>,
 }
 
 fn code_error(key: &str, value: String, reason: &str) -> BuildError {
@@ -91,11 +87,11 @@ impl Registry {
     pub(crate) fn new(ctx: Arc<Context>, config: Config, sources: Sources) -> Self {
         Registry {
             ctx,
+            cutover: Mutex::new(Cutover::new(config.mode)),
             config: RwLock::new(config),
             instruments: Mutex::new(HashMap::new()),
             wire_names: Mutex::new(HashMap::new()),
             sources,
-            overrides: Mutex::new(Overrides::default()),
             reloading: Mutex::new(()),
         }
     }
@@ -223,7 +219,7 @@ impl Registry {
             boundaries: (K::KIND == MetricKind::Histogram).then_some(boundaries),
             statsd_sample_rate: resolved.statsd_sample_rate.unwrap_or(1.0),
         };
-        let bits = self.overrides.lock().bits(resolved.mode, config.mode);
+        let bits = self.cutover.lock().bits_of(resolved.mode);
         drop(config);
         let core = Arc::new(Core::<K>::new(spec, bits, Arc::clone(&self.ctx)));
         instruments.insert(
@@ -242,11 +238,11 @@ impl Registry {
     /// call, so a reload does not undo it.
     pub(crate) fn set_mode(&self, mode: Mode) {
         let instruments = self.instruments.lock();
-        let mut overrides = self.overrides.lock();
-        overrides.global = Some(mode);
-        self.config.write().mode = mode;
+        let mut cutover = self.cutover.lock();
+        cutover.switch(mode);
+        self.config.write().mode = cutover.global();
         for r in instruments.values() {
-            r.core.set_mode_bits(overrides.bits(r.pinned, mode));
+            r.core.set_mode_bits(cutover.bits_of(r.pinned));
         }
     }
 
@@ -254,41 +250,30 @@ impl Registry {
     /// each instrument to its rule's pin or the global mode.
     pub(crate) fn force_mode(&self, mode: Option<Mode>) {
         let instruments = self.instruments.lock();
-        let mut overrides = self.overrides.lock();
-        overrides.forced = mode;
-        let global = self.config.read().mode;
+        let mut cutover = self.cutover.lock();
+        cutover.force(mode);
         for r in instruments.values() {
-            r.core.set_mode_bits(overrides.bits(r.pinned, global));
+            r.core.set_mode_bits(cutover.bits_of(r.pinned));
         }
     }
 
     /// The mode given to [`force_mode`](Self::force_mode), if any.
     pub(crate) fn forced_mode(&self) -> Option<Mode> {
-        self.overrides.lock().forced
+        self.cutover.lock().forced()
     }
 
-    /// Re-reads the configuration sources and applies what can change at runtime: the global
-    /// mode (unless [`set_mode`](Self::set_mode) was called), the rules (pins, and the names,
-    /// temporality and limits of instruments registered from now on), the global cardinality
-    /// limit for new instruments. On error nothing changes; the failure is logged once and
-    /// counted.
-    pub(crate) fn reload(&self) -> Result<ReloadOutcome, BuildError> {
-        let _one_at_a_time = self.reloading.lock();
-        let telemetry = &self.ctx.telemetry;
-        let new = match self.sources.resolve() {
-            Ok(c) => c,
-            Err(e) => {
-                telemetry.reloads_failed.fetch_add(1, Relaxed);
-                *telemetry.last_reload_error.lock() = Some(e.to_string());
-                tracing::error!(error = %e, "configuration reload refused; the last good configuration stays in force");
-                return Err(e);
-            }
-        };
+    /// Applies a reloaded configuration (see [`crate::reload::reload`]): what can change at
+    /// runtime changes (the configured mode, under a `set_mode` switch if one was made; the
+    /// rules: pins, and the names, temporality and limits of instruments registered from now
+    /// on; the global cardinality limit for new instruments), and the outcome lists what needs
+    /// a restart.
+    pub(crate) fn apply(&self, new: Config) -> ReloadOutcome {
         let mut outcome = ReloadOutcome::default();
         let instruments = self.instruments.lock();
         let mut config = self.config.write();
-        let overrides = *self.overrides.lock();
-        let mode = overrides.global.unwrap_or(new.mode);
+        let mut cutover = self.cutover.lock();
+        cutover.reconfigure(new.mode);
+        let mode = cutover.global();
         // Settings baked into the running pipelines need a restart.
         let pending = [
             ("service", config.service != new.service),
@@ -303,7 +288,7 @@ impl Registry {
         for r in instruments.values_mut() {
             let spec = r.core.spec();
             let resolved = new.rules.resolve(&spec.name);
-            let bits = overrides.bits(resolved.mode, mode);
+            let bits = cutover.bits_of(resolved.mode);
             let before = r.core.mode_bits();
             r.core.set_mode_bits(bits);
             if before != r.core.mode_bits() {
@@ -330,11 +315,7 @@ impl Registry {
         config.cardinality_limit = new.cardinality_limit;
         config.cumulative_series_warning = new.cumulative_series_warning;
         config.reload = new.reload;
-        telemetry.reloads_ok.fetch_add(1, Relaxed);
-        if !outcome.needs_restart.is_empty() {
-            tracing::warn!(changes = ?outcome.needs_restart, "configuration reloaded; these changes apply after a restart");
-        }
-        Ok(outcome)
+        outcome
     }
 
     /// Closes every instrument: later emits are counted as dropped after shutdown.
@@ -363,7 +344,7 @@ impl Registry {
                     statsd_type: spec.statsd_type.code(),
                     otel_name: spec.otel_name.clone(),
                     tag_keys: core.tag_keys(),
-                    mode: crate::catalog::mode_name(core.mode_bits()),
+                    mode: crate::cutover::mode_name(core.mode_bits()),
                     temporality: spec.temporality,
                     rule: r.rule.clone(),
                     buckets: spec.boundaries.clone(),

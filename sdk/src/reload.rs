@@ -12,6 +12,7 @@
 //! or off, or changes `reload.poll_interval_ms`, takes effect at the next start. `SIGHUP` is
 //! process-wide: every [`crate::DualMetrics`] built with `reload_on_sighup` reloads.
 use std::path::PathBuf;
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::mpsc;
 use std::sync::{Arc, Weak};
 use std::thread::JoinHandle;
@@ -20,19 +21,29 @@ use std::time::Duration;
 use crate::error::{BuildError, ConfigError, Source};
 use crate::registry::Registry;
 
-/// What a successful reload changed.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct ReloadOutcome {
-    /// Instruments re-resolved.
-    pub instruments: usize,
-    /// Instruments whose mode changed.
-    pub mode_changes: usize,
-    /// Changed settings that the running pipelines keep until a restart: `service`,
-    /// `environment`, `tags`, `statsd`, `otlp`, and `rules: <metric>` for a registered instrument
-    /// whose StatsD name, OTel name or temporality the new rules change (instruments registered
-    /// after the reload get the new ones).
-    pub needs_restart: Vec<String>,
+pub use crate::registry::ReloadOutcome;
+
+/// Re-reads the configuration sources and applies what can change at runtime
+/// ([`Registry::apply`]). On error nothing changes: the failure is logged once, counted in
+/// `reloads_failed` and kept as `last_reload_error`. Reloads run one at a time.
+pub(crate) fn reload(registry: &Registry) -> Result<ReloadOutcome, BuildError> {
+    let _one_at_a_time = registry.reloading.lock();
+    let telemetry = &registry.ctx.telemetry;
+    let new = match registry.sources().resolve() {
+        Ok(c) => c,
+        Err(e) => {
+            telemetry.reloads_failed.fetch_add(1, Relaxed);
+            *telemetry.last_reload_error.lock() = Some(e.to_string());
+            tracing::error!(error = %e, "configuration reload refused; the last good configuration stays in force");
+            return Err(e);
+        }
+    };
+    let outcome = registry.apply(new);
+    telemetry.reloads_ok.fetch_add(1, Relaxed);
+    if !outcome.needs_restart.is_empty() {
+        tracing::warn!(changes = ?outcome.needs_restart, "configuration reloaded; these changes apply after a restart");
+    }
+    Ok(outcome)
 }
 
 /// The background triggers of a [`crate::DualMetrics`]: stopped on shutdown.
@@ -93,7 +104,7 @@ impl Reloader {
                 for _ in signals.forever() {
                     let Some(registry) = weak.upgrade() else { break };
                     // A refused reload is logged and counted by the registry.
-                    let _ = registry.reload();
+                    let _ = reload(&registry);
                 }
             })
             .map_err(backend_err)?;
@@ -140,6 +151,6 @@ fn watch_loop(
         last = now;
         let Some(registry) = registry.upgrade() else { break };
         // A refused reload is logged and counted by the registry.
-        let _ = registry.reload();
+        let _ = reload(&registry);
     }
 }

@@ -46,6 +46,7 @@
 //! See the README for every key with its environment variable and default.
 mod layer;
 mod resolve;
+mod sources;
 
 pub use resolve::{
     Config, Headers, HistogramAggregation, OtlpConfig, Protocol, ReloadConfig, StatsdAddress,
@@ -54,6 +55,7 @@ pub use resolve::{
 
 pub(crate) use layer::{from_env as layer_from_env, toml_text, Layer, Value};
 pub(crate) use resolve::resolve;
+pub(crate) use sources::{ConfigDoc, Sources};
 
 use std::time::Duration;
 

@@ -11,7 +11,7 @@ use parking_lot::Mutex;
 use super::{Context, Core, Series, Spec, Table};
 use crate::backend::statsd::{Cell, Samples};
 use crate::config::Temporality;
-use crate::mode::{LEGACY_BIT, OTLP_BIT};
+use crate::cutover::{LEGACY_BIT, OTLP_BIT};
 
 /// One instrument kind.
 pub(crate) trait KindSpec: Sized + Send + Sync + 'static {

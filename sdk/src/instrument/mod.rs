@@ -27,7 +27,7 @@ use parking_lot::{Mutex, RwLock};
 use crate::backend::otel::OnCollect;
 use crate::backend::statsd::{Cell, Drain, StatsdBackend, StatsdSource};
 use crate::config::Temporality;
-use crate::mode::{CLOSED, LEGACY_BIT};
+use crate::cutover::{CLOSED, LEGACY_BIT};
 use crate::telemetry::Telemetry;
 use tags::{hash_tags, TagKey, Tags};
 
