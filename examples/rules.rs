@@ -56,12 +56,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("\n-- catalog: each instrument with the rule that decided it");
     for i in metrics.catalog().instruments {
         println!(
-            "  {:<14} statsd={:<18} otel={:<16} mode={:<6} temporality={:?} rule={}",
+            "  {:<14} statsd={:<18} otel={:<16} mode={:<6} temporality={} rule={}",
             i.name,
-            i.statsd_name,
-            i.otel_name,
+            i.statsd_name.as_deref().unwrap_or("-"),
+            i.otel_name_or_name(),
             i.mode,
-            i.temporality,
+            i.temporality.as_deref().unwrap_or("-"),
             i.rule.as_deref().unwrap_or("-")
         );
     }

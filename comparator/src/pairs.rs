@@ -235,76 +235,14 @@ pub fn load_pairs_file(path: &Path) -> Result<Vec<Pair>, CompareError> {
     parse_pairs(&text, &p)
 }
 
-/// The SDK's catalog (version 1): every instrument with its names on both pipelines.
-#[derive(Debug, Clone, Deserialize)]
-pub struct Catalog {
-    /// Schema version; 1.
-    pub version: u32,
-    /// `service.name`.
-    #[serde(default)]
-    pub service: String,
-    /// Prefix of every StatsD name.
-    #[serde(default)]
-    pub statsd_prefix: String,
-    /// Tags added to every metric.
-    #[serde(default)]
-    pub global_tags: BTreeMap<String, String>,
-    /// The instruments.
-    pub instruments: Vec<CatalogInstrument>,
-}
-
-/// One instrument of the [`Catalog`].
-#[derive(Debug, Clone, Deserialize)]
-pub struct CatalogInstrument {
-    /// Facade name.
-    pub name: String,
-    /// Kind.
-    pub kind: MetricKind,
-    /// UCUM unit (`1`, `ms`, `s`, `By`, `Cel`, …).
-    #[serde(default)]
-    pub unit: String,
-    /// Description.
-    #[serde(default)]
-    pub description: String,
-    /// StatsD key (with the prefix). Defaults to `statsd_prefix.name`.
-    #[serde(default)]
-    pub statsd_name: Option<String>,
-    /// StatsD type: `c`, `g`, `ms`, `h` or `d`.
-    pub statsd_type: String,
-    /// OTel instrument name. Defaults to `name`.
-    #[serde(default)]
-    pub otel_name: Option<String>,
-    /// Tag keys recorded with it.
-    #[serde(default)]
-    pub tag_keys: Vec<String>,
-    /// `legacy`, `dual` or `otlp`.
-    #[serde(default = "default_mode")]
-    pub mode: String,
-    /// `cumulative` or `delta`.
-    #[serde(default)]
-    pub temporality: Option<String>,
-    /// The rule that matched, if any.
-    #[serde(default)]
-    pub rule: Option<serde_json::Value>,
-    /// Explicit bucket bounds, when not the OTel default.
-    #[serde(default)]
-    pub buckets: Option<Vec<f64>>,
-}
-
-fn default_mode() -> String {
-    "dual".to_owned()
-}
+/// The SDK's catalog, read through the type the SDK writes it with.
+pub use dualmetrics_model::catalog::{Catalog, CatalogInstrument};
 
 /// Parses the catalog JSON; `path` only names it in errors.
 pub fn parse_catalog(text: &str, path: &str) -> Result<Catalog, CompareError> {
-    let catalog: Catalog = serde_json::from_str(text)
-        .map_err(|e| CompareError::Catalog { path: path.to_owned(), message: e.to_string() })?;
-    if catalog.version != 1 {
-        return Err(CompareError::Catalog {
-            path: path.to_owned(),
-            message: format!("unsupported version {} (expected 1)", catalog.version),
-        });
-    }
+    let err = |message: String| CompareError::Catalog { path: path.to_owned(), message };
+    let catalog: Catalog = serde_json::from_str(text).map_err(|e| err(e.to_string()))?;
+    catalog.check_version().map_err(err)?;
     Ok(catalog)
 }
 
@@ -434,10 +372,8 @@ pub fn generate_from_catalog(
             notes.push(format!("{}: mode {} has only one side, skipped", inst.name, inst.mode));
             continue;
         }
-        let key = inst.statsd_name.clone().unwrap_or_else(|| {
-            dualmetrics_model::naming::statsd_name(&catalog.statsd_prefix, &inst.name)
-        });
-        let otel = inst.otel_name.clone().unwrap_or_else(|| inst.name.clone());
+        let key = catalog.statsd_name_of(inst);
+        let otel = inst.otel_name_or_name().to_owned();
         // Without Prometheus naming the store keeps the resource attribute as `service.name`,
         // which a PromQL label matcher cannot name: such pairs are not restricted to the service.
         let new_matchers = match (&opts.service_label, catalog.service.is_empty(), prom) {

@@ -5,6 +5,8 @@
 //! so that a name computed by the SDK when it registers an instrument is the name the comparator
 //! later queries and the name the shim produces when it translates StatsD:
 //!
+//! - [`catalog`]: the catalog of a service's instruments the SDK writes and the comparator and
+//!   the translator read.
 //! - [`MetricKind`] and [`Unit`]: the facade's instrument kinds and the units they carry
 //!   (time units convert to the milliseconds StatsD timers always use).
 //! - [`naming`]: validation and the one sanitising rule for names and tags.
@@ -18,6 +20,7 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod catalog;
 mod kind;
 #[cfg(feature = "mapping")]
 pub mod mapping;

@@ -91,7 +91,7 @@ pub fn context(args: &TranslateArgs) -> Result<Context, ContextError> {
         ctx.mapping = Some(dualmetrics_model::mapping::MappingFile::load(path)?);
     }
     if let Some(path) = &args.catalog {
-        ctx.catalog = Some(crate::catalog::Catalog::load(path)?);
+        ctx.catalog = Some(crate::catalog::load(path)?);
     }
     Ok(ctx)
 }

@@ -302,7 +302,7 @@ fn the_command_exits_2_only_when_nothing_could_be_done() {
 
 #[test]
 fn seconds_switches_timer_panels_from_ms_with_thresholds() {
-    let cat = dualmetrics_port::catalog::Catalog::parse(
+    let cat = dualmetrics_port::catalog::parse(
         r#"{"version":1,"statsd_prefix":"app","instruments":[
             {"name":"http.duration","kind":"histogram","unit":"s","statsd_type":"ms"}]}"#,
         "inline",

@@ -329,7 +329,7 @@ fn legacy_namespace_reads_stats_counts_and_stats_as_counters() {
 
 #[test]
 fn catalog_gives_exact_otel_names_and_converts_milliseconds_to_seconds() {
-    let cat = dualmetrics_port::catalog::Catalog::parse(
+    let cat = dualmetrics_port::catalog::parse(
         r#"{"version":1,"statsd_prefix":"app","instruments":[
             {"name":"http.duration","kind":"histogram","unit":"s","statsd_type":"ms"},
             {"name":"orders","kind":"counter","unit":"1","statsd_type":"c","otel_name":"shop.orders"},

@@ -194,7 +194,7 @@ impl DualMetricsBuilder {
     pub fn with_temporality(self, temporality: Temporality) -> Self {
         self.set_str(
             "otlp.temporality",
-            if temporality == Temporality::Delta { "delta" } else { "cumulative" },
+            temporality.as_str(),
         )
     }
 

@@ -335,17 +335,17 @@ impl Registry {
             .map(|r| {
                 let core = &r.core;
                 let spec = core.spec();
-                crate::catalog::CatalogEntry {
+                crate::catalog::CatalogInstrument {
                     name: spec.name.clone(),
                     kind: spec.kind,
                     unit: spec.unit.clone(),
                     description: spec.description.clone(),
-                    statsd_name: spec.statsd_name.clone(),
-                    statsd_type: spec.statsd_type.code(),
-                    otel_name: spec.otel_name.clone(),
+                    statsd_name: Some(spec.statsd_name.clone()),
+                    statsd_type: spec.statsd_type.code().to_owned(),
+                    otel_name: Some(spec.otel_name.clone()),
                     tag_keys: core.tag_keys(),
-                    mode: crate::cutover::mode_name(core.mode_bits()),
-                    temporality: spec.temporality,
+                    mode: crate::cutover::mode_name(core.mode_bits()).to_owned(),
+                    temporality: Some(spec.temporality.as_str().to_owned()),
                     rule: r.rule.clone(),
                     buckets: spec.boundaries.clone(),
                     series: core.series_count(),
@@ -354,7 +354,7 @@ impl Registry {
             .collect();
         instruments.sort_by(|a, b| a.name.cmp(&b.name));
         crate::catalog::Catalog {
-            version: 1,
+            version: crate::catalog::CATALOG_VERSION,
             service: config.service.clone(),
             statsd_prefix: config.statsd.prefix.clone(),
             global_tags: config.tags.iter().cloned().collect(),

@@ -136,7 +136,7 @@ mode = "legacy"
     }
     let catalog = metrics.catalog();
     let got: Vec<(&str, &str, Option<&str>)> =
-        catalog.instruments.iter().map(|e| (e.name.as_str(), e.mode, e.rule.as_deref())).collect();
+        catalog.instruments.iter().map(|e| (e.name.as_str(), e.mode.as_str(), e.rule.as_deref())).collect();
     assert_eq!(
         got,
         [
@@ -193,9 +193,9 @@ cardinality_limit = 2
     assert_eq!(metrics.telemetry().cardinality_overflow, 3);
     let catalog = metrics.catalog();
     let temporality =
-        |n: &str| catalog.instruments.iter().find(|e| e.name == n).unwrap().temporality;
-    assert_eq!(temporality("users.seen"), Temporality::Delta);
-    assert_eq!(temporality("plain"), Temporality::Cumulative);
+        |n: &str| catalog.instruments.iter().find(|e| e.name == n).unwrap().temporality.clone();
+    assert_eq!(temporality("users.seen").as_deref(), Some(Temporality::Delta.as_str()));
+    assert_eq!(temporality("plain").as_deref(), Some(Temporality::Cumulative.as_str()));
 }
 
 #[test]
@@ -221,9 +221,9 @@ mode = "legacy"
         .map(|e| {
             (
                 e.name.as_str(),
-                e.statsd_name.as_str(),
-                e.otel_name.as_str(),
-                e.mode,
+                e.statsd_name.as_deref().unwrap(),
+                e.otel_name.as_deref().unwrap(),
+                e.mode.as_str(),
                 e.rule.as_deref(),
             )
         })

@@ -46,6 +46,16 @@ pub enum Temporality {
     Delta,
 }
 
+impl Temporality {
+    /// `cumulative` or `delta`, as configuration and the catalog spell it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Temporality::Cumulative => "cumulative",
+            Temporality::Delta => "delta",
+        }
+    }
+}
+
 /// OTLP histogram aggregation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HistogramAggregation {
