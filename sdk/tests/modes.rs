@@ -2,34 +2,24 @@
 use std::time::Duration;
 
 use dualmetrics::{DualMetrics, Mode};
-use dualmetrics_testkit::{latest, OtlpGrpcReceiver, PointValue, StatsdReceiver};
+use dualmetrics_testkit::{latest, OtlpGrpcReceiver, Peers, PointValue, StatsdReceiver};
 
 const WAIT: Duration = Duration::from_secs(10);
 const QUIET: Duration = Duration::from_millis(300);
 
-struct Peers {
-    statsd: StatsdReceiver,
-    otlp: OtlpGrpcReceiver,
-}
-
-impl Peers {
-    fn start() -> Self {
-        Peers { statsd: StatsdReceiver::bind_udp(), otlp: OtlpGrpcReceiver::start() }
-    }
-
-    fn metrics(&self, mode: Mode) -> DualMetrics {
-        DualMetrics::builder()
-            .ignore_env()
-            // Exact line sets: no `dualmetrics.sdk.*` self-metrics.
-            .with_setting("self_metrics", "false")
-            .with_mode(mode)
-            .with_statsd_address(&self.statsd.local_addr().to_string())
-            .with_statsd_flush_interval(Duration::from_secs(3600))
-            .with_otlp_endpoint(&self.otlp.endpoint())
-            .with_otlp_export_interval(Duration::from_secs(3600))
-            .build()
-            .unwrap()
-    }
+/// Dual metrics sending to `peers`, exported only when the test flushes.
+fn metrics(peers: &Peers, mode: Mode) -> DualMetrics {
+    DualMetrics::builder()
+        .ignore_env()
+        // Exact line sets: no `dualmetrics.sdk.*` self-metrics.
+        .with_setting("self_metrics", "false")
+        .with_mode(mode)
+        .with_statsd_address(&peers.statsd_address())
+        .with_statsd_flush_interval(Duration::from_secs(3600))
+        .with_otlp_endpoint(&peers.otlp_endpoint())
+        .with_otlp_export_interval(Duration::from_secs(3600))
+        .build()
+        .unwrap()
 }
 
 fn emit(metrics: &DualMetrics) {
@@ -40,7 +30,7 @@ fn emit(metrics: &DualMetrics) {
 #[test]
 fn legacy_mode_sends_statsd_only() {
     let peers = Peers::start();
-    let metrics = peers.metrics(Mode::Legacy);
+    let metrics = metrics(&peers, Mode::Legacy);
     emit(&metrics);
     metrics.flush().unwrap();
     assert_eq!(peers.statsd.wait_for_lines(2, WAIT).len(), 2);
@@ -50,7 +40,7 @@ fn legacy_mode_sends_statsd_only() {
 #[test]
 fn otlp_mode_sends_otlp_only() {
     let peers = Peers::start();
-    let metrics = peers.metrics(Mode::Otlp);
+    let metrics = metrics(&peers, Mode::Otlp);
     emit(&metrics);
     metrics.flush().unwrap();
     peers.otlp.wait_for(WAIT, |p| {
@@ -62,7 +52,7 @@ fn otlp_mode_sends_otlp_only() {
 #[test]
 fn dual_mode_sends_both() {
     let peers = Peers::start();
-    let metrics = peers.metrics(Mode::Dual);
+    let metrics = metrics(&peers, Mode::Dual);
     emit(&metrics);
     metrics.flush().unwrap();
     let lines = peers.statsd.wait_for_lines(2, WAIT);
@@ -78,7 +68,7 @@ fn dual_mode_sends_both() {
 #[test]
 fn runtime_switch_sends_each_measurement_to_the_pipelines_active_when_recorded() {
     let peers = Peers::start();
-    let metrics = peers.metrics(Mode::Legacy);
+    let metrics = metrics(&peers, Mode::Legacy);
     let c = metrics.counter("switched").build().unwrap().bind(&[]).unwrap();
     c.add(1); // legacy
     metrics.set_mode(Mode::Dual);
@@ -100,7 +90,7 @@ fn runtime_switch_sends_each_measurement_to_the_pipelines_active_when_recorded()
 #[test]
 fn a_cumulative_counter_exports_its_running_total_and_only_series_recorded_under_otlp() {
     let peers = Peers::start();
-    let metrics = peers.metrics(Mode::Dual);
+    let metrics = metrics(&peers, Mode::Dual);
     let c = metrics.counter("totals").build().unwrap();
     c.add(2, &[("k", "a")]);
     metrics.flush().unwrap();
@@ -136,7 +126,7 @@ fn a_cumulative_counter_exports_its_running_total_and_only_series_recorded_under
 #[test]
 fn shutdown_flushes_both_pipelines_and_later_emits_are_counted_as_dropped() {
     let peers = Peers::start();
-    let metrics = peers.metrics(Mode::Dual);
+    let metrics = metrics(&peers, Mode::Dual);
     let c = metrics.counter("last.words").build().unwrap();
     c.add(9, &[]);
     metrics.shutdown(Duration::from_secs(5)).unwrap();
@@ -157,7 +147,7 @@ fn shutdown_flushes_both_pipelines_and_later_emits_are_counted_as_dropped() {
 #[test]
 fn drop_flushes_buffered_points() {
     let peers = Peers::start();
-    let metrics = peers.metrics(Mode::Dual);
+    let metrics = metrics(&peers, Mode::Dual);
     metrics.gauge("on.drop").build().unwrap().record(7.5, &[]);
     drop(metrics);
     assert_eq!(
@@ -190,7 +180,7 @@ fn shutdown_respects_its_deadline_when_the_collector_hangs() {
 #[test]
 fn nan_infinite_and_negative_histogram_values_are_dropped_and_counted() {
     let peers = Peers::start();
-    let metrics = peers.metrics(Mode::Dual);
+    let metrics = metrics(&peers, Mode::Dual);
     let g = metrics.gauge("g").build().unwrap();
     let h = metrics.histogram("h").build().unwrap();
     g.record(f64::NAN, &[]);
@@ -211,7 +201,7 @@ fn nan_infinite_and_negative_histogram_values_are_dropped_and_counted() {
 #[test]
 fn invalid_names_and_tag_keys_are_rejected_at_registration() {
     let peers = Peers::start();
-    let metrics = peers.metrics(Mode::Dual);
+    let metrics = metrics(&peers, Mode::Dual);
     for bad in ["", "9lives", "has space", "a|b"] {
         let err = metrics.counter(bad).build().unwrap_err();
         assert!(err.to_string().contains("metric name"), "{bad:?}: {err}");
@@ -230,7 +220,7 @@ fn invalid_names_and_tag_keys_are_rejected_at_registration() {
 #[test]
 fn tag_sets_past_the_cardinality_limit_go_to_the_overflow_series_on_both_sides() {
     let peers = Peers::start();
-    let metrics = peers.metrics(Mode::Dual);
+    let metrics = metrics(&peers, Mode::Dual);
     let c = metrics.counter("users").with_cardinality_limit(2).build().unwrap();
     for id in ["a", "b", "c", "d"] {
         c.add(1, &[("id", id)]);
@@ -263,7 +253,7 @@ fn tag_sets_past_the_cardinality_limit_go_to_the_overflow_series_on_both_sides()
 #[test]
 fn a_new_cumulative_series_exports_zero_first_also_when_a_switch_brings_otlp_on() {
     let peers = Peers::start();
-    let metrics = peers.metrics(Mode::Legacy);
+    let metrics = metrics(&peers, Mode::Legacy);
     let c = metrics.counter("zeros").build().unwrap();
     c.add(4, &[("k", "old")]); // legacy only: no OTLP series yet
     metrics.flush().unwrap();
@@ -287,7 +277,7 @@ fn a_new_cumulative_series_exports_zero_first_also_when_a_switch_brings_otlp_on(
 #[test]
 fn a_flush_with_a_new_series_exports_its_zero_point_alone_then_every_total() {
     let peers = Peers::start();
-    let metrics = peers.metrics(Mode::Otlp);
+    let metrics = metrics(&peers, Mode::Otlp);
     let c = metrics.counter("flushed").build().unwrap();
     c.add(5, &[("k", "old")]);
     metrics.flush().unwrap();

@@ -4,26 +4,29 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use dualmetrics::{DualMetrics, Mode};
-use dualmetrics_testkit::{latest, parse_line, OtlpGrpcReceiver, PointValue, StatsdReceiver};
+use dualmetrics_testkit::{latest, Peers, PointValue};
 
 const WAIT: Duration = Duration::from_secs(10);
 const QUIET: Duration = Duration::from_millis(300);
 
-struct Peers {
-    statsd: StatsdReceiver,
-    otlp: OtlpGrpcReceiver,
+/// Both receivers and a directory holding the configuration file.
+struct Fixture {
+    peers: Peers,
     dir: tempfile::TempDir,
 }
 
-impl Peers {
+impl std::ops::Deref for Fixture {
+    type Target = Peers;
+    fn deref(&self) -> &Peers {
+        &self.peers
+    }
+}
+
+impl Fixture {
     fn start(toml: &str) -> Self {
-        let peers = Peers {
-            statsd: StatsdReceiver::bind_udp(),
-            otlp: OtlpGrpcReceiver::start(),
-            dir: tempfile::tempdir().unwrap(),
-        };
-        peers.write(toml);
-        peers
+        let fixture = Fixture { peers: Peers::start(), dir: tempfile::tempdir().unwrap() };
+        fixture.write(toml);
+        fixture
     }
 
     fn path(&self) -> std::path::PathBuf {
@@ -41,21 +44,10 @@ impl Peers {
             .with_config_file(self.path())
             // Exact line and catalog assertions: no dualmetrics.sdk.* metrics.
             .with_setting("self_metrics", "false")
-            .with_statsd_address(&self.statsd.local_addr().to_string())
+            .with_statsd_address(&self.statsd_address())
             .with_statsd_flush_interval(Duration::from_secs(3600))
-            .with_otlp_endpoint(&self.otlp.endpoint())
+            .with_otlp_endpoint(&self.otlp_endpoint())
             .with_otlp_export_interval(Duration::from_secs(3600))
-    }
-
-    /// Sum of the StatsD counter values received for `name`.
-    fn statsd_total(&self, name: &str) -> f64 {
-        self.statsd
-            .lines()
-            .iter()
-            .map(|l| parse_line(l))
-            .filter(|p| p.name == name)
-            .map(|p| p.value_f64())
-            .sum()
     }
 }
 
@@ -79,14 +71,14 @@ fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
     }
 }
 
-fn otlp_value(peers: &Peers, name: &str) -> PointValue {
+fn otlp_value(peers: &Fixture, name: &str) -> PointValue {
     let points = peers.otlp.wait_for(WAIT, |p| latest(p, name, &[]).is_some());
     latest(&points, name, &[]).unwrap().value.clone()
 }
 
 #[test]
 fn reload_applies_a_rewritten_rule_mode_with_exact_counts_before_and_after() {
-    let peers = Peers::start(&rule("legacy"));
+    let peers = Fixture::start(&rule("legacy"));
     let metrics = peers.builder().build().unwrap();
     let pay = metrics.counter("pay.ok").build().unwrap().bind(&[]).unwrap();
     let other = metrics.counter("other").build().unwrap().bind(&[]).unwrap();
@@ -117,7 +109,7 @@ fn reload_applies_a_rewritten_rule_mode_with_exact_counts_before_and_after() {
 
 #[test]
 fn file_watch_reloads_without_a_reload_call() {
-    let peers = Peers::start(&rule("legacy"));
+    let peers = Fixture::start(&rule("legacy"));
     let metrics = peers
         .builder()
         .watch_config(true)
@@ -140,7 +132,7 @@ fn file_watch_reloads_without_a_reload_call() {
 #[cfg(unix)]
 #[test]
 fn sighup_reloads_when_enabled() {
-    let peers = Peers::start(&rule("legacy"));
+    let peers = Fixture::start(&rule("legacy"));
     // The handler is installed by build(), before the signal is raised.
     let metrics = peers.builder().reload_on_sighup().build().unwrap();
     let pay = metrics.counter("pay.ok").build().unwrap().bind(&[]).unwrap();
@@ -156,7 +148,7 @@ fn sighup_reloads_when_enabled() {
 
 #[test]
 fn invalid_file_keeps_the_last_good_configuration_and_counts_the_failure() {
-    let peers = Peers::start(&rule("legacy"));
+    let peers = Fixture::start(&rule("legacy"));
     let metrics = peers.builder().build().unwrap();
     let pay = metrics.counter("pay.ok").build().unwrap().bind(&[]).unwrap();
 
@@ -181,7 +173,7 @@ fn invalid_file_keeps_the_last_good_configuration_and_counts_the_failure() {
 
 #[test]
 fn set_mode_outranks_the_file_across_reloads_but_pins_follow_the_file() {
-    let peers = Peers::start(&rule("legacy"));
+    let peers = Fixture::start(&rule("legacy"));
     let metrics = peers.builder().build().unwrap();
     let pay = metrics.counter("pay.ok").build().unwrap().bind(&[]).unwrap();
     let other = metrics.counter("other").build().unwrap().bind(&[]).unwrap();
@@ -208,7 +200,7 @@ fn set_mode_outranks_the_file_across_reloads_but_pins_follow_the_file() {
 
 #[test]
 fn reload_reports_settings_that_need_a_restart_and_new_instruments_get_new_rules() {
-    let peers = Peers::start(&rule("legacy"));
+    let peers = Fixture::start(&rule("legacy"));
     let metrics = peers.builder().build().unwrap();
     let _pay = metrics.counter("pay.ok").build().unwrap();
     peers.write(
@@ -243,7 +235,7 @@ fn watching_without_a_configuration_file_is_a_build_error_naming_the_key() {
 
 #[test]
 fn reload_watch_and_interval_are_read_from_the_file_and_the_environment() {
-    let peers = Peers::start("[default.reload]\nwatch = true\npoll_interval_ms = 250\n");
+    let peers = Fixture::start("[default.reload]\nwatch = true\npoll_interval_ms = 250\n");
     let config = peers.builder().resolve_config().unwrap();
     assert!(config.reload.watch);
     assert_eq!(config.reload.poll_interval, Duration::from_millis(250));

@@ -2,32 +2,22 @@
 use std::time::Duration;
 
 use dualmetrics::{BuildError, DualMetrics, Mode, Rule, Source, Temporality};
-use dualmetrics_testkit::{latest, parse_line, OtlpGrpcReceiver, PointValue, StatsdReceiver};
+use dualmetrics_testkit::{latest, parse_line, Peers, PointValue};
 
 const WAIT: Duration = Duration::from_secs(10);
 const QUIET: Duration = Duration::from_millis(300);
 
-struct Peers {
-    statsd: StatsdReceiver,
-    otlp: OtlpGrpcReceiver,
-}
-
-impl Peers {
-    fn start() -> Self {
-        Peers { statsd: StatsdReceiver::bind_udp(), otlp: OtlpGrpcReceiver::start() }
-    }
-
-    fn builder(&self, toml: &str) -> dualmetrics::DualMetricsBuilder {
-        DualMetrics::builder()
-            .ignore_env()
-            .with_config_toml("rules.toml", toml)
-            // Exact line and catalog assertions: no dualmetrics.sdk.* metrics.
-            .with_setting("self_metrics", "false")
-            .with_statsd_address(&self.statsd.local_addr().to_string())
-            .with_statsd_flush_interval(Duration::from_secs(3600))
-            .with_otlp_endpoint(&self.otlp.endpoint())
-            .with_otlp_export_interval(Duration::from_secs(3600))
-    }
+/// A builder with the rules file `toml`, sending to `peers`, exported only when the test flushes.
+fn builder(peers: &Peers, toml: &str) -> dualmetrics::DualMetricsBuilder {
+    DualMetrics::builder()
+        .ignore_env()
+        .with_config_toml("rules.toml", toml)
+        // Exact line and catalog assertions: no dualmetrics.sdk.* metrics.
+        .with_setting("self_metrics", "false")
+        .with_statsd_address(&peers.statsd_address())
+        .with_statsd_flush_interval(Duration::from_secs(3600))
+        .with_otlp_endpoint(&peers.otlp_endpoint())
+        .with_otlp_export_interval(Duration::from_secs(3600))
 }
 
 /// StatsD metric names of `lines`, sorted.
@@ -53,7 +43,7 @@ mode = "legacy"
 #[test]
 fn rules_route_each_metric_to_the_pipelines_their_rule_names() {
     let peers = Peers::start();
-    let metrics = peers.builder(ROUTING).build().unwrap();
+    let metrics = builder(&peers, ROUTING).build().unwrap();
     for (name, v) in [("a.orders", 5), ("b.orders", 7), ("c.orders", 9)] {
         metrics.counter(name).build().unwrap().add(v, &[]);
     }
@@ -83,7 +73,7 @@ match = "checkout.cart.*"
 statsd_name = "legacy.cart"
 otel_name = "cart.items"
 "#;
-    let metrics = peers.builder(toml).build().unwrap();
+    let metrics = builder(&peers, toml).build().unwrap();
     metrics.counter("checkout.cart.items").build().unwrap().add(3, &[("shop", "eu")]);
     metrics.counter("checkout.other").build().unwrap().add(1, &[]);
     metrics.flush().unwrap();
@@ -125,8 +115,7 @@ mode = "legacy"
 match = "shop.pay.*"
 mode = "legacy"
 "#;
-    let metrics = peers
-        .builder(toml)
+    let metrics = builder(&peers, toml)
         .with_environment_name("prod")
         .with_rule(Rule::matching("shop.vip").mode(Mode::Dual))
         .build()
@@ -154,7 +143,7 @@ mode = "legacy"
 #[test]
 fn set_mode_moves_unpinned_instruments_and_leaves_pinned_ones() {
     let peers = Peers::start();
-    let metrics = peers.builder(ROUTING).build().unwrap();
+    let metrics = builder(&peers, ROUTING).build().unwrap();
     let a = metrics.counter("a.x").build().unwrap();
     let c = metrics.counter("c.x").build().unwrap();
     metrics.set_mode(Mode::Legacy);
@@ -180,7 +169,7 @@ match = "users.*"
 temporality = "delta"
 cardinality_limit = 2
 "#;
-    let metrics = peers.builder(toml).build().unwrap();
+    let metrics = builder(&peers, toml).build().unwrap();
     let ruled = metrics.counter("users.seen").build().unwrap();
     let coded = metrics.counter("users.coded").with_cardinality_limit(3).build().unwrap();
     let global = metrics.counter("plain").build().unwrap();
@@ -211,7 +200,7 @@ statsd_name = "old.name"
 otel_name = "new.name"
 mode = "legacy"
 "#;
-    let metrics = peers.builder(toml).build().unwrap();
+    let metrics = builder(&peers, toml).build().unwrap();
     let _renamed = metrics.counter("renamed").build().unwrap();
     let _kept = metrics.histogram("kept").with_unit("ms").build().unwrap();
     let catalog = metrics.catalog();
@@ -332,7 +321,7 @@ fn every_bad_rule_input_is_rejected_with_key_value_and_source() {
 fn a_rule_that_would_merge_two_metrics_under_one_wire_name_is_refused_at_registration() {
     let peers = Peers::start();
     let toml = "[[default.rules]]\nmatch = \"cart.*\"\notel_name = \"cart\"\n";
-    let metrics = peers.builder(toml).build().unwrap();
+    let metrics = builder(&peers, toml).build().unwrap();
     let _first = metrics.counter("cart.adds").build().unwrap();
     let err = match metrics.counter("cart.removes").build() {
         Err(BuildError::Config(e)) => e,
@@ -346,7 +335,7 @@ fn a_rule_that_would_merge_two_metrics_under_one_wire_name_is_refused_at_registr
 #[test]
 fn force_mode_overrides_pins_until_cleared() {
     let peers = Peers::start();
-    let metrics = peers.builder(ROUTING).build().unwrap();
+    let metrics = builder(&peers, ROUTING).build().unwrap();
     let a = metrics.counter("a.x").build().unwrap().bind(&[]).unwrap(); // pinned otlp
     let c = metrics.counter("c.x").build().unwrap().bind(&[]).unwrap(); // global dual
 

@@ -74,6 +74,7 @@
 pub mod alloc;
 pub mod lab;
 pub mod otlp;
+pub mod peers;
 pub mod statsd;
 pub mod tls;
 
@@ -82,5 +83,6 @@ pub use otlp::{
     OtlpReceiver, OtlpReceiverBuilder, Point, PointKind, PointValue, ReceivedRequest, ServerTls,
     Temporality,
 };
+pub use peers::Peers;
 pub use statsd::{parse_line, ParsedLine, StatsdReceiver};
 pub use tls::{PkiFiles, TestPki};
