@@ -89,7 +89,10 @@ impl Catalog {
         if self.version == CATALOG_VERSION {
             Ok(())
         } else {
-            Err(format!("unsupported catalog version {} (expected {CATALOG_VERSION})", self.version))
+            Err(format!(
+                "unsupported catalog version {} (expected {CATALOG_VERSION})",
+                self.version
+            ))
         }
     }
 
@@ -166,7 +169,10 @@ mod tests {
             global_tags: BTreeMap::new(),
             instruments: vec![],
         };
-        assert_eq!(catalog.check_version().unwrap_err(), "unsupported catalog version 2 (expected 1)");
+        assert_eq!(
+            catalog.check_version().unwrap_err(),
+            "unsupported catalog version 2 (expected 1)"
+        );
         catalog.version = CATALOG_VERSION;
         assert!(catalog.check_version().is_ok());
     }

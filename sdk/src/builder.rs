@@ -192,10 +192,7 @@ impl DualMetricsBuilder {
 
     /// Global OTLP temporality. Defaults to cumulative.
     pub fn with_temporality(self, temporality: Temporality) -> Self {
-        self.set_str(
-            "otlp.temporality",
-            temporality.as_str(),
-        )
+        self.set_str("otlp.temporality", temporality.as_str())
     }
 
     /// OTLP histogram aggregation. Defaults to explicit buckets.

@@ -170,13 +170,13 @@ pub use adapters::cadence as cadence_sink;
 pub use adapters::metrics_rs;
 pub use builder::DualMetricsBuilder;
 pub use config::{Config, Protocol, Temporality};
+pub use cutover::Mode;
 pub use error::{BuildError, ConfigError, NameError, ShutdownError, Source};
 pub use instrument::tags::Tags;
 pub use instrument::{
     BoundCounter, BoundGauge, BoundHistogram, BoundUpDownCounter, Counter, Gauge, Histogram,
     HistogramTimer, InstrumentBuilder, UpDownCounter, OVERFLOW_TAG,
 };
-pub use cutover::Mode;
 pub use reload::ReloadOutcome;
 pub use rules::Rule;
 pub use telemetry::{OtlpSnapshot, StatsdSnapshot, TelemetrySnapshot};

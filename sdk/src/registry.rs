@@ -10,9 +10,9 @@ use parking_lot::{Mutex, RwLock};
 
 use crate::backend::otel::StreamPlan;
 use crate::config::{Config, Sources, DEFAULT_HISTOGRAM_BOUNDARIES_MS};
+use crate::cutover::{Cutover, Mode};
 use crate::error::{BuildError, ConfigError, Source};
 use crate::instrument::{AnyCore, Context, Core, KindSpec, Spec};
-use crate::cutover::{Cutover, Mode};
 
 /// What an [`crate::InstrumentBuilder`] collected.
 #[derive(Debug, Clone)]

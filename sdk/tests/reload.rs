@@ -214,7 +214,10 @@ fn reload_reports_settings_that_need_a_restart_and_new_instruments_get_new_rules
     assert_eq!(otlp_value(&peers, "payments"), PointValue::Int(1));
     let catalog = metrics.catalog();
     let entry = catalog.instruments.iter().find(|e| e.name == "pay.late").unwrap();
-    assert_eq!((entry.otel_name.as_deref().unwrap(), entry.statsd_name.as_deref().unwrap()), ("payments", "pay.late"));
+    assert_eq!(
+        (entry.otel_name.as_deref().unwrap(), entry.statsd_name.as_deref().unwrap()),
+        ("payments", "pay.late")
+    );
 }
 
 #[test]

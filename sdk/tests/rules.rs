@@ -124,8 +124,11 @@ mode = "legacy"
         metrics.counter(name).build().unwrap().add(1, &[]);
     }
     let catalog = metrics.catalog();
-    let got: Vec<(&str, &str, Option<&str>)> =
-        catalog.instruments.iter().map(|e| (e.name.as_str(), e.mode.as_str(), e.rule.as_deref())).collect();
+    let got: Vec<(&str, &str, Option<&str>)> = catalog
+        .instruments
+        .iter()
+        .map(|e| (e.name.as_str(), e.mode.as_str(), e.rule.as_deref()))
+        .collect();
     assert_eq!(
         got,
         [

@@ -309,7 +309,7 @@ fn delta_series_bound_on_reuse_lose_nothing_across_concurrent_exports() {
                     let mut n: u64 = 0;
                     while !stop.load(Ordering::Relaxed) {
                         hits.add(1, &[("route", "/cart")]);
-                        if n % 100 == 0 {
+                        if n.is_multiple_of(100) {
                             sizes.record(2.0, &[("route", "/cart")]);
                         }
                         n += 1;

@@ -65,6 +65,8 @@ use crate::telemetry::Telemetry;
 use crate::DualMetrics;
 
 type Cache<V> = RwLock<HashMap<Key, V, foldhash::fast::RandomState>>;
+/// Units and descriptions given by `describe_*!`, by kind and name.
+type Described = RwLock<HashMap<(Kind, String), (String, String), foldhash::fast::RandomState>>;
 
 /// A `metrics` recorder that records into a [`DualMetrics`]. Cloning is cheap and shares the
 /// registrations.
@@ -77,7 +79,7 @@ struct Inner {
     metrics: Arc<DualMetrics>,
     telemetry: Arc<Telemetry>,
     /// `describe_*` calls: (kind, name) → (UCUM unit, description).
-    described: RwLock<HashMap<(Kind, String), (String, String), foldhash::fast::RandomState>>,
+    described: Described,
     counters: Cache<Counter>,
     gauges: Cache<Gauge>,
     histograms: Cache<Histogram>,

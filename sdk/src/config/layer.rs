@@ -337,25 +337,6 @@ pub(crate) fn from_env(vars: &BTreeMap<String, String>) -> Result<Layer, ConfigE
     Ok(layer)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn percent_escapes_decode() {
-        assert_eq!(percent_decode("a%20b%3Dc"), "a b=c");
-        assert_eq!(percent_decode("100%"), "100%");
-    }
-
-    #[test]
-    fn env_integer_that_is_not_a_number_names_the_variable() {
-        let vars = BTreeMap::from([("DUALMETRICS_OTLP_TIMEOUT_MS".to_owned(), "soon".to_owned())]);
-        let err = from_env(&vars).unwrap_err();
-        assert_eq!(err.key, "otlp.timeout_ms");
-        assert_eq!(err.origin, Source::Env("DUALMETRICS_OTLP_TIMEOUT_MS".into()));
-    }
-}
-
 /// A TOML value as the file spells it, for error messages (the SDK parses TOML but does not
 /// write it, so `toml`'s writer stays out of the tree): strings quoted, floats with their `.0`,
 /// arrays and inline tables as TOML writes them.
@@ -375,5 +356,24 @@ pub(crate) fn toml_text(value: &toml::Value) -> String {
                 entries.iter().map(|(k, v)| format!("{k} = {}", toml_text(v))).collect();
             format!("{{ {} }}", entries.join(", "))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percent_escapes_decode() {
+        assert_eq!(percent_decode("a%20b%3Dc"), "a b=c");
+        assert_eq!(percent_decode("100%"), "100%");
+    }
+
+    #[test]
+    fn env_integer_that_is_not_a_number_names_the_variable() {
+        let vars = BTreeMap::from([("DUALMETRICS_OTLP_TIMEOUT_MS".to_owned(), "soon".to_owned())]);
+        let err = from_env(&vars).unwrap_err();
+        assert_eq!(err.key, "otlp.timeout_ms");
+        assert_eq!(err.origin, Source::Env("DUALMETRICS_OTLP_TIMEOUT_MS".into()));
     }
 }
