@@ -1,8 +1,10 @@
 //! How each backend names the same instrument: the one mapping from a StatsD key and an OTel
 //! instrument to the series names a Graphite store and a Prometheus-compatible store show.
 //!
-//! The SDK uses it to write its catalog, the shim to translate, the comparator to generate the
-//! queries of both sides. Every function is pure.
+//! The comparator generates the queries of both sides with it, the translator (`port`) maps
+//! Graphite paths to PromQL series with it, the shim names the series it translates, and the
+//! demo's embedded stores name what they store. (The SDK does not: its catalog carries the names
+//! as registered, and the readers apply this mapping.) Every function is pure.
 //!
 //! # Graphite names of the reference StatsD daemon (statsd 0.9.0, `backends/graphite`)
 //! For a StatsD key `K` and the default `globalPrefix = "stats"`:

@@ -25,6 +25,34 @@ pub(crate) struct Registration {
 }
 
 impl Registration {
+    /// What the builder's calls gave, checked: the name, the unit, the limit, the boundaries.
+    fn validate(&self) -> Result<(), BuildError> {
+        validate_metric_name(&self.name)?;
+        if self.unit.len() > 63 || !self.unit.is_ascii() {
+            return Err(code_error(
+                "unit",
+                self.unit.clone(),
+                "must be at most 63 ASCII characters",
+            ));
+        }
+        if self.cardinality_limit == Some(0) {
+            return Err(code_error("cardinality_limit", "0".into(), "must be positive"));
+        }
+        if let Some(b) = &self.boundaries {
+            if b.is_empty()
+                || !b.iter().all(|x| x.is_finite())
+                || !b.windows(2).all(|w| w[0] < w[1])
+            {
+                return Err(code_error(
+                    "boundaries",
+                    format!("{b:?}"),
+                    "expected a non-empty, strictly increasing list of finite numbers",
+                ));
+            }
+        }
+        Ok(())
+    }
+
     pub(crate) fn new(name: &str) -> Self {
         Registration {
             name: name.to_owned(),
@@ -104,25 +132,7 @@ impl Registry {
         &self,
         reg: Registration,
     ) -> Result<Arc<Core<K>>, BuildError> {
-        validate_metric_name(&reg.name)?;
-        if reg.unit.len() > 63 || !reg.unit.is_ascii() {
-            return Err(code_error("unit", reg.unit, "must be at most 63 ASCII characters"));
-        }
-        if reg.cardinality_limit == Some(0) {
-            return Err(code_error("cardinality_limit", "0".into(), "must be positive"));
-        }
-        if let Some(b) = &reg.boundaries {
-            if b.is_empty()
-                || !b.iter().all(|x| x.is_finite())
-                || !b.windows(2).all(|w| w[0] < w[1])
-            {
-                return Err(code_error(
-                    "boundaries",
-                    format!("{b:?}"),
-                    "expected a non-empty, strictly increasing list of finite numbers",
-                ));
-            }
-        }
+        reg.validate()?;
         let mut instruments = self.instruments.lock();
         if let Some(existing) = instruments.get(&reg.name) {
             let existing = &existing.core;
@@ -162,32 +172,7 @@ impl Registry {
             &config.statsd.prefix,
             resolved.statsd_name.as_deref().unwrap_or(&reg.name),
         );
-        let mut wire_names = self.wire_names.lock();
-        for (pipeline, wire, renamed) in [
-            ("otel", &otel_name, resolved.otel_name.is_some()),
-            ("statsd", &statsd_wire, resolved.statsd_name.is_some()),
-        ] {
-            if let Some(other) = wire_names.get(&(pipeline, wire.clone())) {
-                let (key, origin) = match (&resolved.origin, renamed) {
-                    (Some((rule, source)), true) => {
-                        (format!("{rule}.{pipeline}_name"), source.clone())
-                    }
-                    _ => ("name".to_owned(), Source::Code),
-                };
-                return Err(BuildError::Config(ConfigError {
-                    key,
-                    value: wire.clone(),
-                    origin,
-                    reason: format!(
-                        "metric {:?} would share the {pipeline} name {wire:?} with metric {other:?}",
-                        reg.name
-                    ),
-                }));
-            }
-        }
-        wire_names.insert(("otel", otel_name.clone()), reg.name.clone());
-        wire_names.insert(("statsd", statsd_wire.clone()), reg.name.clone());
-        drop(wire_names);
+        self.claim_wire_names(&reg.name, &otel_name, &statsd_wire, &resolved)?;
         let boundaries = reg
             .boundaries
             .or_else(|| config.otlp.histogram_boundaries.clone())
@@ -231,6 +216,43 @@ impl Registry {
             },
         );
         Ok(core)
+    }
+
+    /// Records the names `metric` takes on the wire, or refuses them when another metric has one
+    /// already (two metrics renamed to one wire name would merge silently): the error names the
+    /// rule key that renamed it, or the metric's name.
+    fn claim_wire_names(
+        &self,
+        metric: &str,
+        otel_name: &str,
+        statsd_wire: &str,
+        resolved: &crate::rules::Resolved,
+    ) -> Result<(), BuildError> {
+        let mut wire_names = self.wire_names.lock();
+        for (pipeline, wire, renamed) in [
+            ("otel", otel_name, resolved.otel_name.is_some()),
+            ("statsd", statsd_wire, resolved.statsd_name.is_some()),
+        ] {
+            if let Some(other) = wire_names.get(&(pipeline, wire.to_owned())) {
+                let (key, origin) = match (&resolved.origin, renamed) {
+                    (Some((rule, source)), true) => {
+                        (format!("{rule}.{pipeline}_name"), source.clone())
+                    }
+                    _ => ("name".to_owned(), Source::Code),
+                };
+                return Err(BuildError::Config(ConfigError {
+                    key,
+                    value: wire.to_owned(),
+                    origin,
+                    reason: format!(
+                        "metric {metric:?} would share the {pipeline} name {wire:?} with metric {other:?}"
+                    ),
+                }));
+            }
+        }
+        wire_names.insert(("otel", otel_name.to_owned()), metric.to_owned());
+        wire_names.insert(("statsd", statsd_wire.to_owned()), metric.to_owned());
+        Ok(())
     }
 
     /// Sets the global mode and re-resolves every instrument's mode. Instruments whose rule
