@@ -212,6 +212,14 @@ impl Reader<'_> {
         })
     }
 
+    fn bool(&self, key: &str, default: bool) -> Result<bool, ConfigError> {
+        match self.get(key) {
+            None => Ok(default),
+            Some(Entry { value: Value::Bool(b), .. }) => Ok(*b),
+            Some(e) => Err(self.err(key, e, "expected true or false")),
+        }
+    }
+
     fn positive(&self, key: &str, default: u64) -> Result<u64, ConfigError> {
         match self.get(key) {
             None => Ok(default),
@@ -309,7 +317,34 @@ pub(crate) fn resolve(
         }
     };
 
-    // StatsD.
+    let statsd = resolve_statsd(&r)?;
+
+    let otlp = resolve_otlp(&r, environment.as_deref())?;
+
+    let reload = ReloadConfig {
+        watch: r.bool("reload.watch", false)?,
+        poll_interval: r.millis("reload.poll_interval_ms", DEFAULT_RELOAD_POLL_INTERVAL)?,
+    };
+    let rules = crate::rules::Rules::compile(rules)?;
+    let self_metrics = r.bool("self_metrics", DEFAULT_SELF_METRICS)?;
+
+    Ok(Config {
+        mode,
+        service,
+        environment,
+        tags,
+        cardinality_limit,
+        cumulative_series_warning,
+        statsd,
+        otlp,
+        rules,
+        reload,
+        self_metrics,
+    })
+}
+
+/// The `statsd.*` keys.
+fn resolve_statsd(r: &Reader<'_>) -> Result<StatsdConfig, ConfigError> {
     let address = match r.str("statsd.address") {
         None => StatsdAddress::Udp(DEFAULT_STATSD_ADDRESS.to_owned()),
         Some((s, e)) => {
@@ -349,12 +384,8 @@ pub(crate) fn resolve(
             ))
         }
     };
-    let value_packing = match r.get("statsd.value_packing") {
-        None => false,
-        Some(Entry { value: Value::Bool(b), .. }) => *b,
-        Some(e) => return Err(r.err("statsd.value_packing", e, "expected true or false")),
-    };
-    let statsd = StatsdConfig {
+    let value_packing = r.bool("statsd.value_packing", false)?;
+    Ok(StatsdConfig {
         pacing_bytes_per_ms,
         value_packing,
         timer_type,
@@ -366,9 +397,11 @@ pub(crate) fn resolve(
             .positive("statsd.max_samples_per_flush", DEFAULT_STATSD_MAX_SAMPLES_PER_FLUSH as u64)?
             as usize,
         address,
-    };
+    })
+}
 
-    // OTLP.
+/// The `otlp.*` keys (the `OTEL_EXPORTER_OTLP_*` variables arrive as these keys).
+fn resolve_otlp(r: &Reader<'_>, environment: Option<&str>) -> Result<OtlpConfig, ConfigError> {
     let protocol = match r.str("otlp.protocol") {
         None => Protocol::BUILD_DEFAULT,
         Some(("grpc", e)) if !cfg!(feature = "grpc") => {
@@ -387,38 +420,7 @@ pub(crate) fn resolve(
         Some(("http/protobuf" | "http", _)) => Protocol::HttpProtobuf,
         Some((_, e)) => return Err(r.err("otlp.protocol", e, "expected grpc or http/protobuf")),
     };
-    let endpoint_rank = r.rank_of("otlp.endpoint");
-    let base_rank = r.rank_of(BASE_ENDPOINT);
-    let (endpoint_key, endpoint) = match (endpoint_rank, base_rank) {
-        (Some(a), Some(b)) if b > a => (BASE_ENDPOINT, r.str(BASE_ENDPOINT)),
-        (None, Some(_)) => (BASE_ENDPOINT, r.str(BASE_ENDPOINT)),
-        _ => ("otlp.endpoint", r.str("otlp.endpoint")),
-    };
-    let endpoint = match endpoint {
-        None => match protocol {
-            Protocol::Grpc => DEFAULT_OTLP_GRPC_ENDPOINT.to_owned(),
-            Protocol::HttpProtobuf => DEFAULT_OTLP_HTTP_ENDPOINT.to_owned(),
-        },
-        Some((s, e)) => {
-            let shown_key =
-                if endpoint_key == BASE_ENDPOINT { "otlp.endpoint" } else { endpoint_key };
-            let url = s
-                .parse::<http::Uri>()
-                .map_err(|err| r.err(shown_key, e, format!("not a URL: {err}")))?;
-            if !matches!(url.scheme_str(), Some("http" | "https"))
-                || url.host().is_none_or(str::is_empty)
-            {
-                return Err(r.err(shown_key, e, "expected an http:// or https:// URL with a host"));
-            }
-            let is_base = endpoint_key == BASE_ENDPOINT;
-            match protocol {
-                Protocol::HttpProtobuf if is_base || url.path() == "/" || url.path().is_empty() => {
-                    format!("{}/v1/metrics", s.trim_end_matches('/'))
-                }
-                _ => s.to_owned(),
-            }
-        }
-    };
+    let endpoint = resolve_endpoint(r, protocol)?;
     let temporality = match r.str("otlp.temporality") {
         None => Temporality::Cumulative,
         Some((s, e)) => match s.to_ascii_lowercase().as_str() {
@@ -451,6 +453,76 @@ pub(crate) fn resolve(
             }
         },
     };
+    let (ca_file, client_identity) = resolve_tls_files(r)?;
+    let mut resource = r.table("otlp.resource");
+    if let Some(env) = environment {
+        if !resource.iter().any(|(k, _)| k == "deployment.environment.name") {
+            resource.push(("deployment.environment.name".to_owned(), env.to_owned()));
+        }
+    }
+    Ok(OtlpConfig {
+        endpoint,
+        protocol,
+        headers: Headers(r.table("otlp.headers")),
+        timeout: r.millis("otlp.timeout_ms", DEFAULT_OTLP_TIMEOUT)?,
+        keepalive: match r.get("otlp.keepalive_ms") {
+            Some(Entry { value: Value::Int(0), .. }) => None,
+            _ => Some(r.millis("otlp.keepalive_ms", super::DEFAULT_OTLP_KEEPALIVE)?),
+        },
+        export_interval: r.millis("otlp.export_interval_ms", DEFAULT_OTLP_EXPORT_INTERVAL)?,
+        temporality,
+        histogram,
+        histogram_boundaries,
+        ca_file,
+        client_identity,
+        resource,
+    })
+}
+
+/// The OTLP endpoint: `otlp.endpoint`, or the base endpoint when it was given at a higher rank
+/// (`/v1/metrics` appended for HTTP), else the protocol's default.
+fn resolve_endpoint(r: &Reader<'_>, protocol: Protocol) -> Result<String, ConfigError> {
+    let endpoint_rank = r.rank_of("otlp.endpoint");
+    let base_rank = r.rank_of(BASE_ENDPOINT);
+    let (endpoint_key, endpoint) = match (endpoint_rank, base_rank) {
+        (Some(a), Some(b)) if b > a => (BASE_ENDPOINT, r.str(BASE_ENDPOINT)),
+        (None, Some(_)) => (BASE_ENDPOINT, r.str(BASE_ENDPOINT)),
+        _ => ("otlp.endpoint", r.str("otlp.endpoint")),
+    };
+    Ok(match endpoint {
+        None => match protocol {
+            Protocol::Grpc => DEFAULT_OTLP_GRPC_ENDPOINT.to_owned(),
+            Protocol::HttpProtobuf => DEFAULT_OTLP_HTTP_ENDPOINT.to_owned(),
+        },
+        Some((s, e)) => {
+            let shown_key =
+                if endpoint_key == BASE_ENDPOINT { "otlp.endpoint" } else { endpoint_key };
+            let url = s
+                .parse::<http::Uri>()
+                .map_err(|err| r.err(shown_key, e, format!("not a URL: {err}")))?;
+            if !matches!(url.scheme_str(), Some("http" | "https"))
+                || url.host().is_none_or(str::is_empty)
+            {
+                return Err(r.err(shown_key, e, "expected an http:// or https:// URL with a host"));
+            }
+            let is_base = endpoint_key == BASE_ENDPOINT;
+            match protocol {
+                Protocol::HttpProtobuf if is_base || url.path() == "/" || url.path().is_empty() => {
+                    format!("{}/v1/metrics", s.trim_end_matches('/'))
+                }
+                _ => s.to_owned(),
+            }
+        }
+    })
+}
+
+/// A client certificate file and its key file (mutual TLS).
+type ClientIdentity = (PathBuf, PathBuf);
+
+/// The private CA and the client identity (certificate and key, both or neither) for TLS.
+fn resolve_tls_files(
+    r: &Reader<'_>,
+) -> Result<(Option<PathBuf>, Option<ClientIdentity>), ConfigError> {
     let ca_file = match r.str("otlp.ca_file") {
         None => None,
         Some((s, e)) => {
@@ -486,58 +558,7 @@ pub(crate) fn resolve(
             ))
         }
     };
-    let mut resource = r.table("otlp.resource");
-    if let Some(env) = &environment {
-        if !resource.iter().any(|(k, _)| k == "deployment.environment.name") {
-            resource.push(("deployment.environment.name".to_owned(), env.clone()));
-        }
-    }
-    let otlp = OtlpConfig {
-        endpoint,
-        protocol,
-        headers: Headers(r.table("otlp.headers")),
-        timeout: r.millis("otlp.timeout_ms", DEFAULT_OTLP_TIMEOUT)?,
-        keepalive: match r.get("otlp.keepalive_ms") {
-            Some(Entry { value: Value::Int(0), .. }) => None,
-            _ => Some(r.millis("otlp.keepalive_ms", super::DEFAULT_OTLP_KEEPALIVE)?),
-        },
-        export_interval: r.millis("otlp.export_interval_ms", DEFAULT_OTLP_EXPORT_INTERVAL)?,
-        temporality,
-        histogram,
-        histogram_boundaries,
-        ca_file,
-        client_identity,
-        resource,
-    };
-
-    let reload = ReloadConfig {
-        watch: match r.get("reload.watch") {
-            None => false,
-            Some(Entry { value: Value::Bool(b), .. }) => *b,
-            Some(e) => return Err(r.err("reload.watch", e, "expected true or false")),
-        },
-        poll_interval: r.millis("reload.poll_interval_ms", DEFAULT_RELOAD_POLL_INTERVAL)?,
-    };
-    let rules = crate::rules::Rules::compile(rules)?;
-    let self_metrics = match r.get("self_metrics") {
-        None => DEFAULT_SELF_METRICS,
-        Some(Entry { value: Value::Bool(b), .. }) => *b,
-        Some(e) => return Err(r.err("self_metrics", e, "expected true or false")),
-    };
-
-    Ok(Config {
-        mode,
-        service,
-        environment,
-        tags,
-        cardinality_limit,
-        cumulative_series_warning,
-        statsd,
-        otlp,
-        rules,
-        reload,
-        self_metrics,
-    })
+    Ok((ca_file, client_identity))
 }
 
 fn parse_statsd_address(s: &str) -> Result<StatsdAddress, String> {
