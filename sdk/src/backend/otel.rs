@@ -212,42 +212,7 @@ impl OtelBackend {
             Temporality::Cumulative => opentelemetry_sdk::metrics::Temporality::Cumulative,
             Temporality::Delta => opentelemetry_sdk::metrics::Temporality::Delta,
         };
-        let read = |path: &std::path::Path| {
-            std::fs::read(path).map_err(|e| backend_err(format!("{}: {e}", path.display())))
-        };
-        let ca_pem = otlp.ca_file.as_deref().map(read).transpose()?;
-        let identity = match &otlp.client_identity {
-            Some((cert, key)) => Some((read(cert)?, read(key)?)),
-            None => None,
-        };
-        let exporter = match otlp.protocol {
-            #[cfg(feature = "grpc")]
-            Protocol::Grpc => {
-                let _guard = runtime.enter();
-                grpc_exporter(otlp, temporality, ca_pem, identity)?
-            }
-            #[cfg(feature = "http-proto")]
-            Protocol::HttpProtobuf => {
-                let client = http_client(otlp.timeout, ca_pem, identity)?;
-                opentelemetry_otlp::MetricExporter::builder()
-                    .with_http()
-                    .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
-                    .with_endpoint(otlp.endpoint.clone())
-                    .with_timeout(otlp.timeout)
-                    .with_headers(otlp.headers.iter().cloned().collect())
-                    .with_http_client(client)
-                    .with_temporality(temporality)
-                    .build()
-                    .map_err(backend_err)?
-            }
-            // resolve() refuses a configured protocol whose feature is off
-            #[allow(unreachable_patterns)]
-            other => {
-                return Err(backend_err(format!(
-                    "{other:?}: this build of dualmetrics lacks that transport's feature"
-                )))
-            }
-        };
+        let exporter = build_exporter(otlp, temporality, &runtime)?;
         let next_temporality = NextTemporality(Arc::new(AtomicU8::new(0)));
         next_temporality.set(otlp.temporality);
         let observed = Observed {
@@ -261,27 +226,8 @@ impl OtelBackend {
         let mut resource = vec![KeyValue::new("service.name", config.service.clone())];
         resource.extend(otlp.resource.iter().map(|(k, v)| KeyValue::new(k.clone(), v.clone())));
         let plans: Arc<Mutex<HashMap<String, StreamPlan>>> = Arc::default();
-        let view_plans = Arc::clone(&plans);
         let exponential = otlp.histogram == HistogramAggregation::Exponential;
-        let view = move |i: &Instrument| -> Option<Stream> {
-            let plan = view_plans.lock().get(i.name()).cloned()?;
-            let mut stream = Stream::builder().with_cardinality_limit(plan.cardinality_limit);
-            if i.kind() == InstrumentKind::Histogram {
-                stream = stream.with_aggregation(if exponential {
-                    Aggregation::Base2ExponentialHistogram {
-                        max_size: 160,
-                        max_scale: 20,
-                        record_min_max: true,
-                    }
-                } else {
-                    Aggregation::ExplicitBucketHistogram {
-                        boundaries: plan.boundaries,
-                        record_min_max: true,
-                    }
-                });
-            }
-            stream.build().ok()
-        };
+        let view = stream_view(Arc::clone(&plans), exponential);
         let provider = SdkMeterProvider::builder()
             .with_resource(Resource::builder_empty().with_attributes(resource).build())
             .with_reader(reader)
@@ -375,6 +321,80 @@ impl OtelBackend {
             rt.shutdown_background();
         }
         result
+    }
+}
+
+/// The OTLP exporter the configuration asks for: gRPC (inside `runtime`, which tonic needs) or
+/// HTTP/protobuf, with the private CA and the client identity read from their files.
+fn build_exporter(
+    otlp: &crate::config::OtlpConfig,
+    temporality: opentelemetry_sdk::metrics::Temporality,
+    #[cfg_attr(not(feature = "grpc"), allow(unused_variables))] runtime: &tokio::runtime::Runtime,
+) -> Result<opentelemetry_otlp::MetricExporter, BuildError> {
+    let read = |path: &std::path::Path| {
+        std::fs::read(path).map_err(|e| backend_err(format!("{}: {e}", path.display())))
+    };
+    let ca_pem = otlp.ca_file.as_deref().map(read).transpose()?;
+    let identity = match &otlp.client_identity {
+        Some((cert, key)) => Some((read(cert)?, read(key)?)),
+        None => None,
+    };
+    let exporter = match otlp.protocol {
+        #[cfg(feature = "grpc")]
+        Protocol::Grpc => {
+            let _guard = runtime.enter();
+            grpc_exporter(otlp, temporality, ca_pem, identity)?
+        }
+        #[cfg(feature = "http-proto")]
+        Protocol::HttpProtobuf => {
+            let client = http_client(otlp.timeout, ca_pem, identity)?;
+            opentelemetry_otlp::MetricExporter::builder()
+                .with_http()
+                .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
+                .with_endpoint(otlp.endpoint.clone())
+                .with_timeout(otlp.timeout)
+                .with_headers(otlp.headers.iter().cloned().collect())
+                .with_http_client(client)
+                .with_temporality(temporality)
+                .build()
+                .map_err(backend_err)?
+        }
+        // resolve() refuses a configured protocol whose feature is off
+        #[allow(unreachable_patterns)]
+        other => {
+            return Err(backend_err(format!(
+                "{other:?}: this build of dualmetrics lacks that transport's feature"
+            )))
+        }
+    };
+    Ok(exporter)
+}
+
+/// The view that gives each instrument the stream its registration planned (cardinality limit,
+/// histogram boundaries or the exponential aggregation): read from `plans` when the SDK creates
+/// the instrument's stream.
+fn stream_view(
+    plans: Arc<Mutex<HashMap<String, StreamPlan>>>,
+    exponential: bool,
+) -> impl Fn(&Instrument) -> Option<Stream> + Send + Sync + 'static {
+    move |i: &Instrument| -> Option<Stream> {
+        let plan = plans.lock().get(i.name()).cloned()?;
+        let mut stream = Stream::builder().with_cardinality_limit(plan.cardinality_limit);
+        if i.kind() == InstrumentKind::Histogram {
+            stream = stream.with_aggregation(if exponential {
+                Aggregation::Base2ExponentialHistogram {
+                    max_size: 160,
+                    max_scale: 20,
+                    record_min_max: true,
+                }
+            } else {
+                Aggregation::ExplicitBucketHistogram {
+                    boundaries: plan.boundaries,
+                    record_min_max: true,
+                }
+            });
+        }
+        stream.build().ok()
     }
 }
 
