@@ -38,6 +38,11 @@ pub(crate) fn now_ns() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64)
 }
 
+/// Runs the shim until `shutdown` resolves, then stops it in data order and returns what it
+/// counted. Stages: 1. ingest threads (tee, then queue), 2. the OTLP input server, 4. the exporter
+/// task (started before 3 so the queue has a consumer), 3. the aggregator thread, 5. the admin
+/// endpoint. One function (~150 lines) on purpose: the shutdown below joins the handles the
+/// start-up made, in the order data flows, and reads as one sequence only with both in view.
 pub(crate) async fn run(
     parts: Parts,
     shutdown: impl Future<Output = ()>,
@@ -71,41 +76,22 @@ pub(crate) async fn run(
     };
     let tcp_addr = listeners.tcp.as_ref().and_then(|l| l.local_addr().ok());
     let unix_path = listeners.unix.as_ref().map(|(_, p)| p.clone());
-    let mut ingest_threads = Vec::new();
-    if let Some(s) = listeners.udp {
-        ingest_threads.push(
-            ingest::spawn_udp(s, ctx.clone(), pool.take)
-                .map_err(|e| ShutdownError::Internal(format!("udp ingest thread: {e}")))?,
-        );
-    }
-    if let Some(l) = listeners.tcp {
-        ingest_threads.push(ingest::spawn_tcp(l, ctx.clone(), cfg.ingest.max_tcp_connections));
-    }
-    if let Some((s, _)) = listeners.unix {
-        ingest_threads.push(ingest::spawn_unix(s, ctx.clone()));
-    }
-    drop(ctx);
+    let ingest_threads = spawn_ingest(listeners, ctx, pool.take, cfg.ingest.max_tcp_connections)?;
 
     // 2. OTLP input: a tonic MetricsService folding SDK deltas into cumulative state.
     let (otlp_stop_tx, otlp_stop_rx) = tokio::sync::oneshot::channel::<()>();
     let otlp_server = match otlp_in {
         Some(listener) => {
-            listener.set_nonblocking(true).map_err(|e| ShutdownError::Internal(e.to_string()))?;
-            let listener = tokio::net::TcpListener::from_std(listener)
-                .map_err(|e| ShutdownError::Internal(e.to_string()))?;
             let svc = OtlpIn { state: otlp_state.clone(), tel: tel.clone() };
+            let server = MetricsServiceServer::new(svc)
+                .max_decoding_message_size(cfg.otlp_in.max_request_bytes);
+            let incoming = tonic::transport::server::TcpIncoming::from(tokio_listener(listener)?);
             Some(tokio::spawn(
                 tonic::transport::Server::builder()
-                    .add_service(
-                        MetricsServiceServer::new(svc)
-                            .max_decoding_message_size(cfg.otlp_in.max_request_bytes),
-                    )
-                    .serve_with_incoming_shutdown(
-                        tonic::transport::server::TcpIncoming::from(listener),
-                        async {
-                            let _ = otlp_stop_rx.await;
-                        },
-                    ),
+                    .add_service(server)
+                    .serve_with_incoming_shutdown(incoming, async {
+                        let _ = otlp_stop_rx.await;
+                    }),
             ))
         }
         None => None,
@@ -139,10 +125,7 @@ pub(crate) async fn run(
     let (admin_stop_tx, admin_stop_rx) = tokio::sync::oneshot::channel::<()>();
     let admin_task = match admin {
         Some(listener) => {
-            listener.set_nonblocking(true).map_err(|e| ShutdownError::Internal(e.to_string()))?;
-            let listener = tokio::net::TcpListener::from_std(listener)
-                .map_err(|e| ShutdownError::Internal(e.to_string()))?;
-            Some(tokio::spawn(crate::admin::serve(listener, tel.clone(), async {
+            Some(tokio::spawn(crate::admin::serve(tokio_listener(listener)?, tel.clone(), async {
                 let _ = admin_stop_rx.await;
             })))
         }
@@ -209,6 +192,38 @@ pub(crate) async fn run(
         return Err(ShutdownError::Internal("aggregator thread panicked".into()));
     }
     Ok(tel.snapshot())
+}
+
+/// One ingest thread per socket: UDP (reusing the batch buffers `pool` returns), TCP (at most
+/// `max_tcp` connections), Unix datagrams.
+fn spawn_ingest(
+    listeners: Listeners,
+    ctx: Ctx,
+    pool: std::sync::mpsc::Receiver<Vec<u8>>,
+    max_tcp: usize,
+) -> Result<Vec<std::thread::JoinHandle<()>>, ShutdownError> {
+    let mut threads = Vec::new();
+    if let Some(s) = listeners.udp {
+        threads.push(
+            ingest::spawn_udp(s, ctx.clone(), pool)
+                .map_err(|e| ShutdownError::Internal(format!("udp ingest thread: {e}")))?,
+        );
+    }
+    if let Some(l) = listeners.tcp {
+        threads.push(ingest::spawn_tcp(l, ctx.clone(), max_tcp));
+    }
+    if let Some((s, _)) = listeners.unix {
+        threads.push(ingest::spawn_unix(s, ctx));
+    }
+    Ok(threads)
+}
+
+/// A bound std listener handed to tokio (non-blocking, on the current runtime).
+fn tokio_listener(
+    listener: std::net::TcpListener,
+) -> Result<tokio::net::TcpListener, ShutdownError> {
+    listener.set_nonblocking(true).map_err(|e| ShutdownError::Internal(e.to_string()))?;
+    tokio::net::TcpListener::from_std(listener).map_err(|e| ShutdownError::Internal(e.to_string()))
 }
 
 /// Hands one export request to the exporter's queue. The last one (at shutdown) waits for room;
