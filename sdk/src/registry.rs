@@ -101,6 +101,8 @@ pub(crate) struct Registry {
     /// Serialises reloads ([`crate::reload::reload`]).
     pub(crate) reloading: Mutex<()>,
 }
+// Lock order: `instruments`, then `config`, then `cutover`, `wire_names` (an instrument's own
+// locks last); `reloading` before all of them.
 
 fn code_error(key: &str, value: String, reason: &str) -> BuildError {
     BuildError::Config(ConfigError {
@@ -349,10 +351,11 @@ impl Registry {
 
     /// The catalog of every registered instrument.
     pub(crate) fn catalog(&self) -> crate::catalog::Catalog {
+        // Lock order, as everywhere: instruments, then config (a reload holds the instruments
+        // while it waits to write the config).
+        let registered = self.instruments.lock();
         let config = self.config.read();
-        let mut instruments: Vec<_> = self
-            .instruments
-            .lock()
+        let mut instruments: Vec<_> = registered
             .values()
             .map(|r| {
                 let core = &r.core;

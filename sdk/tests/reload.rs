@@ -262,3 +262,41 @@ fn reload_watch_and_interval_are_read_from_the_file_and_the_environment() {
         .unwrap_err();
     assert!(err.to_string().contains("reload.watch") && err.to_string().contains("often"), "{err}");
 }
+
+/// A reload holds the instrument list while it waits to write the configuration; the catalog
+/// (and every other reader) takes the two in the same order, so reloading and reading the
+/// catalog from two threads at once finishes (it could deadlock while the catalog took the
+/// configuration first).
+#[test]
+fn reloads_and_catalog_reads_on_two_threads_both_finish() {
+    let peers = Fixture::start(&rule("legacy"));
+    let metrics = std::sync::Arc::new(peers.builder().build().unwrap());
+    for i in 0..20 {
+        metrics.counter(&format!("pay.c{i}")).build().unwrap().add(1, &[]);
+    }
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    let reloader = {
+        let (metrics, done_tx) = (std::sync::Arc::clone(&metrics), done_tx.clone());
+        std::thread::spawn(move || {
+            for _ in 0..300 {
+                metrics.reload().unwrap();
+            }
+            done_tx.send("reloads").unwrap();
+        })
+    };
+    let reader = {
+        let metrics = std::sync::Arc::clone(&metrics);
+        std::thread::spawn(move || {
+            for _ in 0..300 {
+                assert_eq!(metrics.catalog().instruments.len(), 20);
+            }
+            done_tx.send("catalog reads").unwrap();
+        })
+    };
+    for _ in 0..2 {
+        let finished = done_rx.recv_timeout(Duration::from_secs(60));
+        assert!(finished.is_ok(), "a thread is stuck: reload and catalog deadlocked");
+    }
+    reloader.join().unwrap();
+    reader.join().unwrap();
+}

@@ -1,6 +1,7 @@
 //! Where a configuration comes from: the TOML document (a file or inline text), the
 //! environment variables and the builder's calls. [`Sources`] keeps all three so that a reload
-//! resolves them again; nothing else in the SDK reads the environment or the file.
+//! resolves them again. Nothing else in the SDK reads the environment, and only the file watch
+//! (`reload.rs`) reads the file besides, to see whether its bytes changed.
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
