@@ -301,3 +301,28 @@ fn a_flush_with_a_new_series_exports_its_zero_point_alone_then_every_total() {
     assert_eq!(values(&requests[1], "new"), [PointValue::Int(7)]);
     assert_eq!(values(&requests[1], "old"), [PointValue::Int(6)]);
 }
+
+/// Two threads flushing at once, each after adding to a new series: when a flush returns, its
+/// series' total has been exported, even though the other flush's zero-point export (which
+/// leaves totals out) ran meanwhile.
+#[test]
+fn concurrent_flushes_each_return_after_their_totals_are_exported() {
+    let peers = Peers::start();
+    let metrics = metrics(&peers, Mode::Otlp);
+    let c = metrics.counter("racing").build().unwrap();
+    for round in 0..30 {
+        std::thread::scope(|s| {
+            for thread in 0..2 {
+                let (c, metrics, peers) = (&c, &metrics, &peers);
+                s.spawn(move || {
+                    let k = format!("r{round}t{thread}");
+                    c.add(3, &[("k", &k)]);
+                    metrics.flush().unwrap();
+                    let points = peers.otlp.points();
+                    let total = latest(&points, "racing", &[("k", &k)]).map(|p| p.value.clone());
+                    assert_eq!(total, Some(PointValue::Int(3)), "{k}: the total after flush()");
+                });
+            }
+        });
+    }
+}

@@ -187,6 +187,9 @@ pub(crate) struct OtelBackend {
     next_temporality: NextTemporality,
     /// Serialises instrument creation, so `next_temporality` belongs to one instrument at a time.
     create_lock: Mutex<()>,
+    /// Serialises explicit flushes, so that one flush's zero-point export (which leaves other
+    /// series' totals out) never stands in for another flush's full export.
+    flush_lock: Mutex<()>,
     global_temporality: Temporality,
     hooks: Arc<Mutex<Vec<Weak<dyn OnCollect>>>>,
     _collect_hook: opentelemetry::metrics::ObservableGauge<u64>,
@@ -250,6 +253,7 @@ impl OtelBackend {
             runtime: Mutex::new(Some(runtime)),
             next_temporality,
             create_lock: Mutex::new(()),
+            flush_lock: Mutex::new(()),
             global_temporality: otlp.temporality,
             hooks,
             _collect_hook: collect_hook,
@@ -287,6 +291,7 @@ impl OtelBackend {
     /// export carries the zero point and a second one the series' total, so that everything
     /// recorded before the call has been exported when it returns.
     pub(crate) fn force_flush(&self) -> Result<(), String> {
+        let _one_flush_at_a_time = self.flush_lock.lock();
         if self.telemetry.zero_points_pending.load(Relaxed) > 0 {
             self.export_zero_points().map_err(|e| e.to_string())?;
         }
@@ -310,6 +315,9 @@ impl OtelBackend {
     /// then releases the exporter and its runtime.
     pub(crate) fn shutdown(&self, deadline: Duration) -> Result<(), String> {
         let start = Instant::now();
+        // A flush under way (on a hung collector it lasts up to the export timeout) is waited
+        // for within the deadline only; past it the shutdown goes on without the lock.
+        let _no_flush_meanwhile = self.flush_lock.try_lock_for(deadline);
         if self.telemetry.zero_points_pending.load(Relaxed) > 0 {
             // A failed zero-point export costs Prometheus the first interval, nothing else: the
             // final export below still carries the totals.
