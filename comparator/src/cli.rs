@@ -294,6 +294,9 @@ impl Plan {
     /// Validates `args` and resolves them: reads pair files and catalogs, reads credentials from
     /// `DUALMETRICS_{LEGACY,NEW}_{TOKEN,USER,PASSWORD}`.
     ///
+    /// One step per flag (each checked where it is read, so the error names that flag); long
+    /// because the command has that many flags, not because it does several things.
+    ///
     /// # Errors
     /// The first invalid argument or unreadable input.
     pub fn from_args(args: &CompareArgs) -> Result<Plan, CompareError> {

@@ -662,6 +662,9 @@ fn ordered_labels<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<(String, String
 // ---------------------------------------------------------------------------------------------
 // Validation and compilation.
 
+/// Checks and compiles a parsed file: the defaults, then every rule, one check per field of the
+/// statsd_exporter format (each error names the rule, the key and the value). Long because the
+/// format has that many fields; each check is a few lines.
 fn compile(raw: RawFile, source: &str) -> Result<MappingFile, MappingError> {
     let invalid =
         |index: Option<usize>, key: &str, value: &str, reason: String| MappingError::Invalid {

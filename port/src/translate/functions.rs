@@ -13,6 +13,10 @@ use dualmetrics_model::naming_map::otel_label;
 pub const ARG_LABEL: &str = "graphite_arg";
 
 /// Translates a call.
+///
+/// One arm per Graphite function (about 90), most of them a few lines: the match is the
+/// translation table, kept in one place so that a function's PromQL form, its approximations and
+/// its refusals are read together; arms longer than a few lines call a helper.
 pub(crate) fn call(t: &mut Translator<'_>, c: &Call) -> Result<Series, Fail> {
     if !known::is_known(&c.name) {
         return Err(Fail::Error(TranslateError::UnknownFunction {

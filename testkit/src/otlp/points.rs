@@ -197,6 +197,9 @@ pub fn points(requests: &[ExportMetricsServiceRequest]) -> Vec<Point> {
     out
 }
 
+/// The points of one metric: one arm per OTLP data type (gauge, sum, histogram, exponential
+/// histogram, summary), each copying that type's fields into [`Point`]s — long because the
+/// protobuf has five shapes, not because it does several things.
 fn flatten_metric(base: &Point, data: Option<&Data>, out: &mut Vec<Point>) {
     let point = |kind, temporality, attrs: &[KeyValue], start, time, value| Point {
         kind,
