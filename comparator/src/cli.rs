@@ -19,7 +19,7 @@ use crate::query::graphite::GraphiteAdapter;
 use crate::query::prometheus::PrometheusAdapter;
 use crate::query::{Auth, Headers, HttpConfig, QueryAdapter, TimeRange};
 use crate::report::{html, json, markdown, table, Report};
-use crate::run::{compare_all, step_warnings, CompareSettings};
+use crate::run::CompareSettings;
 
 /// Query language of the legacy backend.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -460,18 +460,7 @@ impl Plan {
         r: TimeRange,
     ) -> Report {
         let settings = CompareSettings { range: r, ..self.settings.clone() };
-        let rows = compare_all(&self.pairs, legacy, new, &settings);
-        let mut notes = step_warnings(&rows, r.step);
-        notes.extend(self.notes.iter().cloned());
-        Report {
-            legacy_backend: legacy.describe(),
-            new_backend: new.describe(),
-            start: r.start,
-            end: r.end,
-            step: r.step,
-            notes,
-            pairs: rows,
-        }
+        crate::run::compare_report(&self.pairs, &self.notes, legacy, new, &settings)
     }
 }
 

@@ -79,4 +79,4 @@ pub use query::graphite::GraphiteAdapter;
 pub use query::prometheus::PrometheusAdapter;
 pub use query::{Auth, HttpConfig, QueryAdapter, Series, TimeRange};
 pub use report::{PairReport, Report};
-pub use run::{compare_all, compare_pair, CompareSettings};
+pub use run::{compare_all, compare_pair, compare_report, CompareSettings};

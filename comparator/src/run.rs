@@ -11,7 +11,7 @@ use crate::diff::{diff, DiffOptions, PairSemantics, Verdict, DEFAULT_TOP_TAG_SET
 use crate::normalize::{normalize, Combine, SideSpec};
 use crate::pairs::{expand, Pair, PairKind};
 use crate::query::{QueryAdapter, Series, TimeRange};
-use crate::report::PairReport;
+use crate::report::{PairReport, Report};
 
 /// Default of [`CompareSettings::skip_recent`]: the 20 seconds before *now* are left out
 /// (ingestion lag: the newest samples may not be queryable yet on one side). A range that ended
@@ -183,6 +183,31 @@ pub fn compare_all(
         }
     });
     rows.into_inner().unwrap_or_else(|e| e.into_inner()).into_iter().flatten().collect()
+}
+
+/// Compares every pair ([`compare_all`]) and assembles the report: the rows, warnings about
+/// settings the data contradicts ([`step_warnings`]) before `notes`, and both backends'
+/// descriptions. What `dualmetrics compare` (once or each `--watch` cycle) and the demo report.
+pub fn compare_report(
+    pairs: &[Pair],
+    notes: &[String],
+    legacy: &dyn QueryAdapter,
+    new: &dyn QueryAdapter,
+    s: &CompareSettings,
+) -> Report {
+    let rows = compare_all(pairs, legacy, new, s);
+    let r = s.range;
+    let mut all_notes = step_warnings(&rows, r.step);
+    all_notes.extend(notes.iter().cloned());
+    Report {
+        legacy_backend: legacy.describe(),
+        new_backend: new.describe(),
+        start: r.start,
+        end: r.end,
+        step: r.step,
+        notes: all_notes,
+        pairs: rows,
+    }
 }
 
 /// Warnings about settings the data contradicts: a grid step finer than a side's storage step

@@ -26,7 +26,7 @@ use dualmetrics_compare::pairs::{
 };
 use dualmetrics_compare::report::{html, json, table};
 use dualmetrics_compare::{
-    compare_all, CompareSettings, GraphiteAdapter, HttpConfig, PrometheusAdapter, QueryAdapter,
+    compare_report, CompareSettings, GraphiteAdapter, HttpConfig, PrometheusAdapter, QueryAdapter,
     Report, TimeRange,
 };
 
@@ -437,17 +437,7 @@ fn compare(
         settings.range.start,
         settings.range.end
     ));
-    let rows = compare_all(&pairs, legacy.as_ref(), new.as_ref(), &settings);
-    let r = settings.range;
-    Ok(Report {
-        legacy_backend: legacy.describe(),
-        new_backend: new.describe(),
-        start: r.start,
-        end: r.end,
-        step: r.step,
-        notes,
-        pairs: rows,
-    })
+    Ok(compare_report(&pairs, &notes, legacy.as_ref(), new.as_ref(), &settings))
 }
 
 /// A borrowed store as a boxed adapter.
