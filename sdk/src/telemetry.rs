@@ -92,7 +92,7 @@ pub struct TelemetrySnapshot {
     /// Series forgotten by delta instruments: idle for a whole export interval and held by no
     /// bound handle (their last values were exported and flushed first).
     pub series_evicted: u64,
-    /// Measurements an adapter ([`crate::metrics_rs`], [`crate::cadence_sink`]) could not map onto
+    /// Measurements an adapter (`metrics_rs`, [`crate::cadence_sink`]) could not map onto
     /// an instrument: an unparsable StatsD line, a StatsD set, a name that is invalid or registered
     /// with another kind, a negative counter increment (dropped).
     pub dropped_by_adapter: u64,
