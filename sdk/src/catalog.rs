@@ -7,9 +7,6 @@ use std::collections::BTreeSet;
 
 pub use dualmetrics_model::catalog::{Catalog, CatalogInstrument, CATALOG_VERSION};
 
-/// One instrument of the [`Catalog`] (the model's [`CatalogInstrument`]).
-pub type CatalogEntry = CatalogInstrument;
-
 pub(crate) fn tag_keys<'a>(keys: impl Iterator<Item = &'a str>) -> Vec<String> {
     keys.filter(|k| *k != crate::OVERFLOW_TAG)
         .map(str::to_owned)

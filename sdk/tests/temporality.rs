@@ -21,23 +21,6 @@ fn builder(otlp: &OtlpGrpcReceiver, mode: Mode) -> dualmetrics::DualMetricsBuild
         .with_statsd_flush_interval(Duration::from_secs(3600))
 }
 
-/// Flushes, and returns the points of the exports that flush made, the last point of each
-/// series: two exports when a new cumulative series' zero point was pending (the zero points,
-/// then the totals), else one.
-fn flush_export(metrics: &DualMetrics, otlp: &OtlpGrpcReceiver) -> Vec<Point> {
-    let before = otlp.request_count();
-    metrics.flush().unwrap();
-    // flush() returns once its exports were answered, so all of them have arrived.
-    let received = otlp.wait_for_requests(before + 1, WAIT);
-    let requests: Vec<_> = received[before..].iter().map(|r| r.request.clone()).collect();
-    let mut last: Vec<Point> = Vec::new();
-    for p in points(&requests) {
-        last.retain(|q| (&q.metric, &q.attributes) != (&p.metric, &p.attributes));
-        last.push(p);
-    }
-    last
-}
-
 /// Flushes, and returns the points of whatever the flush exported: none when nothing was
 /// recorded since the last export (the OpenTelemetry reader sends no empty request).
 fn flush_taking_what_arrived(metrics: &DualMetrics, otlp: &OtlpGrpcReceiver) -> Vec<Point> {
@@ -47,6 +30,20 @@ fn flush_taking_what_arrived(metrics: &DualMetrics, otlp: &OtlpGrpcReceiver) -> 
     // it answers, so every request of this flush is here.
     let requests: Vec<_> = otlp.received()[before..].iter().map(|r| r.request.clone()).collect();
     points(&requests)
+}
+
+/// Flushes something recorded, and returns the last point of each series the flush exported:
+/// two exports when a new cumulative series' zero point was pending (the zero points, then the
+/// totals), else one.
+fn flush_export(metrics: &DualMetrics, otlp: &OtlpGrpcReceiver) -> Vec<Point> {
+    let exported = flush_taking_what_arrived(metrics, otlp);
+    assert!(!exported.is_empty(), "the flush exported nothing");
+    let mut last: Vec<Point> = Vec::new();
+    for p in exported {
+        last.retain(|q| (&q.metric, &q.attributes) != (&p.metric, &p.attributes));
+        last.push(p);
+    }
+    last
 }
 
 fn point<'a>(points: &'a [Point], metric: &str, attrs: &[(&str, &str)]) -> &'a Point {
