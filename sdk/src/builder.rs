@@ -278,15 +278,14 @@ impl DualMetricsBuilder {
             Some(sink) => sink,
             None => open_sink(&config.statsd)?,
         };
-        let statsd = StatsdBackend::start(sink, &config.statsd, Arc::clone(&telemetry))?;
-        let otel = OtelBackend::start(&config, Arc::clone(&telemetry))?;
-        let ctx = Arc::new(Context {
-            statsd,
-            otel,
-            telemetry,
-            global_tags: config.tags.clone(),
-            max_samples_per_flush: config.statsd.max_samples_per_flush,
-        });
+        let legacy = StatsdBackend::start(
+            sink,
+            &config.statsd,
+            config.tags.clone(),
+            Arc::clone(&telemetry),
+        )?;
+        let new = OtelBackend::start(&config, Arc::clone(&telemetry))?;
+        let ctx = Arc::new(Context { legacy, new, telemetry });
         let watch = config.reload.watch.then_some(config.reload.poll_interval);
         let registry = Arc::new(Registry::new(ctx, config, sources));
         let reloader = crate::reload::Reloader::start(&registry, watch, self.sighup)?;

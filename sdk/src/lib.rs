@@ -325,10 +325,10 @@ impl DualMetrics {
         if let Some(s) = &self.self_metrics {
             s.update();
         }
-        self.registry.ctx.statsd.flush();
+        self.registry.ctx.legacy.flush();
         self.registry
             .ctx
-            .otel
+            .new
             .force_flush()
             .map_err(|reason| ShutdownError::Internal { backend: "otlp", reason })
     }
@@ -349,8 +349,8 @@ impl DualMetrics {
         self.registry.close_all();
         let start = Instant::now();
         let ctx = Arc::clone(&self.registry.ctx);
-        let otel = std::thread::spawn(move || ctx.otel.shutdown(deadline));
-        let statsd_ok = self.registry.ctx.statsd.shutdown(deadline);
+        let otel = std::thread::spawn(move || ctx.new.shutdown(deadline));
+        let statsd_ok = self.registry.ctx.legacy.shutdown(deadline);
         let remaining = deadline.saturating_sub(start.elapsed());
         let until = Instant::now() + remaining;
         while !otel.is_finished() && Instant::now() < until {

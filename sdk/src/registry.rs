@@ -8,7 +8,10 @@ use dualmetrics_model::statsd_line::StatsdType;
 use dualmetrics_model::{MetricKind, Unit};
 use parking_lot::{Mutex, RwLock};
 
+use crate::backend::otel::OtelBackend;
 use crate::backend::otel::StreamPlan;
+use crate::backend::statsd::StatsdBackend;
+use crate::backend::Pipeline;
 use crate::config::{Config, Sources, DEFAULT_HISTOGRAM_BOUNDARIES_MS};
 use crate::cutover::{Cutover, Mode};
 use crate::error::{BuildError, ConfigError, Source};
@@ -133,7 +136,11 @@ impl Registry {
     pub(crate) fn register<K: KindSpec>(
         &self,
         reg: Registration,
-    ) -> Result<Arc<Core<K>>, BuildError> {
+    ) -> Result<Arc<Core<K>>, BuildError>
+    where
+        StatsdBackend: Pipeline<K>,
+        OtelBackend: Pipeline<K>,
+    {
         reg.validate()?;
         let mut instruments = self.instruments.lock();
         if let Some(existing) = instruments.get(&reg.name) {
@@ -184,7 +191,7 @@ impl Registry {
             });
         // Our series map bounds the tag sets (plus one overflow series); the SDK's own limit sits
         // above it so that OpenTelemetry never folds series on its own.
-        self.ctx.otel.plan(
+        self.ctx.new.plan(
             &otel_name,
             StreamPlan {
                 boundaries: boundaries.clone(),

@@ -4,7 +4,7 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::kinds::{CounterSpec, GaugeSpec, HistogramSpec, KindSpec, UpDownSpec};
+use super::kinds::{CounterSpec, GaugeSpec, HistogramSpec, UpDownSpec};
 use super::tags::Tags;
 use super::{Core, Series};
 use crate::error::BuildError;
@@ -86,7 +86,7 @@ macro_rules! handle {
                 let core = &*self.core;
                 let check: fn($value) -> bool = $check;
                 let Some(mode) = core.admit(check(value)) else { return };
-                core.with_series(tags, |s, seen| <$spec>::record(s, core, mode, value, seen));
+                core.with_series(tags, |s, seen| core.record(s, mode, value, seen));
             }
 
             /// Resolves `tags` once (global tags merged, both pipelines' series created) and
@@ -125,7 +125,7 @@ macro_rules! handle {
                 let core = &*self.core;
                 let check: fn($value) -> bool = $check;
                 let Some(mode) = core.admit(check(value)) else { return };
-                <$spec>::record(&self.series, core, mode, value, true);
+                core.record(&self.series, mode, value, true);
             }
         }
 

@@ -1,10 +1,14 @@
 //! Instruments: registration does the work (names, tags, backend handles), emitting reads one
 //! mode byte and writes atomics.
 //!
-//! Every instrument is a [`Core`] shared by its handles. A core owns its OpenTelemetry instrument
-//! and a map from tag set to [`Series`]; a series holds the StatsD cell and the bound OpenTelemetry
-//! instrument for one tag set. An unbound emit looks its series up (a hash of the borrowed tags
-//! and a read lock); a bound handle already holds it.
+//! Every instrument is a [`Core`] shared by its handles. A core owns each pipeline's part of the
+//! instrument and a [`Table`] from tag set to [`Series`]; a series holds each pipeline's part for
+//! one tag set. An unbound emit looks its series up (a hash of the borrowed tags and a read
+//! lock); a bound handle already holds it. Then [`Core::record`] fans the value out by the mode
+//! byte, to the pipelines' [`Pipeline::record`]: the pipelines are the core's type parameters
+//! (StatsD and OTLP for every public handle), so the fan-out is static calls, inlined.
+#[cfg(test)]
+mod fanout_tests;
 mod handles;
 mod kinds;
 mod table;
@@ -14,8 +18,7 @@ pub use handles::{
     BoundCounter, BoundGauge, BoundHistogram, BoundUpDownCounter, Counter, Gauge, Histogram,
     HistogramTimer, InstrumentBuilder, UpDownCounter,
 };
-pub(crate) use kinds::KindSpec;
-use table::INLINE_ATTRIBUTES;
+pub(crate) use kinds::{CounterSpec, GaugeSpec, HistogramSpec, KindSpec, UpDownSpec};
 pub(crate) use table::{Series, Table};
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering::Relaxed};
@@ -24,12 +27,12 @@ use std::sync::{Arc, OnceLock};
 use dualmetrics_model::naming::validate_tag_key;
 use dualmetrics_model::statsd_line::StatsdType;
 use dualmetrics_model::MetricKind;
-use opentelemetry::KeyValue;
 
-use crate::backend::otel::OnCollect;
-use crate::backend::statsd::{StatsdBackend, StatsdSource};
+use crate::backend::otel::OtelBackend;
+use crate::backend::statsd::StatsdBackend;
+use crate::backend::{Emit, OnCollect, Pipeline};
 use crate::config::Temporality;
-use crate::cutover::{CLOSED, LEGACY_BIT};
+use crate::cutover::{CLOSED, LEGACY_BIT, OTLP_BIT};
 use crate::telemetry::Telemetry;
 use tags::{hash_tags, TagKey, Tags};
 
@@ -37,13 +40,11 @@ use tags::{hash_tags, TagKey, Tags};
 /// pipelines (OpenTelemetry's own name for it).
 pub const OVERFLOW_TAG: &str = "otel.metric.overflow";
 
-/// What every instrument shares: the pipelines and the global settings.
-pub(crate) struct Context {
-    pub statsd: StatsdBackend,
-    pub otel: crate::backend::otel::OtelBackend,
+/// What every instrument shares: its two pipelines (legacy and new) and the telemetry.
+pub(crate) struct Context<L = StatsdBackend, N = OtelBackend> {
+    pub legacy: L,
+    pub new: N,
     pub telemetry: Arc<Telemetry>,
-    pub global_tags: Vec<(String, String)>,
-    pub max_samples_per_flush: usize,
 }
 
 /// Registration-time facts about an instrument.
@@ -70,39 +71,52 @@ pub(crate) struct Spec {
     pub statsd_sample_rate: f64,
 }
 
-/// The shared state of one instrument.
-pub(crate) struct Core<K: KindSpec> {
+impl Spec {
+    /// Whether the instrument's series are forgotten after each export: delta temporality,
+    /// except up-down counters, which OpenTelemetry keeps cumulative and whose StatsD value is
+    /// absolute.
+    pub(crate) fn forgets(&self) -> bool {
+        self.temporality == Temporality::Delta && self.kind != MetricKind::UpDownCounter
+    }
+}
+
+/// The shared state of one instrument: its mode, its series, and its two pipelines' parts,
+/// into which [`Core::record`] fans every valid emit out.
+pub(crate) struct Core<K: KindSpec, L: Pipeline<K> = StatsdBackend, N: Pipeline<K> = OtelBackend> {
     /// Mode bits (`LEGACY_BIT | OTLP_BIT`, or `CLOSED`): the one load on every emit.
     pub mode: AtomicU8,
     pub spec: Spec,
-    pub otel: K::Otel,
-    series: Arc<Table<K>>,
+    /// The legacy pipeline's part of the instrument.
+    legacy: L::Instrument,
+    /// The new pipeline's part of the instrument.
+    new: N::Instrument,
+    series: Arc<Table<K, L, N>>,
     /// Emits recorded into the overflow series, shared with the telemetry snapshot.
     overflowed: OnceLock<Arc<AtomicU64>>,
     warned_invalid_tags: AtomicBool,
     warned_series: AtomicBool,
-    /// Whether idle series are forgotten after each export (delta temporality, except up-down
-    /// counters, which OpenTelemetry keeps cumulative and whose StatsD value is absolute).
+    /// Whether idle series are forgotten after each of the new pipeline's collects.
     forgets: bool,
-    pub ctx: Arc<Context>,
+    pub ctx: Arc<Context<L, N>>,
 }
 
-impl<K: KindSpec> Core<K> {
-    pub(crate) fn new(spec: Spec, mode_bits: u8, ctx: Arc<Context>) -> Self {
-        let forgets =
-            spec.temporality == Temporality::Delta && K::KIND != MetricKind::UpDownCounter;
-        let series = Arc::new(Table::new(&spec, mode_bits, &ctx));
-        let otel = ctx.otel.create(spec.temporality, |meter| K::build_otel(meter, &spec, &series));
-        let source: Arc<dyn StatsdSource> = series.clone();
-        ctx.statsd.register(Arc::downgrade(&source));
+impl<K: KindSpec, L: Pipeline<K>, N: Pipeline<K>> Core<K, L, N> {
+    pub(crate) fn new(spec: Spec, mode_bits: u8, ctx: Arc<Context<L, N>>) -> Self {
+        let forgets = spec.forgets();
+        let series = Arc::new(Table::new(Arc::clone(&ctx.telemetry)));
+        let legacy = ctx.legacy.instrument(&spec, table::view(&series, |s| &s.legacy));
+        let new = ctx.new.instrument(&spec, table::view(&series, |s| &s.new));
+        L::switched(&legacy, mode_bits & LEGACY_BIT != 0);
+        N::switched(&new, mode_bits & OTLP_BIT != 0);
         if forgets {
             let table: Arc<dyn OnCollect> = series.clone();
-            ctx.otel.on_collect(Arc::downgrade(&table));
+            ctx.new.on_collect(Arc::downgrade(&table));
         }
         Core {
             mode: AtomicU8::new(mode_bits),
             spec,
-            otel,
+            legacy,
+            new,
             series,
             overflowed: OnceLock::new(),
             warned_invalid_tags: AtomicBool::new(false),
@@ -112,12 +126,29 @@ impl<K: KindSpec> Core<K> {
         }
     }
 
+    /// Records a valid `value` into the pipelines `mode` includes (a level kind keeps its level
+    /// in the others too). `seen`: a bound handle records, or an earlier emit made the series.
+    #[inline]
+    pub(crate) fn record(&self, series: &Series<K, L, N>, mode: u8, value: K::Value, seen: bool) {
+        let at = Emit { key: &series.key, seen };
+        if mode & LEGACY_BIT != 0 {
+            L::record(&self.legacy, &series.legacy, value, at);
+        } else {
+            L::record_off(&self.legacy, &series.legacy, value);
+        }
+        if mode & OTLP_BIT != 0 {
+            N::record(&self.new, &series.new, value, at);
+        } else {
+            N::record_off(&self.new, &series.new, value);
+        }
+    }
+
     /// Runs `f` on the series for `tags`: found under a read lock, or created (validated, both
     /// pipelines resolved) on first use. Nothing runs when a tag key is invalid (counted). The
     /// flag tells `f` whether the series was found (an earlier emit made it) rather than made
     /// by this call: see [`Self::otel_record`].
     #[inline]
-    pub(crate) fn with_series(&self, tags: Tags<'_>, f: impl FnOnce(&Series<K>, bool)) {
+    pub(crate) fn with_series(&self, tags: Tags<'_>, f: impl FnOnce(&Series<K, L, N>, bool)) {
         let hash = hash_tags(&self.series.hasher, tags);
         if let Some(s) = Table::get(&self.series.map.read(), hash, tags) {
             return f(s, true);
@@ -128,7 +159,7 @@ impl<K: KindSpec> Core<K> {
     }
 
     #[cold]
-    fn create_series(&self, hash: u64, tags: Tags<'_>) -> Option<Arc<Series<K>>> {
+    fn create_series(&self, hash: u64, tags: Tags<'_>) -> Option<Arc<Series<K, L, N>>> {
         if let Err(e) = self.validate_tags(tags) {
             self.ctx.telemetry.invalid_tags.fetch_add(1, Relaxed);
             if !self.warned_invalid_tags.swap(true, Relaxed) {
@@ -164,7 +195,7 @@ impl<K: KindSpec> Core<K> {
     /// The series that takes every tag set past the cardinality limit, counted per emit and per
     /// metric; the first overflow of a metric is logged, naming the rule that raises its limit.
     #[cold]
-    fn overflow_series(&self) -> Arc<Series<K>> {
+    fn overflow_series(&self) -> Arc<Series<K, L, N>> {
         self.ctx.telemetry.cardinality_overflow.fetch_add(1, Relaxed);
         self.overflowed
             .get_or_init(|| {
@@ -213,7 +244,7 @@ impl<K: KindSpec> Core<K> {
     }
 
     /// A bound series for `tags`, validated (the error reaches the caller of `bind`).
-    pub(crate) fn bind(&self, tags: Tags<'_>) -> Result<Arc<Series<K>>, crate::BuildError> {
+    pub(crate) fn bind(&self, tags: Tags<'_>) -> Result<Arc<Series<K, L, N>>, crate::BuildError> {
         self.validate_tags(tags)?;
         let hash = hash_tags(&self.series.hasher, tags);
         if let Some(s) = Table::get(&self.series.map.read(), hash, tags) {
@@ -222,45 +253,12 @@ impl<K: KindSpec> Core<K> {
         Ok(self.create_series(hash, tags).expect("validated tags always resolve"))
     }
 
-    /// The series for `tags`; its StatsD cell is drained with the table, the OpenTelemetry side
-    /// is bound at the first OTLP record.
-    fn resolve(&self, tags: Tags<'_>) -> Series<K> {
+    /// The series for `tags`, with each pipeline's part.
+    fn resolve(&self, tags: Tags<'_>) -> Series<K, L, N> {
         Series {
             key: TagKey::from_borrowed(tags),
-            statsd: K::statsd_cell(&self.ctx, &self.spec),
-            otel: OnceLock::new(),
-        }
-    }
-
-    /// Records into OpenTelemetry: through the series' bound instrument (bound now if needed),
-    /// except for the emit that creates a series of a delta instrument, which records with the
-    /// series' attributes instead (`unbound`). `bind` is set for a bound handle's records and
-    /// for unbound emits into a series an earlier emit made.
-    ///
-    /// A delta series is forgotten at every collect ([`Table::on_collect`]), so its bound
-    /// instrument lives one interval. A tag set used once in an interval (churn: the
-    /// cardinality benchmark's workload) records with attributes, as an unbound
-    /// `opentelemetry_sdk` user does, and never pays for the SDK's bound handle (three small
-    /// allocations on top of the tracker). A tag set used again in the same interval is bound at
-    /// that second emit (its tracker is the one the first emit made: one data point) and every
-    /// later emit of the interval is the bound instrument's atomic update, without building
-    /// attributes: the hot path of a high-rate delta emitter costs what a cumulative one does.
-    #[inline]
-    pub(crate) fn otel_record(
-        &self,
-        series: &Series<K>,
-        bind: bool,
-        on_bound: impl FnOnce(&K::OtelBound),
-        unbound: impl FnOnce(&K::Otel, &[KeyValue]),
-    ) {
-        if bind || !self.forgets || series.otel.get().is_some() {
-            on_bound(series.otel(self));
-        } else {
-            // On the stack for up to `INLINE_ATTRIBUTES` attributes: only the tag values'
-            // `Arc<str>`s allocate (the SDK keeps them when the series is new in the interval).
-            let mut attrs = smallvec::SmallVec::<[KeyValue; INLINE_ATTRIBUTES]>::new();
-            self.series.fill_otel_attributes(&series.key, &mut attrs);
-            unbound(&self.otel, &attrs);
+            legacy: L::series(&self.legacy),
+            new: N::series(&self.new),
         }
     }
 
@@ -309,7 +307,7 @@ pub(crate) trait AnyCore: Send + Sync {
     fn as_any(self: Arc<Self>) -> Arc<dyn std::any::Any + Send + Sync>;
 }
 
-impl<K: KindSpec> AnyCore for Core<K> {
+impl<K: KindSpec, L: Pipeline<K>, N: Pipeline<K>> AnyCore for Core<K, L, N> {
     fn spec(&self) -> &Spec {
         &self.spec
     }
@@ -320,14 +318,11 @@ impl<K: KindSpec> AnyCore for Core<K> {
         else {
             return;
         };
-        self.series.open_mode.store(bits, Relaxed);
-        // An up-down series' level accumulates in every mode: when StatsD becomes active, every
-        // series sends its level at the next flush (OTLP observes the level at each collect).
-        if K::KIND == MetricKind::UpDownCounter
-            && before & LEGACY_BIT == 0
-            && bits & LEGACY_BIT != 0
-        {
-            self.series.for_each_series(|series| series.statsd.mark_dirty());
+        if (before ^ bits) & LEGACY_BIT != 0 {
+            L::switched(&self.legacy, bits & LEGACY_BIT != 0);
+        }
+        if (before ^ bits) & OTLP_BIT != 0 {
+            N::switched(&self.new, bits & OTLP_BIT != 0);
         }
     }
     fn mode_bits(&self) -> u8 {
@@ -354,6 +349,6 @@ mod tests {
     fn a_counter_series_takes_56_bytes() {
         // Tag key (16), StatsD cell (16), OTel side (running total or bound instrument, in a
         // `OnceLock`: 24): with the Arc header, one 72-byte allocation per series.
-        assert_eq!(std::mem::size_of::<super::Series<super::kinds::CounterSpec>>(), 56);
+        assert_eq!(std::mem::size_of::<super::Series<super::CounterSpec>>(), 56);
     }
 }

@@ -73,6 +73,8 @@ use crate::config::{StatsdAddress, StatsdConfig};
 use crate::error::BuildError;
 use crate::telemetry::Telemetry;
 
+mod kinds;
+
 /// What one series accumulates between two flushes. 16 bytes: a histogram's buffer is boxed so
 /// that the (far more numerous) counter and gauge series do not pay for it.
 pub(crate) enum Cell {
@@ -167,15 +169,6 @@ impl Cell {
             if send {
                 dirty.store(true, Relaxed);
             }
-        }
-    }
-
-    /// An up-down series' level: the sum of every add ever made.
-    #[inline]
-    pub(crate) fn level(&self) -> i64 {
-        match self {
-            Cell::UpDown { value, .. } => value.load(Relaxed),
-            _ => 0,
         }
     }
 
@@ -375,7 +368,7 @@ fn write_value(out: &mut String, v: f64) {
     debug_assert!(out.len() > start);
 }
 
-/// Something with StatsD cells to drain at every flush: an instrument's series table.
+/// Something with StatsD cells to drain at every flush: an instrument's lines.
 pub(crate) trait StatsdSource: Send + Sync {
     fn drain(&self, out: &mut Drain<'_>);
 }
@@ -623,18 +616,24 @@ pub(crate) const PACING_WINDOW_SHARE: f64 = 0.8;
 pub(crate) struct StatsdBackend {
     shared: Arc<Shared>,
     thread: Mutex<Option<JoinHandle<()>>>,
+    /// The configuration's `tags`, on every line.
+    global_tags: Vec<(String, String)>,
+    /// Histogram samples kept per series and flush.
+    max_samples_per_flush: usize,
+    telemetry: Arc<Telemetry>,
 }
 
 impl StatsdBackend {
     pub(crate) fn start(
         sink: Box<dyn MetricSink + Send + Sync>,
         config: &StatsdConfig,
+        global_tags: Vec<(String, String)>,
         telemetry: Arc<Telemetry>,
     ) -> Result<Self, BuildError> {
         let shared = Arc::new(Shared {
             sources: Mutex::new(Vec::new()),
             sink,
-            telemetry,
+            telemetry: Arc::clone(&telemetry),
             max_packet: config.max_packet_bytes,
             format: LineFormat { packing: config.value_packing, max_line: config.max_packet_bytes },
             pacing_bytes_per_ms: config.pacing_bytes_per_ms,
@@ -671,11 +670,17 @@ impl StatsdBackend {
                 flush(&worker, window);
             })
             .map_err(|e| BuildError::Backend { backend: "statsd", reason: e.to_string() })?;
-        Ok(StatsdBackend { shared, thread: Mutex::new(Some(thread)) })
+        Ok(StatsdBackend {
+            shared,
+            thread: Mutex::new(Some(thread)),
+            global_tags,
+            max_samples_per_flush: config.max_samples_per_flush,
+            telemetry,
+        })
     }
 
-    /// Adds an instrument's series table to the flush list (until it is dropped).
-    pub(crate) fn register(&self, source: Weak<dyn StatsdSource>) {
+    /// Adds an instrument's lines to the flush list (until they are dropped).
+    fn register(&self, source: Weak<dyn StatsdSource>) {
         self.shared.sources.lock().push(source);
     }
 

@@ -22,6 +22,10 @@ use opentelemetry_sdk::metrics::{
 use opentelemetry_sdk::Resource;
 use parking_lot::Mutex;
 
+mod attributes;
+mod kinds;
+
+use crate::backend::OnCollect;
 use crate::config::{Config, HistogramAggregation, Protocol, Temporality};
 use crate::error::BuildError;
 use crate::telemetry::Telemetry;
@@ -67,12 +71,6 @@ fn is_timeout(e: &opentelemetry_sdk::error::OTelSdkError) -> bool {
                 || text.contains("timed out")
         }
     }
-}
-
-/// Something that runs at the start of every collect, before any instrument is read (a delta
-/// instrument's series map, which forgets its idle series there). Called on the reader's thread.
-pub(crate) trait OnCollect: Send + Sync {
-    fn on_collect(&self);
 }
 
 /// Name of the observable gauge whose callback runs the [`OnCollect`] hooks. It never observes
@@ -193,6 +191,8 @@ pub(crate) struct OtelBackend {
     global_temporality: Temporality,
     hooks: Arc<Mutex<Vec<Weak<dyn OnCollect>>>>,
     _collect_hook: opentelemetry::metrics::ObservableGauge<u64>,
+    /// The configuration's `tags`, on every series' attributes.
+    global_tags: Vec<(String, String)>,
     telemetry: Arc<Telemetry>,
 }
 
@@ -257,6 +257,7 @@ impl OtelBackend {
             global_temporality: otlp.temporality,
             hooks,
             _collect_hook: collect_hook,
+            global_tags: config.tags.clone(),
             telemetry,
         })
     }
@@ -278,7 +279,7 @@ impl OtelBackend {
     }
 
     /// Calls `hook.on_collect()` at the start of every collect, until the hook is dropped.
-    pub(crate) fn on_collect(&self, hook: Weak<dyn OnCollect>) {
+    pub(crate) fn add_collect_hook(&self, hook: Weak<dyn OnCollect>) {
         self.hooks.lock().push(hook);
     }
 
