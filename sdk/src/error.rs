@@ -1,5 +1,5 @@
 //! Errors of the SDK, one enum per phase. Emitting never returns an error: failures there are
-//! counted in [`crate::Telemetry`].
+//! counted in [`crate::TelemetrySnapshot`] (see [`crate::DualMetrics::telemetry`]).
 use std::time::Duration;
 
 pub use dualmetrics_model::naming::NameError;

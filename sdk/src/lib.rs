@@ -105,6 +105,15 @@
 //! aggregates counters and gauges in process and formats lines on its own thread once per flush
 //! interval, so the caller never formats a line nor wakes a thread.
 //!
+//! ## Code map
+//! An emit goes `instrument/handles.rs` (the public handle) → `instrument/mod.rs` (`Core`: the
+//! mode byte, the series lookup, the cardinality limit, the fan-out) → `instrument/table.rs`
+//! (the series) → each pipeline's part, through the seam `backend/mod.rs` (`Pipeline<K>`: what a
+//! pipeline keeps per instrument and per series, and how it records): `backend/statsd/` (cells,
+//! lines, the flusher) and `backend/otel/` (SDK instruments, attributes, the exporter). The mode
+//! and its precedence are `cutover.rs`; configuration is `config/` (sources, layers, resolve),
+//! its reload `reload.rs`.
+//!
 //! ## Failure behaviour
 //! Emitting never blocks, never panics and never returns an error. Invalid values (NaN,
 //! infinities, negative histogram samples), invalid tag keys, socket refusals, failed exports and

@@ -1,5 +1,5 @@
 //! Adapters that route existing instrumentation into the facade without rewriting call sites:
-//! [`metrics_rs`] (a `metrics::Recorder`, behind the default `metrics-rs` feature) and
+//! `metrics_rs` (a `metrics::Recorder`, behind the opt-in `metrics-rs` feature) and
 //! [`cadence`] (a `cadence::MetricSink`).
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;

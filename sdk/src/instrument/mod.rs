@@ -146,7 +146,7 @@ impl<K: KindSpec, L: Pipeline<K>, N: Pipeline<K>> Core<K, L, N> {
     /// Runs `f` on the series for `tags`: found under a read lock, or created (validated, both
     /// pipelines resolved) on first use. Nothing runs when a tag key is invalid (counted). The
     /// flag tells `f` whether the series was found (an earlier emit made it) rather than made
-    /// by this call: see [`Self::otel_record`].
+    /// by this call ([`Emit::seen`]: the OTLP pipeline binds a delta series at its second emit).
     #[inline]
     pub(crate) fn with_series(&self, tags: Tags<'_>, f: impl FnOnce(&Series<K, L, N>, bool)) {
         let hash = hash_tags(&self.series.hasher, tags);
