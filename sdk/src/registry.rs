@@ -4,7 +4,6 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use dualmetrics_model::naming::{statsd_name, validate_metric_name};
-use dualmetrics_model::statsd_line::StatsdType;
 use dualmetrics_model::{MetricKind, Unit};
 use parking_lot::{Mutex, RwLock};
 
@@ -165,12 +164,8 @@ impl Registry {
         let unit = Unit::new(reg.unit.clone());
         let millis_factor =
             if K::KIND == MetricKind::Histogram { unit.millis_factor() } else { None };
-        let statsd_type = match K::KIND {
-            MetricKind::Counter => StatsdType::Counter,
-            MetricKind::UpDownCounter | MetricKind::Gauge => StatsdType::Gauge,
-            MetricKind::Histogram if millis_factor.is_some() => config.statsd.timer_type,
-            MetricKind::Histogram => config.statsd.histogram_type,
-        };
+        let statsd_type =
+            crate::backend::statsd::line_type(K::KIND, millis_factor.is_some(), &config.statsd);
         // Code (the instrument builder) > rule > global.
         let cardinality_limit = reg
             .cardinality_limit

@@ -4,13 +4,27 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Weak};
 
 use dualmetrics_model::statsd_line::{tags_suffix, StatsdType};
+use dualmetrics_model::MetricKind;
 use parking_lot::Mutex;
 
 use super::{Cell, Drain, Samples, StatsdBackend, StatsdSource};
 use crate::backend::{Emit, Pipeline, SeriesWalk};
+use crate::config::StatsdConfig;
 use crate::instrument::tags::TagKey;
 use crate::instrument::{CounterSpec, GaugeSpec, HistogramSpec, Spec, UpDownSpec};
 use crate::telemetry::Telemetry;
+
+/// The StatsD type of an instrument's lines: `c` for counters, `g` for gauges and up-down
+/// counters (their absolute value), and for histograms the configured `timer_type` when the
+/// unit is a time unit (`ms` by default), else `histogram_type` (`h` by default).
+pub(crate) fn line_type(kind: MetricKind, time_unit: bool, config: &StatsdConfig) -> StatsdType {
+    match kind {
+        MetricKind::Counter => StatsdType::Counter,
+        MetricKind::UpDownCounter | MetricKind::Gauge => StatsdType::Gauge,
+        MetricKind::Histogram if time_unit => config.timer_type,
+        MetricKind::Histogram => config.histogram_type,
+    }
+}
 
 /// The StatsD part of one instrument.
 pub(crate) struct StatsdInstrument {

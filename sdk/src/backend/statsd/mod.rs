@@ -74,6 +74,7 @@ use crate::error::BuildError;
 use crate::telemetry::Telemetry;
 
 mod kinds;
+pub(crate) use kinds::line_type;
 
 /// What one series accumulates between two flushes. 16 bytes: a histogram's buffer is boxed so
 /// that the (far more numerous) counter and gauge series do not pay for it.
