@@ -15,8 +15,11 @@
 //! - `mapping` (feature `mapping`): the statsd_exporter-format mapping file from dotted keys
 //!   with dimensions in path nodes to a metric name plus labels, read by the shim, the
 //!   comparator and the query translator.
+//! - `otlp` (feature `otlp`): OTLP export requests flattened into points, read by the testkit's
+//!   receivers and the demo's embedded store.
 //!
-//! Nothing here does I/O, allocates per measurement, or depends on OpenTelemetry or cadence.
+//! Nothing here does I/O or allocates per measurement; without the `otlp` feature nothing
+//! depends on OpenTelemetry or cadence.
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
@@ -26,6 +29,8 @@ mod kind;
 pub mod mapping;
 pub mod naming;
 pub mod naming_map;
+#[cfg(feature = "otlp")]
+pub mod otlp;
 pub mod statsd_line;
 pub mod statsd_parse;
 mod unit;

@@ -24,6 +24,7 @@ use dualmetrics_compare::{QueryAdapter, QueryError, Series, TimeRange};
 use dualmetrics_model::naming_map::{
     histogram_series, otel_label, otel_series_base, HistogramPart,
 };
+use dualmetrics_model::otlp::{points, Point, PointKind, PointValue, Temporality};
 use dualmetrics_model::MetricKind;
 use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_server::{
     MetricsService, MetricsServiceServer,
@@ -31,14 +32,9 @@ use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_server::
 use opentelemetry_proto::tonic::collector::metrics::v1::{
     ExportMetricsServiceRequest, ExportMetricsServiceResponse,
 };
-use opentelemetry_proto::tonic::common::v1::{any_value, KeyValue};
-use opentelemetry_proto::tonic::metrics::v1::{metric, number_data_point};
 
 use super::error::DemoError;
 use super::promql::{self, Labels, Matcher, SampleSource};
-
-/// `aggregation_temporality` value of a delta stream in OTLP.
-const TEMPORALITY_DELTA: i32 = 1;
 
 /// What the receiver has seen.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -156,16 +152,6 @@ impl Drop for OtlpStore {
     }
 }
 
-fn attr_text(kv: &KeyValue) -> String {
-    match kv.value.as_ref().and_then(|v| v.value.as_ref()) {
-        Some(any_value::Value::StringValue(s)) => s.clone(),
-        Some(any_value::Value::BoolValue(b)) => b.to_string(),
-        Some(any_value::Value::IntValue(i)) => i.to_string(),
-        Some(any_value::Value::DoubleValue(d)) => d.to_string(),
-        _ => String::new(),
-    }
-}
-
 fn now_ms() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }
@@ -180,94 +166,77 @@ fn le_text(bound: f64) -> String {
 }
 
 impl Inner {
-    fn labels(&self, base: &Labels, attrs: &[KeyValue], name: &str) -> Labels {
-        let mut l = base.clone();
-        for kv in attrs {
-            l.insert(otel_label(&kv.key, self.prometheus_naming), attr_text(kv));
+    /// The labels of one series: resource attributes, the point's attributes over them, and
+    /// the name.
+    fn labels(&self, point: &Point, name: &str) -> Labels {
+        let prom = self.prometheus_naming;
+        let mut l: Labels =
+            point.resource.iter().map(|(k, v)| (otel_label(k, prom), v.clone())).collect();
+        for (k, v) in &point.attributes {
+            l.insert(otel_label(k, prom), v.clone());
         }
         l.insert("__name__".to_owned(), name.to_owned());
         l
     }
 
+    /// Stores the request's points (flattened by [`dualmetrics_model::otlp::points`]) as
+    /// Prometheus samples.
     fn ingest(&self, req: &ExportMetricsServiceRequest) {
         self.requests.fetch_add(1, Relaxed);
         let mut out: Vec<(Labels, i64, f64, bool)> = Vec::new();
         let prom = self.prometheus_naming;
-        for rm in &req.resource_metrics {
-            let resource: Labels = rm
-                .resource
-                .iter()
-                .flat_map(|r| r.attributes.iter())
-                .map(|kv| (otel_label(&kv.key, prom), attr_text(kv)))
-                .collect();
-            for m in rm.scope_metrics.iter().flat_map(|s| s.metrics.iter()) {
-                let ts =
-                    |nanos: u64| if nanos == 0 { now_ms() } else { (nanos / 1_000_000) as i64 };
-                match &m.data {
-                    Some(metric::Data::Sum(sum)) => {
-                        let kind = if sum.is_monotonic {
-                            MetricKind::Counter
-                        } else {
-                            MetricKind::UpDownCounter
-                        };
-                        let name = otel_series_base(&m.name, &m.unit, kind, prom);
-                        let delta = sum.aggregation_temporality == TEMPORALITY_DELTA;
-                        for p in &sum.data_points {
-                            let v = match p.value {
-                                Some(number_data_point::Value::AsDouble(d)) => d,
-                                Some(number_data_point::Value::AsInt(i)) => i as f64,
-                                None => continue,
-                            };
-                            let l = self.labels(&resource, &p.attributes, &name);
-                            out.push((l, ts(p.time_unix_nano), v, delta));
-                        }
+        for p in points(std::slice::from_ref(req)) {
+            let t = if p.time_unix_nano == 0 {
+                now_ms()
+            } else {
+                (p.time_unix_nano / 1_000_000) as i64
+            };
+            let delta = p.temporality == Some(Temporality::Delta);
+            match (&p.kind, &p.value) {
+                (PointKind::Sum { .. } | PointKind::Gauge, PointValue::Empty) => {}
+                (PointKind::Sum { monotonic }, _) => {
+                    let kind =
+                        if *monotonic { MetricKind::Counter } else { MetricKind::UpDownCounter };
+                    let name = otel_series_base(&p.metric, &p.unit, kind, prom);
+                    if let Some(v) = p.as_f64() {
+                        out.push((self.labels(&p, &name), t, v, delta));
                     }
-                    Some(metric::Data::Gauge(g)) => {
-                        let name = otel_series_base(&m.name, &m.unit, MetricKind::Gauge, prom);
-                        for p in &g.data_points {
-                            let v = match p.value {
-                                Some(number_data_point::Value::AsDouble(d)) => d,
-                                Some(number_data_point::Value::AsInt(i)) => i as f64,
-                                None => continue,
-                            };
-                            let l = self.labels(&resource, &p.attributes, &name);
-                            out.push((l, ts(p.time_unix_nano), v, false));
-                        }
+                }
+                (PointKind::Gauge, _) => {
+                    let name = otel_series_base(&p.metric, &p.unit, MetricKind::Gauge, prom);
+                    if let Some(v) = p.as_f64() {
+                        out.push((self.labels(&p, &name), t, v, false));
                     }
-                    Some(metric::Data::Histogram(h)) => {
-                        let base = otel_series_base(&m.name, &m.unit, MetricKind::Histogram, prom);
-                        let delta = h.aggregation_temporality == TEMPORALITY_DELTA;
-                        for p in &h.data_points {
-                            let t = ts(p.time_unix_nano);
-                            let part = |part| histogram_series(&base, part);
-                            let count =
-                                self.labels(&resource, &p.attributes, &part(HistogramPart::Count));
-                            out.push((count, t, p.count as f64, delta));
-                            let sum =
-                                self.labels(&resource, &p.attributes, &part(HistogramPart::Sum));
-                            out.push((sum, t, p.sum.unwrap_or(0.0), delta));
-                            let mut cumulative = 0u64;
-                            for (i, c) in p.bucket_counts.iter().enumerate() {
-                                cumulative += c;
-                                let bound =
-                                    p.explicit_bounds.get(i).copied().unwrap_or(f64::INFINITY);
-                                let mut l = self.labels(
-                                    &resource,
-                                    &p.attributes,
-                                    &part(HistogramPart::Bucket),
-                                );
-                                l.insert("le".to_owned(), le_text(bound));
-                                out.push((l, t, cumulative as f64, delta));
-                            }
-                        }
+                }
+                (
+                    PointKind::Histogram,
+                    PointValue::Histogram { count, sum, bounds, bucket_counts, .. },
+                ) => {
+                    let base = otel_series_base(&p.metric, &p.unit, MetricKind::Histogram, prom);
+                    let part = |part| histogram_series(&base, part);
+                    out.push((
+                        self.labels(&p, &part(HistogramPart::Count)),
+                        t,
+                        *count as f64,
+                        delta,
+                    ));
+                    out.push((
+                        self.labels(&p, &part(HistogramPart::Sum)),
+                        t,
+                        sum.unwrap_or(0.0),
+                        delta,
+                    ));
+                    let mut cumulative = 0u64;
+                    for (i, c) in bucket_counts.iter().enumerate() {
+                        cumulative += c;
+                        let bound = bounds.get(i).copied().unwrap_or(f64::INFINITY);
+                        let mut l = self.labels(&p, &part(HistogramPart::Bucket));
+                        l.insert("le".to_owned(), le_text(bound));
+                        out.push((l, t, cumulative as f64, delta));
                     }
-                    Some(metric::Data::ExponentialHistogram(e)) => {
-                        self.unsupported.fetch_add(e.data_points.len() as u64, Relaxed);
-                    }
-                    Some(metric::Data::Summary(s)) => {
-                        self.unsupported.fetch_add(s.data_points.len() as u64, Relaxed);
-                    }
-                    None => {}
+                }
+                _ => {
+                    self.unsupported.fetch_add(1, Relaxed);
                 }
             }
         }

@@ -32,8 +32,7 @@ pub use opentelemetry_proto::tonic::collector::metrics::v1::{
 use prost::Message;
 use tonic::Code;
 
-mod points;
-pub use points::{
+pub use dualmetrics_model::otlp::{
     any_value_to_string, latest, points, sum_of_values, Point, PointKind, PointValue, Temporality,
 };
 

@@ -1,5 +1,7 @@
 //! A flattening of OTLP export requests into [`Point`]s: one per data point, with its metric,
-//! scope and resource, so tests assert on values rather than on protobuf nesting.
+//! scope and resource, so readers work on values rather than on protobuf nesting. The testkit's
+//! receivers hand tests these points; the demo's embedded store turns them into Prometheus
+//! series. Behind the `otlp` feature.
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -166,7 +168,8 @@ impl fmt::Display for Point {
 /// Flattens export requests into one [`Point`] per data point, in request order.
 ///
 /// ```
-/// use dualmetrics_testkit::{points, ExportMetricsServiceRequest};
+/// use dualmetrics_model::otlp::points;
+/// use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 ///
 /// assert!(points(&[ExportMetricsServiceRequest::default()]).is_empty());
 /// ```
@@ -358,7 +361,8 @@ pub fn any_value_to_string(value: &AnyValue) -> String {
 /// `attrs`: the latest exported value of that series.
 ///
 /// ```
-/// use dualmetrics_testkit::{latest, points, ExportMetricsServiceRequest};
+/// use dualmetrics_model::otlp::{latest, points};
+/// use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 ///
 /// let none = points(&[ExportMetricsServiceRequest::default()]);
 /// assert!(latest(&none, "hits", &[("route", "/a")]).is_none());
