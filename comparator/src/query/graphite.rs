@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use serde::Deserialize;
 
 use super::http::{excerpt, HttpClient};
+use super::prometheus_api::PrometheusApi;
 use super::{HttpConfig, QueryAdapter, Series, TimeRange};
 use crate::align::Stamps;
 use crate::error::QueryError;
@@ -23,6 +24,8 @@ pub const INSTANT_LOOKBACK_SECS: i64 = 300;
 pub struct GraphiteAdapter {
     http: HttpClient,
     storage_step: Option<String>,
+    /// The same backend's Prometheus API, which VictoriaMetrics serves next to `/render`.
+    prom: PrometheusApi,
     /// Whether the backend also answers `/api/v1/query` (VictoriaMetrics): 0 unknown, 1 yes,
     /// 2 no.
     prom_api: AtomicU8,
@@ -66,8 +69,10 @@ impl GraphiteAdapter {
     /// # Errors
     /// If the HTTP client cannot be built.
     pub fn new(config: HttpConfig) -> Result<Self, QueryError> {
+        let http = HttpClient::new(config)?;
         Ok(GraphiteAdapter {
-            http: HttpClient::new(config)?,
+            prom: PrometheusApi::from_http(http.clone()),
+            http,
             storage_step: None,
             prom_api: AtomicU8::new(0),
         })
@@ -192,18 +197,18 @@ impl QueryAdapter for GraphiteAdapter {
             return None;
         }
         let window = (range.end - range.start).max(1) + 1;
-        let url = self.http.url(
-            "/api/v1/query",
-            &[("query", format!("{sel}[{window}s]")), ("time", range.end.to_string())],
+        let answer = self.prom.query_then(
+            &format!("{sel}[{window}s]"),
+            Some(&range.end.to_string()),
+            super::prometheus::to_series,
         );
-        let answer = self.http.get(&url).ok().filter(|(st, _)| st.is_success());
-        match answer.map(|(_, body)| super::prometheus::parse_answer(&body)) {
-            Some(Ok(series)) => {
+        match answer {
+            Ok(series) => {
                 self.prom_api.store(1, Ordering::Relaxed);
                 Some(Ok(series))
             }
-            _ if self.prom_api.load(Ordering::Relaxed) == 1 => None,
-            _ => {
+            Err(_) if self.prom_api.load(Ordering::Relaxed) == 1 => None,
+            Err(_) => {
                 self.prom_api.store(2, Ordering::Relaxed);
                 None
             }
@@ -232,8 +237,9 @@ mod tests {
         let e = parse_render(body).unwrap_err();
         assert!(e.contains("not a time"), "{e}");
         let body = r#"{"status":"success","data":{"resultType":"matrix","result":[{"metric":{},"values":[[1e300,"1"]]}]}}"#;
+        let data = super::super::prometheus_api::decode_answer(body).unwrap();
         assert!(
-            matches!(super::super::prometheus::parse_answer(body), Err(Err(e)) if e.contains("not a time"))
+            matches!(super::super::prometheus::to_series(data), Err(e) if e.contains("not a time"))
         );
     }
 
