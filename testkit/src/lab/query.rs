@@ -178,16 +178,15 @@ impl PromClient {
     /// # Errors
     /// See [`PromClient::query`], plus [`QueryError::NotOneSeries`].
     pub fn query_value(&self, promql: &str) -> Result<Option<f64>, QueryError> {
-        let samples = self.query(promql)?;
-        match samples.len() {
-            0 => Ok(None),
-            1 => Ok(Some(samples[0].value)),
-            n => Err(QueryError::NotOneSeries {
-                query: promql.into(),
-                count: n,
-                series: format!("{:?}", samples.iter().map(|s| &s.labels).collect::<Vec<_>>()),
-            }),
-        }
+        one_value(promql, self.query(promql)?)
+    }
+
+    /// [`PromClient::query_value`] evaluated at `at`.
+    ///
+    /// # Errors
+    /// See [`PromClient::query_value`].
+    pub fn query_value_at(&self, promql: &str, at: SystemTime) -> Result<Option<f64>, QueryError> {
+        one_value(promql, self.query_at(promql, at)?)
     }
 
     /// An instant query's values keyed by the value of `label` (missing label: empty string).
@@ -422,6 +421,20 @@ fn http_get(
         });
     }
     Ok((shown, body))
+}
+
+/// The value of the one sample of `samples`: `None` when there is none, an error naming the
+/// query and the series when there are several.
+fn one_value(promql: &str, samples: Vec<InstantSample>) -> Result<Option<f64>, QueryError> {
+    match samples.len() {
+        0 => Ok(None),
+        1 => Ok(Some(samples[0].value)),
+        n => Err(QueryError::NotOneSeries {
+            query: promql.into(),
+            count: n,
+            series: format!("{:?}", samples.iter().map(|s| &s.labels).collect::<Vec<_>>()),
+        }),
+    }
 }
 
 fn unix_secs(t: SystemTime) -> f64 {
