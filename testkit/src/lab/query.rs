@@ -4,15 +4,17 @@
 //!
 //! [`PromClient`] asks and decodes through the comparator's
 //! [`PrometheusApi`](dualmetrics_compare::query::prometheus_api::PrometheusApi), the one
-//! Prometheus API client of the workspace; it only adds the shapes tests want (one value, values
-//! by label, series names) and makes no retries (tests poll).
+//! Prometheus API client of the workspace, and [`GraphiteClient`] through its
+//! [`GraphiteAdapter::render_series`](dualmetrics_compare::GraphiteAdapter::render_series); they
+//! only add the shapes tests want (one value, values by label, series names, render sums) and
+//! make no retries (tests poll).
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use dualmetrics_compare::query::graphite::RenderSeries;
 pub use dualmetrics_compare::query::prometheus_api::{ExportedSeries, InstantSample, RangeSeries};
 use dualmetrics_compare::query::prometheus_api::{PrometheusApi, QueryData};
-use dualmetrics_compare::HttpConfig;
-use serde::Deserialize;
+use dualmetrics_compare::{GraphiteAdapter, HttpConfig};
 
 /// Default timeout of one HTTP request to a backend.
 const HTTP_TIMEOUT: Duration = Duration::from_secs(10);
@@ -53,16 +55,6 @@ pub enum QueryError {
         /// The response body (truncated).
         body: String,
     },
-    /// The Graphite render API reported a Prometheus-style error (`"status": "error"`).
-    #[error("{url}: query failed ({error_type}): {error}")]
-    Api {
-        /// The URL.
-        url: String,
-        /// `errorType` (e.g. `bad_data`).
-        error_type: String,
-        /// `error`.
-        error: String,
-    },
     /// A single value was asked for but the query matched several series.
     #[error("query {query:?} returned {count} series, expected at most one: {series}")]
     NotOneSeries {
@@ -73,15 +65,6 @@ pub enum QueryError {
         /// Their label sets.
         series: String,
     },
-}
-
-#[derive(Deserialize)]
-struct ApiEnvelope {
-    status: String,
-    #[serde(rename = "errorType", default)]
-    error_type: Option<String>,
-    #[serde(default)]
-    error: Option<String>,
 }
 
 /// A Prometheus HTTP API client (works for Prometheus and VictoriaMetrics).
@@ -104,13 +87,8 @@ impl PromClient {
     /// # Panics
     /// When `base_url` is not a URL (a lab URL always is).
     pub fn new(base_url: impl Into<String>) -> PromClient {
-        install_crypto_provider();
         let base = base_url.into().trim_end_matches('/').to_string();
-        let url = base.parse().unwrap_or_else(|e| panic!("lab base URL {base:?}: {e}"));
-        let mut config = HttpConfig::new(url);
-        config.timeout = HTTP_TIMEOUT;
-        config.retries = 0;
-        let api = PrometheusApi::new(config)
+        let api = PrometheusApi::new(lab_http_config(&base))
             .unwrap_or_else(|e| panic!("Prometheus API client for {base}: {e}"));
         PromClient { base, api }
     }
@@ -241,12 +219,11 @@ impl PromClient {
 }
 
 /// One series of a Graphite `/render?format=json` answer.
-#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct GraphiteSeries {
     /// The target (series name or function expression).
     pub target: String,
     /// Graphite tags (`name` included for tagged series); empty when the server sends none.
-    #[serde(default)]
     pub tags: BTreeMap<String, String>,
     /// `(value or null, Unix seconds)` pairs.
     pub datapoints: Vec<(Option<f64>, i64)>,
@@ -300,18 +277,49 @@ impl RenderRequest {
     }
 }
 
+impl GraphiteSeries {
+    /// A render series as sent; a point without a timestamp is an error.
+    fn from_render(r: RenderSeries) -> Result<GraphiteSeries, String> {
+        let datapoints = r
+            .datapoints
+            .into_iter()
+            .map(|(v, t)| {
+                Ok((
+                    v,
+                    t.ok_or_else(|| format!("{}: a point without a timestamp", r.target))? as i64,
+                ))
+            })
+            .collect::<Result<_, String>>()?;
+        Ok(GraphiteSeries { target: r.target, tags: r.tags, datapoints })
+    }
+}
+
 /// A Graphite render API client (VictoriaMetrics' `/render`, or graphite-web).
-#[derive(Clone, Debug)]
+///
+/// It asks through the comparator's
+/// [`GraphiteAdapter::render_series`](dualmetrics_compare::GraphiteAdapter::render_series), so
+/// the render JSON is decoded in one place.
 pub struct GraphiteClient {
     base: String,
-    http: reqwest::blocking::Client,
+    api: GraphiteAdapter,
+}
+
+impl std::fmt::Debug for GraphiteClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GraphiteClient").field("base", &self.base).finish_non_exhaustive()
+    }
 }
 
 impl GraphiteClient {
-    /// A client for the render API at `base_url`, 10 s per request.
+    /// A client for the render API at `base_url`, 10 s per request and no retries.
+    ///
+    /// # Panics
+    /// When `base_url` is not a URL (a lab URL always is).
     pub fn new(base_url: impl Into<String>) -> GraphiteClient {
-        let http = http_client();
-        GraphiteClient { base: base_url.into().trim_end_matches('/').to_string(), http }
+        let base = base_url.into().trim_end_matches('/').to_string();
+        let api = GraphiteAdapter::new(lab_http_config(&base))
+            .unwrap_or_else(|e| panic!("Graphite render client for {base}: {e}"));
+        GraphiteClient { base, api }
     }
 
     /// Renders one target from `from` (e.g. `-10min`) until now.
@@ -327,22 +335,17 @@ impl GraphiteClient {
     /// # Errors
     /// See [`GraphiteClient::render`].
     pub fn render_request(&self, req: &RenderRequest) -> Result<Vec<GraphiteSeries>, QueryError> {
-        let mut params: Vec<(&str, String)> =
-            req.targets.iter().map(|t| ("target", t.clone())).collect();
-        params.push(("format", "json".into()));
-        params.push(("from", req.from.clone()));
-        if let Some(u) = &req.until {
-            params.push(("until", u.clone()));
-        }
-        if let Some(s) = req.storage_step {
-            params.push(("storage_step", format!("{}ms", s.as_millis().max(1))));
-        }
-        let (url, body) = http_get(&self.http, &self.base, "/render", &params)?;
-        serde_json::from_str(&body).map_err(|e| QueryError::Decode {
-            url,
-            reason: e.to_string(),
-            body: truncate(&body),
-        })
+        let targets: Vec<&str> = req.targets.iter().map(String::as_str).collect();
+        let step = req.storage_step.map(|s| format!("{}ms", s.as_millis().max(1)));
+        let series =
+            self.api.render_series(&targets, &req.from, req.until.as_deref(), step.as_deref())?;
+        series.into_iter().map(GraphiteSeries::from_render).collect::<Result<_, _>>().map_err(
+            |reason| QueryError::Decode {
+                url: format!("{}/render", self.base),
+                reason,
+                body: String::new(),
+            },
+        )
     }
 }
 
@@ -377,50 +380,23 @@ fn http_client() -> reqwest::blocking::Client {
         .expect("reqwest blocking client")
 }
 
+/// The comparator's HTTP settings for a lab backend at `base`: [`HTTP_TIMEOUT`], no retries
+/// (tests poll).
+fn lab_http_config(base: &str) -> HttpConfig {
+    install_crypto_provider();
+    let url = base.parse().unwrap_or_else(|e| panic!("lab base URL {base:?}: {e}"));
+    let mut config = HttpConfig::new(url);
+    config.timeout = HTTP_TIMEOUT;
+    config.retries = 0;
+    config
+}
+
 /// Installs the `ring` rustls provider (once per process; a provider installed earlier wins).
 fn install_crypto_provider() {
     static PROVIDER: std::sync::Once = std::sync::Once::new();
     PROVIDER.call_once(|| {
         let _ = rustls::crypto::ring::default_provider().install_default();
     });
-}
-
-fn http_get(
-    http: &reqwest::blocking::Client,
-    base: &str,
-    path: &str,
-    params: &[(&str, String)],
-) -> Result<(String, String), QueryError> {
-    let full = format!("{base}{path}");
-    let url = reqwest::Url::parse_with_params(&full, params.iter().map(|(k, v)| (*k, v.as_str())))
-        .map_err(|e| QueryError::Decode {
-            url: full.clone(),
-            reason: e.to_string(),
-            body: String::new(),
-        })?;
-    let shown = url.to_string();
-    let resp =
-        http.get(url).send().map_err(|source| QueryError::Http { url: shown.clone(), source })?;
-    let status = resp.status();
-    let body = resp.text().map_err(|source| QueryError::Http { url: shown.clone(), source })?;
-    if !status.is_success() {
-        // the Prometheus API answers 400/422 with a JSON error envelope: prefer its message
-        if let Ok(env) = serde_json::from_str::<ApiEnvelope>(&body) {
-            if env.status == "error" {
-                return Err(QueryError::Api {
-                    url: shown,
-                    error_type: env.error_type.unwrap_or_default(),
-                    error: env.error.unwrap_or_default(),
-                });
-            }
-        }
-        return Err(QueryError::Status {
-            url: shown,
-            status: status.as_u16(),
-            body: truncate(&body),
-        });
-    }
-    Ok((shown, body))
 }
 
 /// The value of the one sample of `samples`: `None` when there is none, an error naming the
@@ -456,13 +432,17 @@ fn truncate(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use dualmetrics_compare::query::graphite::decode_render;
 
     #[test]
     fn graphite_render_json_with_nulls_decodes() {
-        let s: Vec<GraphiteSeries> = serde_json::from_str(
+        let s: Vec<GraphiteSeries> = decode_render(
             r#"[{"target":"a.b","tags":{"name":"a.b","env":"prod"},"datapoints":[[1,10],[null,11],[2.5,12]]}]"#,
         )
-        .unwrap();
+        .unwrap()
+        .into_iter()
+        .map(|r| GraphiteSeries::from_render(r).unwrap())
+        .collect();
         assert_eq!(s[0].tags["env"], "prod");
         assert_eq!(s[0].sum(), 3.5);
         assert_eq!(s[0].max(), Some(2.5));
