@@ -104,6 +104,10 @@ impl DeltaToCumulative {
     }
 
     /// Folds one request in. Returns the number of refused data points.
+    ///
+    /// Per metric, with the request's resource and scope: delta sums and histograms are added
+    /// into their series ([`DeltaToCumulative::fold_delta`]); anything else is held for the next
+    /// flush unchanged ([`DeltaToCumulative::hold_passthrough`]), grouped as it came.
     pub fn accept(&mut self, req: ExportMetricsServiceRequest, tel: &Telemetry) -> i64 {
         let mut refused = 0i64;
         let now = Instant::now();
@@ -112,32 +116,14 @@ impl DeltaToCumulative {
             let mut res_key = Vec::new();
             encode_kvs(&mut res_key, &resource.attributes);
             let res_key: Arc<[u8]> = res_key.into();
-            let res_id: [u8; 16] = {
-                use std::hash::BuildHasher;
-                let (a, b) = (&self.res_digest.0, &self.res_digest.1);
-                let mut id = [0u8; 16];
-                id[..8].copy_from_slice(&a.hash_one(&res_key[..]).to_le_bytes());
-                id[8..].copy_from_slice(&b.hash_one(&res_key[..]).to_le_bytes());
-                id
-            };
+            let res_id = self.resource_id(&res_key);
             let mut pass_scopes = Vec::new();
             for sm in rm.scope_metrics {
-                let mut scope_key = Vec::new();
-                if let Some(s) = &sm.scope {
-                    scope_key.extend_from_slice(s.name.as_bytes());
-                    scope_key.push(0);
-                    scope_key.extend_from_slice(s.version.as_bytes());
-                }
-                let scope_key: Arc<[u8]> = scope_key.into();
+                let scope_key = scope_key(sm.scope.as_ref());
                 let scope = Arc::new(sm.scope.clone());
                 let mut pass_metrics = Vec::new();
                 for m in sm.metrics {
-                    let mut key_base = res_id.to_vec();
-                    key_base.push(0xff);
-                    key_base.extend_from_slice(&scope_key);
-                    key_base.push(0xff);
-                    key_base.extend_from_slice(m.name.as_bytes());
-                    key_base.push(0xff);
+                    let key_base = series_key_base(&res_id, &scope_key, &m.name);
                     let ctx = Ctx {
                         res_key: &res_key,
                         scope_key: &scope_key,
@@ -145,63 +131,13 @@ impl DeltaToCumulative {
                         scope: &scope,
                         m: &m,
                     };
-                    match &m.data {
-                        Some(metric::Data::Sum(s)) if s.aggregation_temporality == DELTA => {
-                            for p in &s.data_points {
-                                refused += self.add(
-                                    &ctx,
-                                    &key_base,
-                                    p.attributes.clone(),
-                                    p.start_time_unix_nano,
-                                    p.time_unix_nano,
-                                    s.is_monotonic,
-                                    Upd::Number(p.value),
-                                    now,
-                                    tel,
-                                );
-                            }
-                        }
-                        Some(metric::Data::Histogram(h)) if h.aggregation_temporality == DELTA => {
-                            for p in &h.data_points {
-                                refused += self.add(
-                                    &ctx,
-                                    &key_base,
-                                    p.attributes.clone(),
-                                    p.start_time_unix_nano,
-                                    p.time_unix_nano,
-                                    true,
-                                    Upd::Hist(p),
-                                    now,
-                                    tel,
-                                );
-                            }
-                        }
-                        _ => {
-                            if let Some(metric::Data::ExponentialHistogram(h)) = &m.data {
-                                if h.aggregation_temporality == DELTA {
-                                    tel.count_drop(
-                                        DropReason::OtlpInUnsupported,
-                                        h.data_points.len() as u64,
-                                    );
-                                }
-                            }
-                            let n = crate::export::point_count(&ExportMetricsServiceRequest {
-                                resource_metrics: vec![ResourceMetrics {
-                                    scope_metrics: vec![ScopeMetrics {
-                                        metrics: vec![m.clone()],
-                                        ..Default::default()
-                                    }],
-                                    ..Default::default()
-                                }],
-                            }) as usize;
-                            if self.passthrough_points + n > MAX_PASSTHROUGH_POINTS {
-                                tel.count_drop(DropReason::OtlpInSeriesLimit, n as u64);
-                                refused += n as i64;
-                            } else {
-                                self.passthrough_points += n;
-                                pass_metrics.push(m);
-                            }
-                        }
+                    if let Some(n) = self.fold_delta(&ctx, &key_base, now, tel) {
+                        refused += n;
+                        continue;
+                    }
+                    match self.hold_passthrough(&m, tel) {
+                        Ok(()) => pass_metrics.push(m),
+                        Err(n) => refused += n,
                     }
                 }
                 if !pass_metrics.is_empty() {
@@ -222,6 +158,88 @@ impl DeltaToCumulative {
         }
         tel.set_otlp_in_series(self.series.len());
         refused
+    }
+
+    /// The 128-bit digest of a resource's encoded attributes that series keys hold.
+    fn resource_id(&self, res_key: &[u8]) -> [u8; 16] {
+        use std::hash::BuildHasher;
+        let (a, b) = (&self.res_digest.0, &self.res_digest.1);
+        let mut id = [0u8; 16];
+        id[..8].copy_from_slice(&a.hash_one(res_key).to_le_bytes());
+        id[8..].copy_from_slice(&b.hash_one(res_key).to_le_bytes());
+        id
+    }
+
+    /// Adds the points of a delta sum or delta histogram into their series and returns the
+    /// refused ones; `None` for any other metric.
+    fn fold_delta(
+        &mut self,
+        ctx: &Ctx<'_>,
+        key_base: &[u8],
+        now: Instant,
+        tel: &Telemetry,
+    ) -> Option<i64> {
+        let mut refused = 0;
+        match &ctx.m.data {
+            Some(metric::Data::Sum(s)) if s.aggregation_temporality == DELTA => {
+                for p in &s.data_points {
+                    refused += self.add(
+                        ctx,
+                        key_base,
+                        p.attributes.clone(),
+                        p.start_time_unix_nano,
+                        p.time_unix_nano,
+                        s.is_monotonic,
+                        Upd::Number(p.value),
+                        now,
+                        tel,
+                    );
+                }
+            }
+            Some(metric::Data::Histogram(h)) if h.aggregation_temporality == DELTA => {
+                for p in &h.data_points {
+                    refused += self.add(
+                        ctx,
+                        key_base,
+                        p.attributes.clone(),
+                        p.start_time_unix_nano,
+                        p.time_unix_nano,
+                        true,
+                        Upd::Hist(p),
+                        now,
+                        tel,
+                    );
+                }
+            }
+            _ => return None,
+        }
+        Some(refused)
+    }
+
+    /// Whether a metric forwarded unchanged fits under [`MAX_PASSTHROUGH_POINTS`] until the
+    /// next flush: `Err` with its point count when it does not (counted as a drop). A delta
+    /// exponential histogram is also counted as unsupported.
+    fn hold_passthrough(&mut self, m: &Metric, tel: &Telemetry) -> Result<(), i64> {
+        if let Some(metric::Data::ExponentialHistogram(h)) = &m.data {
+            if h.aggregation_temporality == DELTA {
+                tel.count_drop(DropReason::OtlpInUnsupported, h.data_points.len() as u64);
+            }
+        }
+        let n = crate::export::point_count(&ExportMetricsServiceRequest {
+            resource_metrics: vec![ResourceMetrics {
+                scope_metrics: vec![ScopeMetrics {
+                    metrics: vec![m.clone()],
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+        }) as usize;
+        if self.passthrough_points + n > MAX_PASSTHROUGH_POINTS {
+            tel.count_drop(DropReason::OtlpInSeriesLimit, n as u64);
+            return Err(n as i64);
+        }
+        self.passthrough_points += n;
+        Ok(())
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -400,6 +418,28 @@ fn number(s: &SeriesState, v: number_data_point::Value) -> NumberDataPoint {
         value: Some(v),
         ..Default::default()
     }
+}
+
+/// A scope's part of a series key: its name and version.
+fn scope_key(scope: Option<&InstrumentationScope>) -> Arc<[u8]> {
+    let mut key = Vec::new();
+    if let Some(s) = scope {
+        key.extend_from_slice(s.name.as_bytes());
+        key.push(0);
+        key.extend_from_slice(s.version.as_bytes());
+    }
+    key.into()
+}
+
+/// The start of every series key of one metric: resource digest, scope and metric name.
+fn series_key_base(res_id: &[u8; 16], scope_key: &[u8], name: &str) -> Vec<u8> {
+    let mut key_base = res_id.to_vec();
+    key_base.push(0xff);
+    key_base.extend_from_slice(scope_key);
+    key_base.push(0xff);
+    key_base.extend_from_slice(name.as_bytes());
+    key_base.push(0xff);
+    key_base
 }
 
 struct Ctx<'a> {

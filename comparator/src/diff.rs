@@ -534,6 +534,11 @@ fn num(v: f64) -> String {
 }
 
 /// Compares two normalised sides of one pair and returns the outcome and the chart series.
+///
+/// In data order: a side without data decides at once ([`missing_data`]); otherwise tag sets
+/// are matched ([`TagSetMatch`]), each matched pair is compared point by point, the results are
+/// summed up ([`summarise`]), the pair diverges when too few points agree, and the explanation
+/// names the lacking tag values, the divergence ([`divergence_reasons`]) and the gaps.
 pub fn diff(
     sem: &PairSemantics<'_>,
     legacy: &Side,
@@ -545,54 +550,116 @@ pub fn diff(
     out.new_step = new.detected_step;
     let counter = sem.kind == PairKind::Counter;
     let chart = chart(sem, legacy, new, o);
-    let l_data = legacy.groups.iter().any(|g| !g.tracks.is_empty());
-    let n_data = new.groups.iter().any(|g| !g.tracks.is_empty());
-    let l_counts = legacy.groups.iter().any(|g| g.has_data(counter));
-    let n_counts = new.groups.iter().any(|g| g.has_data(counter));
-    if !l_data || !n_data || (counter && !l_counts && !n_counts) {
-        (out.verdict, out.explanation) = match (l_data, n_data) {
-            (false, true) => {
-                (Verdict::MissingLegacy, "the legacy query returned no data".to_owned())
-            }
-            (true, false) => (Verdict::MissingNew, "the new query returned no data".to_owned()),
-            (true, true) => (Verdict::NoData, "neither side counted anything".to_owned()),
-            _ => (Verdict::NoData, "neither query returned data".to_owned()),
-        };
+    if let Some((verdict, explanation)) = missing_data(legacy, new, counter) {
+        (out.verdict, out.explanation) = (verdict, explanation.to_owned());
         return (out, chart);
     }
     out.gaps = side_gaps(legacy, new, o);
 
-    // Match tag sets: by labels, or the single group of each side whatever its labels.
-    let mut matched: Vec<(&Group, &Group)> = Vec::new();
-    let mut only_legacy: Vec<&Group> = Vec::new();
-    let mut only_new: Vec<&Group> = Vec::new();
-    if legacy.groups.len() == 1 && new.groups.len() == 1 {
-        matched.push((&legacy.groups[0], &new.groups[0]));
-    } else {
-        for l in &legacy.groups {
-            match new.groups.iter().find(|n| n.labels == l.labels) {
-                Some(n) => matched.push((l, n)),
-                None => only_legacy.push(l),
-            }
-        }
-        only_new.extend(
-            new.groups.iter().filter(|n| !legacy.groups.iter().any(|l| l.labels == n.labels)),
-        );
-    }
-    // A counter tag set that never counted anything is no difference (deleteIdleStats=false
-    // keeps flushing zeros for keys that once existed).
-    only_legacy.retain(|g| g.has_data(counter));
-    only_new.retain(|g| g.has_data(counter));
+    let groups = TagSetMatch::of(legacy, new, counter);
+    let results: Vec<(String, GroupResult)> = groups
+        .matched
+        .iter()
+        .map(|(l, n)| {
+            let r = if counter {
+                compare_counter(l, n, legacy, new, sem, o)
+            } else {
+                compare_level(l, n, legacy, new, sem, o)
+            };
+            (fmt_labels(&l.labels), r)
+        })
+        .collect();
+    let (compared, differing) = summarise(&mut out, &results);
 
-    let mut results: Vec<(String, GroupResult)> = Vec::new();
-    for (l, n) in &matched {
-        let r = if counter {
-            compare_counter(l, n, legacy, new, sem, o)
-        } else {
-            compare_level(l, n, legacy, new, sem, o)
-        };
-        results.push((fmt_labels(&l.labels), r));
+    let windowed = matches!(sem.kind, PairKind::Quantile | PairKind::Mean);
+    let diverges = compared > 0
+        && out.share_within < o.min_share
+        && (!windowed || differing as f64 > WINDOWED_MIN_DIFFERING_SHARE * compared as f64);
+    out.tag_sets = tag_set_diffs(&results, &groups, counter, diverges);
+
+    let mut reasons = groups.lacking_reasons(legacy, new);
+    if diverges {
+        reasons.extend(divergence_reasons(&mut out, &results, &groups, sem, o));
     }
+    let gap_text = gaps_and_warm_up(&out.gaps, &results, sem.kind, legacy, new, &reasons);
+    explain(&mut out, reasons, &gap_text, counter);
+    (out, chart)
+}
+
+/// The verdict when a side has no data at all (or, for counters, neither side counted
+/// anything); `None` when both sides can be compared.
+fn missing_data(legacy: &Side, new: &Side, counter: bool) -> Option<(Verdict, &'static str)> {
+    let l_data = legacy.groups.iter().any(|g| !g.tracks.is_empty());
+    let n_data = new.groups.iter().any(|g| !g.tracks.is_empty());
+    let l_counts = legacy.groups.iter().any(|g| g.has_data(counter));
+    let n_counts = new.groups.iter().any(|g| g.has_data(counter));
+    if l_data && n_data && (!counter || l_counts || n_counts) {
+        return None;
+    }
+    Some(match (l_data, n_data) {
+        (false, true) => (Verdict::MissingLegacy, "the legacy query returned no data"),
+        (true, false) => (Verdict::MissingNew, "the new query returned no data"),
+        (true, true) => (Verdict::NoData, "neither side counted anything"),
+        _ => (Verdict::NoData, "neither query returned data"),
+    })
+}
+
+/// The tag sets of both sides, matched by labels (or the single group of each side whatever
+/// its labels), and those only one side has.
+struct TagSetMatch<'a> {
+    matched: Vec<(&'a Group, &'a Group)>,
+    only_legacy: Vec<&'a Group>,
+    only_new: Vec<&'a Group>,
+}
+
+impl<'a> TagSetMatch<'a> {
+    fn of(legacy: &'a Side, new: &'a Side, counter: bool) -> Self {
+        let mut m =
+            TagSetMatch { matched: Vec::new(), only_legacy: Vec::new(), only_new: Vec::new() };
+        if legacy.groups.len() == 1 && new.groups.len() == 1 {
+            m.matched.push((&legacy.groups[0], &new.groups[0]));
+        } else {
+            for l in &legacy.groups {
+                match new.groups.iter().find(|n| n.labels == l.labels) {
+                    Some(n) => m.matched.push((l, n)),
+                    None => m.only_legacy.push(l),
+                }
+            }
+            m.only_new.extend(
+                new.groups.iter().filter(|n| !legacy.groups.iter().any(|l| l.labels == n.labels)),
+            );
+        }
+        // A counter tag set that never counted anything is no difference (deleteIdleStats=false
+        // keeps flushing zeros for keys that once existed).
+        m.only_legacy.retain(|g| g.has_data(counter));
+        m.only_new.retain(|g| g.has_data(counter));
+        m
+    }
+
+    /// "legacy has tag value … the new side lacks" (and the other way round), for the first
+    /// unmatched tag set of each side.
+    fn lacking_reasons(&self, legacy: &Side, new: &Side) -> Vec<String> {
+        let mut reasons = Vec::new();
+        if let Some(l) = self.only_legacy.first() {
+            reasons.push(format!(
+                "legacy has tag value {} the new side lacks",
+                lacking(l, &new.groups)
+            ));
+        }
+        if let Some(n) = self.only_new.first() {
+            reasons.push(format!(
+                "new side has tag value {} the legacy side lacks",
+                lacking(n, &legacy.groups)
+            ));
+        }
+        reasons
+    }
+}
+
+/// Fills the outcome's totals over the matched tag sets (points compared and missing, largest
+/// errors, share within tolerance, worst and first divergent instants) and returns the points
+/// compared and differing.
+fn summarise(out: &mut Outcome, results: &[(String, GroupResult)]) -> (usize, usize) {
     let compared: usize = results.iter().map(|(_, r)| r.compared).sum();
     let differing: usize = results.iter().map(|(_, r)| r.differing).sum();
     out.points_compared = compared;
@@ -612,12 +679,17 @@ pub fn diff(
     }
     out.first_divergent_at =
         results.iter().filter(|(_, r)| r.differing > 0).filter_map(|(_, r)| r.first).min();
+    (compared, differing)
+}
 
-    let windowed = matches!(sem.kind, PairKind::Quantile | PairKind::Mean);
-    let diverges = compared > 0
-        && out.share_within < o.min_share
-        && (!windowed || differing as f64 > WINDOWED_MIN_DIFFERING_SHARE * compared as f64);
-    // Tag sets, by contribution.
+/// Each tag set's share of the difference, largest first: the differing matched ones (when the
+/// pair diverges) and every tag set only one side has.
+fn tag_set_diffs(
+    results: &[(String, GroupResult)],
+    groups: &TagSetMatch<'_>,
+    counter: bool,
+    diverges: bool,
+) -> Vec<TagSetDiff> {
     let mut sets: Vec<TagSetDiff> = Vec::new();
     if diverges {
         for (tags, r) in results.iter().filter(|(_, r)| r.differing > 0) {
@@ -631,36 +703,14 @@ pub fn diff(
             });
         }
     }
-    let one_side_value = |g: &Group, side: &Side| -> f64 {
-        if counter {
-            g.tracks
-                .iter()
-                .filter_map(|t| {
-                    Some(t.obs.last()?.v - if t.starts_late { 0.0 } else { t.obs.first()?.v })
-                })
-                .sum()
-        } else {
-            let _ = side;
-            g.tracks.iter().filter_map(|t| t.obs.last().map(|o| o.v)).sum()
-        }
-    };
-    for g in &only_legacy {
-        let v = one_side_value(g, legacy);
+    let one_side = groups.only_legacy.iter().map(|g| (g, true));
+    for (g, on_legacy) in one_side.chain(groups.only_new.iter().map(|g| (g, false))) {
+        let v = one_side_value(g, counter);
+        let (legacy, new) = if on_legacy { (v, 0.0) } else { (0.0, v) };
         sets.push(TagSetDiff {
             tags: fmt_labels(&g.labels),
-            legacy: v,
-            new: 0.0,
-            share: v.abs(),
-            first_at: None,
-            one_side_only: true,
-        });
-    }
-    for g in &only_new {
-        let v = one_side_value(g, new);
-        sets.push(TagSetDiff {
-            tags: fmt_labels(&g.labels),
-            legacy: 0.0,
-            new: v,
+            legacy,
+            new,
             share: v.abs(),
             first_at: None,
             one_side_only: true,
@@ -671,90 +721,132 @@ pub fn diff(
         s.share = if total > 0.0 { s.share / total } else { 0.0 };
     }
     sets.sort_by(|a, b| b.share.total_cmp(&a.share));
-    out.tag_sets = sets;
+    sets
+}
 
-    let mut reasons: Vec<String> = Vec::new();
-    if let Some(l) = only_legacy.first() {
-        reasons
-            .push(format!("legacy has tag value {} the new side lacks", lacking(l, &new.groups)));
-    }
-    if let Some(n) = only_new.first() {
-        reasons.push(format!(
-            "new side has tag value {} the legacy side lacks",
-            lacking(n, &legacy.groups)
-        ));
-    }
-    if diverges {
-        let (le, ne): (f64, f64) = results
+/// What a tag set only one side has amounts to: its increase (counters) or its last values.
+fn one_side_value(g: &Group, counter: bool) -> f64 {
+    if counter {
+        g.tracks
             .iter()
-            .filter(|(_, r)| r.differing > 0)
-            .fold((0.0, 0.0), |a, (_, r)| (a.0 + r.legacy_est, a.1 + r.new_est));
+            .filter_map(|t| {
+                Some(t.obs.last()?.v - if t.starts_late { 0.0 } else { t.obs.first()?.v })
+            })
+            .sum()
+    } else {
+        g.tracks.iter().filter_map(|t| t.obs.last().map(|o| o.v)).sum()
+    }
+}
+
+/// The sentences of a divergent pair: how far apart the sides are (and the likely cause), then
+/// the tag sets that contribute most. Sets the outcome's `rel_diff` and `higher`.
+fn divergence_reasons(
+    out: &mut Outcome,
+    results: &[(String, GroupResult)],
+    groups: &TagSetMatch<'_>,
+    sem: &PairSemantics<'_>,
+    o: &DiffOptions,
+) -> Vec<String> {
+    let counter = sem.kind == PairKind::Counter;
+    let differing = || results.iter().filter(|(_, r)| r.differing > 0);
+    let (le, ne): (f64, f64) =
+        differing().fold((0.0, 0.0), |a, (_, r)| (a.0 + r.legacy_est, a.1 + r.new_est));
+    out.rel_diff = signed_rel(ne, le);
+    out.higher = Some(if ne > le { "new" } else { "legacy" });
+    let first =
+        out.first_divergent_at.map(|t| format!(", first at {}", utc(t))).unwrap_or_default();
+    let head = if counter {
         let mut ratios: Vec<f64> = Vec::new();
-        for (_, r) in results.iter().filter(|(_, r)| r.differing > 0) {
+        for (_, r) in differing() {
             r.factors(&mut ratios);
         }
         ratios.sort_by(f64::total_cmp);
         let ratio = match ratios.get(ratios.len() / 2) {
-            Some(m) if counter => *m,
-            _ if le != 0.0 => ne / le,
-            _ => f64::NAN,
+            Some(m) => *m,
+            None if le != 0.0 => ne / le,
+            None => f64::NAN,
         };
-        out.rel_diff = signed_rel(ne, le);
-        out.higher = Some(if ne > le { "new" } else { "legacy" });
-        let first =
-            out.first_divergent_at.map(|t| format!(", first at {}", utc(t))).unwrap_or_default();
-        let head = if counter {
-            let mut s = explain_ratio(ratio)
-                .unwrap_or_else(|| format!("totals differ by {:.2}%", out.rel_diff.abs() * 100.0));
-            s.push_str(&format!(
-                " (increase: legacy {}, new {}, {} higher by {}{first})",
-                num(le),
-                num(ne),
-                out.higher.unwrap_or("new"),
-                num((ne - le).abs())
-            ));
-            s
-        } else {
-            let what = match sem.kind {
-                PairKind::Quantile => "the new quantile's bucket misses the legacy values",
-                _ => "values differ",
-            };
-            let mut s = format!(
-                "{what} at {differing} of {compared} steps, max {:.1}% ({} side higher{first})",
-                out.max_rel_err * 100.0,
-                out.higher.unwrap_or("new")
-            );
-            let level_ratio = results
-                .iter()
-                .filter(|(_, r)| r.differing > 0 && r.legacy_est != 0.0)
-                .map(|(_, r)| r.new_est / r.legacy_est)
-                .next();
-            if let Some(cause) = level_ratio.and_then(ratio_cause) {
-                s = format!("{cause}; {s}");
-            }
-            s
-        };
-        reasons.push(head);
-        let named: Vec<String> = out
-            .tag_sets
-            .iter()
-            .filter(|s| !s.one_side_only)
-            .take(o.top)
-            .map(|s| {
-                format!(
-                    "{} (legacy {}, new {}, {:.0}% of the difference)",
-                    s.tags,
-                    num(s.legacy),
-                    num(s.new),
-                    s.share * 100.0
-                )
-            })
-            .collect();
-        if !named.is_empty() && (results.len() > 1 || !matched[0].0.labels.is_empty()) {
-            reasons.push(format!("tag sets: {}", named.join("; ")));
-        }
+        counter_divergence(out, ratio, le, ne, &first)
+    } else {
+        level_divergence(out, results, sem.kind, &first)
+    };
+    let mut reasons = vec![head];
+    let named: Vec<String> = out
+        .tag_sets
+        .iter()
+        .filter(|s| !s.one_side_only)
+        .take(o.top)
+        .map(|s| {
+            format!(
+                "{} (legacy {}, new {}, {:.0}% of the difference)",
+                s.tags,
+                num(s.legacy),
+                num(s.new),
+                s.share * 100.0
+            )
+        })
+        .collect();
+    if !named.is_empty() && (results.len() > 1 || !groups.matched[0].0.labels.is_empty()) {
+        reasons.push(format!("tag sets: {}", named.join("; ")));
     }
-    let mut gap_text = gap_sentence(&out.gaps, sem.kind, legacy, new, !reasons.is_empty());
+    reasons
+}
+
+/// "2x the legacy increase (increase: legacy 10, new 20, new higher by 10, first at …)".
+fn counter_divergence(out: &Outcome, ratio: f64, le: f64, ne: f64, first: &str) -> String {
+    let mut s = explain_ratio(ratio)
+        .unwrap_or_else(|| format!("totals differ by {:.2}%", out.rel_diff.abs() * 100.0));
+    s.push_str(&format!(
+        " (increase: legacy {}, new {}, {} higher by {}{first})",
+        num(le),
+        num(ne),
+        out.higher.unwrap_or("new"),
+        num((ne - le).abs())
+    ));
+    s
+}
+
+/// "values differ at 3 of 10 steps, max 2.0% (new side higher, first at …)", prefixed by the
+/// likely cause of a level ratio (a unit, a sample rate).
+fn level_divergence(
+    out: &Outcome,
+    results: &[(String, GroupResult)],
+    kind: PairKind,
+    first: &str,
+) -> String {
+    let what = match kind {
+        PairKind::Quantile => "the new quantile's bucket misses the legacy values",
+        _ => "values differ",
+    };
+    let differing: usize = results.iter().map(|(_, r)| r.differing).sum();
+    let mut s = format!(
+        "{what} at {differing} of {} steps, max {:.1}% ({} side higher{first})",
+        out.points_compared,
+        out.max_rel_err * 100.0,
+        out.higher.unwrap_or("new")
+    );
+    let level_ratio = results
+        .iter()
+        .filter(|(_, r)| r.differing > 0 && r.legacy_est != 0.0)
+        .map(|(_, r)| r.new_est / r.legacy_est)
+        .next();
+    if let Some(cause) = level_ratio.and_then(ratio_cause) {
+        s = format!("{cause}; {s}");
+    }
+    s
+}
+
+/// The sentence on the sides' gaps and on the new series' warm-up steps left out (empty when
+/// there are neither).
+fn gaps_and_warm_up(
+    gaps: &[SideGap],
+    results: &[(String, GroupResult)],
+    kind: PairKind,
+    legacy: &Side,
+    new: &Side,
+    reasons: &[String],
+) -> String {
+    let mut gap_text = gap_sentence(gaps, kind, legacy, new, !reasons.is_empty());
     let warm_up: usize = results.iter().map(|(_, r)| r.warm_up).max().unwrap_or(0);
     if warm_up > 0 {
         let sep = if gap_text.is_empty() { "" } else { "; " };
@@ -763,6 +855,13 @@ pub fn diff(
              (windows holding its first export, which has no zero point) are not compared"
         );
     }
+    gap_text
+}
+
+/// The verdict and explanation: divergent with its reasons, or no data, or equivalent; then
+/// the gap sentence.
+fn explain(out: &mut Outcome, reasons: Vec<String>, gap_text: &str, counter: bool) {
+    let compared = out.points_compared;
     if reasons.is_empty() {
         if compared == 0 {
             out.verdict = Verdict::NoData;
@@ -784,7 +883,6 @@ pub fn diff(
     if !gap_text.is_empty() {
         out.explanation = format!("{}; {gap_text}", out.explanation);
     }
-    (out, chart)
 }
 
 /// The chart series: per instant each side's value summed over tag sets (`NaN` = unknown).

@@ -108,6 +108,9 @@ pub fn key_lines(text: &str) -> impl Iterator<Item = &str> {
 }
 
 /// Pairs for `keys` under `file`, and notes on the keys skipped.
+///
+/// Per key: the mapping file names its metric and labels (or drops it, or has no rule for it),
+/// then [`MappedPairs`] builds the pairs of its StatsD type.
 pub fn generate_mapped(
     file: &MappingFile,
     keys: &[MappedKey],
@@ -115,8 +118,6 @@ pub fn generate_mapped(
 ) -> (Vec<Pair>, Vec<String>) {
     let mut pairs = Vec::new();
     let mut notes = Vec::new();
-    let prom = opts.prometheus_naming;
-    let g = &opts.graphite;
     for MappedKey { key, ty } in keys {
         let m = match file.map(key, MetricType::of(*ty)) {
             Mapped::Metric(m) => m,
@@ -129,125 +130,24 @@ pub fn generate_mapped(
                 continue;
             }
         };
-        let labels: Vec<(String, String)> =
-            m.labels.iter().map(|(k, v)| (otel_label(k, prom), v.clone())).collect();
-        let mk = |suffix: &str,
-                  kind: PairKind,
-                  legacy: String,
-                  new: String,
-                  unit: &str,
-                  buckets: &[f64]| {
-            let (legacy_form, new_form) = match kind {
-                PairKind::Counter => (Form::Delta, Form::Cumulative),
-                _ => (Form::Level, Form::Level),
-            };
-            Pair {
-                name: format!("{key}{suffix}"),
-                kind,
-                legacy,
-                new,
-                legacy_form,
-                new_form,
-                new_scale: 1.0,
-                unit: unit.to_owned(),
-                tolerance: kind.default_tolerance(),
-                buckets: buckets.to_vec(),
-                group_by: Vec::new(),
-                new_group_by: Vec::new(),
-            }
+        let p = MappedPairs {
+            key,
+            opts,
+            name: &m.name,
+            labels: m
+                .labels
+                .iter()
+                .map(|(k, v)| (otel_label(k, opts.prometheus_naming), v.clone()))
+                .collect(),
         };
         match ty {
-            StatsdType::Counter => {
-                let base = otel_series_base(&m.name, "", MetricKind::Counter, prom);
-                pairs.push(mk(
-                    "",
-                    PairKind::Counter,
-                    legacy(opts, &g.counter_count(key), "sum_over_time"),
-                    labelled_selector(&base, &labels),
-                    "",
-                    &DEFAULT_BUCKETS,
-                ));
-            }
-            StatsdType::Gauge => {
-                let base = otel_series_base(&m.name, "", MetricKind::Gauge, prom);
-                pairs.push(mk(
-                    "",
-                    PairKind::Gauge,
-                    legacy(opts, &g.gauge(key), "last_over_time"),
-                    format!("sum({})", labelled_selector(&base, &labels)),
-                    "",
-                    &DEFAULT_BUCKETS,
-                ));
-            }
-            StatsdType::Timer => {
-                let buckets = m.rule.timer_buckets_ms().unwrap_or_else(|| DEFAULT_BUCKETS.to_vec());
-                let base = otel_series_base(&m.name, "ms", MetricKind::Histogram, prom);
-                let part = |p| labelled_selector(&histogram_series(&base, p), &labels);
-                let timer = |stat: &str| g.timer(key, stat);
-                pairs.push(mk(
-                    ".count",
-                    PairKind::Counter,
-                    legacy(opts, &timer("count"), "sum_over_time"),
-                    part(HistogramPart::Count),
-                    "1",
-                    &buckets,
-                ));
-                pairs.push(mk(
-                    ".sum",
-                    PairKind::Counter,
-                    legacy(opts, &timer("sum"), "sum_over_time"),
-                    part(HistogramPart::Sum),
-                    "ms",
-                    &buckets,
-                ));
-                pairs.push(mk(
-                    ".mean",
-                    PairKind::Mean,
-                    legacy(opts, &timer("mean"), "last_over_time"),
-                    format!(
-                        "sum(increase({}[$window])) / sum(increase({}[$window]))",
-                        part(HistogramPart::Sum),
-                        part(HistogramPart::Count)
-                    ),
-                    "ms",
-                    &buckets,
-                ));
-                let quantile = |q: f64| {
-                    format!(
-                        "histogram_quantile({q}, sum by (le) (increase({}[$window])))",
-                        part(HistogramPart::Bucket)
-                    )
-                };
-                pairs.push(mk(
-                    ".upper",
-                    PairKind::Quantile,
-                    legacy(opts, &timer("upper"), "max_over_time"),
-                    quantile(1.0),
-                    "ms",
-                    &buckets,
-                ));
-                for p in &opts.percentiles {
-                    let stat = timer_percentile_stat(*p);
-                    pairs.push(mk(
-                        &format!(".{stat}"),
-                        PairKind::Quantile,
-                        legacy(opts, &timer(&stat), "max_over_time"),
-                        quantile(p / 100.0),
-                        "ms",
-                        &buckets,
-                    ));
-                }
-            }
+            StatsdType::Counter => pairs.push(p.counter()),
+            StatsdType::Gauge => pairs.push(p.gauge()),
+            StatsdType::Timer => pairs.extend(p.timer(
+                &m.rule.timer_buckets_ms().unwrap_or_else(|| DEFAULT_BUCKETS.to_vec()),
+            )),
             StatsdType::Histogram | StatsdType::Distribution => {
-                let base = otel_series_base(&m.name, "", MetricKind::Histogram, prom);
-                pairs.push(mk(
-                    ".sum",
-                    PairKind::Counter,
-                    legacy(opts, &g.counter_count(key), "sum_over_time"),
-                    labelled_selector(&histogram_series(&base, HistogramPart::Sum), &labels),
-                    "",
-                    &DEFAULT_BUCKETS,
-                ));
+                pairs.push(p.histogram_sum());
                 notes.push(format!(
                     "{key}: statsd type {} is counted as a counter by the reference daemon; only its sum is compared",
                     ty.code()
@@ -259,6 +159,155 @@ pub fn generate_mapped(
         }
     }
     (pairs, notes)
+}
+
+/// What every pair of one mapped StatsD key shares: the key, and the metric name and labels
+/// the mapping file gives it.
+struct MappedPairs<'a> {
+    key: &'a str,
+    opts: &'a GenerateOptions,
+    /// The mapped metric name.
+    name: &'a str,
+    /// The mapped labels, as the new side names them.
+    labels: Vec<(String, String)>,
+}
+
+impl MappedPairs<'_> {
+    /// One pair named after the key plus `suffix` (counters delta against cumulative, the rest
+    /// levels).
+    fn pair(
+        &self,
+        suffix: &str,
+        kind: PairKind,
+        legacy: String,
+        new: String,
+        unit: &str,
+        buckets: &[f64],
+    ) -> Pair {
+        let (legacy_form, new_form) = match kind {
+            PairKind::Counter => (Form::Delta, Form::Cumulative),
+            _ => (Form::Level, Form::Level),
+        };
+        Pair {
+            name: format!("{}{suffix}", self.key),
+            kind,
+            legacy,
+            new,
+            legacy_form,
+            new_form,
+            new_scale: 1.0,
+            unit: unit.to_owned(),
+            tolerance: kind.default_tolerance(),
+            buckets: buckets.to_vec(),
+            group_by: Vec::new(),
+            new_group_by: Vec::new(),
+        }
+    }
+
+    /// The new side's series base of the mapped name for `kind` (and `unit`).
+    fn base(&self, unit: &str, kind: MetricKind) -> String {
+        otel_series_base(self.name, unit, kind, self.opts.prometheus_naming)
+    }
+
+    fn counter(&self) -> Pair {
+        let base = self.base("", MetricKind::Counter);
+        self.pair(
+            "",
+            PairKind::Counter,
+            legacy(self.opts, &self.opts.graphite.counter_count(self.key), "sum_over_time"),
+            labelled_selector(&base, &self.labels),
+            "",
+            &DEFAULT_BUCKETS,
+        )
+    }
+
+    fn gauge(&self) -> Pair {
+        let base = self.base("", MetricKind::Gauge);
+        self.pair(
+            "",
+            PairKind::Gauge,
+            legacy(self.opts, &self.opts.graphite.gauge(self.key), "last_over_time"),
+            format!("sum({})", labelled_selector(&base, &self.labels)),
+            "",
+            &DEFAULT_BUCKETS,
+        )
+    }
+
+    /// A timer's pairs: count, sum, mean, upper and each configured percentile (the quantiles
+    /// from the histogram's `buckets`).
+    fn timer(&self, buckets: &[f64]) -> Vec<Pair> {
+        let base = self.base("ms", MetricKind::Histogram);
+        let part = |p| labelled_selector(&histogram_series(&base, p), &self.labels);
+        let timer = |stat: &str, agg: &str| {
+            legacy(self.opts, &self.opts.graphite.timer(self.key, stat), agg)
+        };
+        let mean = format!(
+            "sum(increase({}[$window])) / sum(increase({}[$window]))",
+            part(HistogramPart::Sum),
+            part(HistogramPart::Count)
+        );
+        let quantile = |q: f64| {
+            format!(
+                "histogram_quantile({q}, sum by (le) (increase({}[$window])))",
+                part(HistogramPart::Bucket)
+            )
+        };
+        let (count, sum) = (part(HistogramPart::Count), part(HistogramPart::Sum));
+        let mut pairs = vec![
+            self.pair(
+                ".count",
+                PairKind::Counter,
+                timer("count", "sum_over_time"),
+                count,
+                "1",
+                buckets,
+            ),
+            self.pair(".sum", PairKind::Counter, timer("sum", "sum_over_time"), sum, "ms", buckets),
+            self.pair(
+                ".mean",
+                PairKind::Mean,
+                timer("mean", "last_over_time"),
+                mean,
+                "ms",
+                buckets,
+            ),
+            self.pair(
+                ".upper",
+                PairKind::Quantile,
+                timer("upper", "max_over_time"),
+                quantile(1.0),
+                "ms",
+                buckets,
+            ),
+        ];
+        for p in &self.opts.percentiles {
+            let stat = timer_percentile_stat(*p);
+            let legacy = timer(&stat, "max_over_time");
+            let q = quantile(p / 100.0);
+            pairs.push(self.pair(
+                &format!(".{stat}"),
+                PairKind::Quantile,
+                legacy,
+                q,
+                "ms",
+                buckets,
+            ));
+        }
+        pairs
+    }
+
+    /// A histogram or distribution: only its sum, which the reference daemon counts.
+    fn histogram_sum(&self) -> Pair {
+        let base = self.base("", MetricKind::Histogram);
+        self.pair(
+            ".sum",
+            PairKind::Counter,
+            legacy(self.opts, &self.opts.graphite.counter_count(self.key), "sum_over_time"),
+            labelled_selector(&histogram_series(&base, HistogramPart::Sum), &self.labels),
+            "",
+            &DEFAULT_BUCKETS,
+        )
+    }
 }
 
 /// The Graphite find pattern of `rule` for one namespace, and how to take the key back out of a

@@ -353,27 +353,89 @@ pub const SDK_SELF_METRICS_PREFIX: &str = "dualmetrics.sdk.";
 
 /// Derives the pairs of every `dual` instrument. Returns the pairs and one note per instrument
 /// left out (and why).
+///
+/// Per instrument: [`skipped`] says why it has no pairs, otherwise [`InstrumentPairs`] builds
+/// them by kind (a counter, a gauge, a timer's count/sum/mean/quantiles, a histogram's sum).
 pub fn generate_from_catalog(
     catalog: &Catalog,
     opts: &GenerateOptions,
 ) -> (Vec<Pair>, Vec<String>) {
     let mut pairs = Vec::new();
     let mut notes = Vec::new();
-    let prom = opts.prometheus_naming;
     for inst in &catalog.instruments {
-        if inst.name.starts_with(SDK_SELF_METRICS_PREFIX) {
-            notes.push(format!(
-                "{}: SDK self-telemetry counts each pipeline's own traffic, skipped",
-                inst.name
-            ));
+        if let Some(why) = skipped(inst) {
+            notes.push(why);
             continue;
         }
-        if inst.mode != "dual" {
-            notes.push(format!("{}: mode {} has only one side, skipped", inst.name, inst.mode));
-            continue;
+        let p = InstrumentPairs::new(catalog, inst, opts);
+        match (inst.kind, inst.statsd_type.as_str()) {
+            (MetricKind::Counter, _) => pairs.push(p.pair(
+                "",
+                PairKind::Counter,
+                p.gen.legacy(&opts.graphite.counter_count(&p.key)),
+                p.gen.new_sel(&p.base),
+                1.0,
+                &inst.unit,
+            )),
+            // Plain selectors: raw samples are fetched and tag sets summed here.
+            (MetricKind::UpDownCounter | MetricKind::Gauge, _) => pairs.push(p.pair(
+                "",
+                PairKind::Gauge,
+                p.gen.legacy(&opts.graphite.gauge(&p.key)),
+                p.gen.new_sel(&p.base),
+                1.0,
+                &inst.unit,
+            )),
+            (MetricKind::Histogram, "ms") => pairs.extend(p.timer()),
+            (MetricKind::Histogram, _) => {
+                // The reference daemon counts `h`/`d` values as a counter: per flush, the sum.
+                pairs.push(p.pair(
+                    ".sum",
+                    PairKind::Counter,
+                    p.gen.legacy(&opts.graphite.counter_count(&p.key)),
+                    p.gen.new_sel(&histogram_series(&p.base, HistogramPart::Sum)),
+                    1.0,
+                    &inst.unit,
+                ));
+                notes.push(format!(
+                    "{}: statsd type {} is counted as a counter by the reference daemon; only its sum is compared",
+                    inst.name, inst.statsd_type
+                ));
+            }
         }
-        let key = catalog.statsd_name_of(inst);
-        let otel = inst.otel_name_or_name().to_owned();
+    }
+    (pairs, notes)
+}
+
+/// Why an instrument gets no pairs: SDK self-telemetry, or a mode with one side only.
+fn skipped(inst: &CatalogInstrument) -> Option<String> {
+    if inst.name.starts_with(SDK_SELF_METRICS_PREFIX) {
+        return Some(format!(
+            "{}: SDK self-telemetry counts each pipeline's own traffic, skipped",
+            inst.name
+        ));
+    }
+    (inst.mode != "dual")
+        .then(|| format!("{}: mode {} has only one side, skipped", inst.name, inst.mode))
+}
+
+/// What every pair of one catalog instrument shares: its query builder, StatsD key, OTel
+/// series base and group-by labels.
+struct InstrumentPairs<'a> {
+    inst: &'a CatalogInstrument,
+    opts: &'a GenerateOptions,
+    gen: Gen<'a>,
+    /// The StatsD name.
+    key: String,
+    /// The OTel series name before histogram suffixes.
+    base: String,
+    /// The tag keys as the new side's labels.
+    new_group_by: Vec<String>,
+}
+
+impl<'a> InstrumentPairs<'a> {
+    fn new(catalog: &'a Catalog, inst: &'a CatalogInstrument, opts: &'a GenerateOptions) -> Self {
+        let prom = opts.prometheus_naming;
         // Without Prometheus naming the store keeps the resource attribute as `service.name`,
         // which a PromQL label matcher cannot name: such pairs are not restricted to the service.
         let new_matchers = match (&opts.service_label, catalog.service.is_empty(), prom) {
@@ -388,123 +450,98 @@ pub fn generate_from_catalog(
             legacy_tags: &catalog.global_tags,
             new_matchers,
         };
-        let group_by = inst.tag_keys.clone();
-        let new_group_by: Vec<String> = inst.tag_keys.iter().map(|k| otel_label(k, prom)).collect();
-        let base = otel_series_base(&otel, &inst.unit, inst.kind, prom);
-        let mk =
-            |suffix: &str, kind: PairKind, legacy: String, new: String, scale: f64, unit: &str| {
-                Pair {
-                    name: format!("{}{suffix}", inst.name),
-                    kind,
-                    legacy,
-                    new,
-                    legacy_form: kind.default_forms().0,
-                    new_form: kind.default_forms().1,
-                    new_scale: scale,
-                    unit: unit.to_owned(),
-                    tolerance: kind.default_tolerance(),
-                    buckets: inst.buckets.clone().unwrap_or_else(|| DEFAULT_BUCKETS.to_vec()),
-                    group_by: group_by.clone(),
-                    new_group_by: new_group_by.clone(),
-                }
-            };
-        let by = by_clause(&new_group_by, &[]);
-        match (inst.kind, inst.statsd_type.as_str()) {
-            (MetricKind::Counter, _) => pairs.push(mk(
-                "",
-                PairKind::Counter,
-                gen.legacy(&opts.graphite.counter_count(&key)),
-                gen.new_sel(&base),
-                1.0,
-                &inst.unit,
-            )),
-            // Plain selectors: raw samples are fetched and tag sets summed here.
-            (MetricKind::UpDownCounter | MetricKind::Gauge, _) => pairs.push(mk(
-                "",
-                PairKind::Gauge,
-                gen.legacy(&opts.graphite.gauge(&key)),
-                gen.new_sel(&base),
-                1.0,
-                &inst.unit,
-            )),
-            (MetricKind::Histogram, "ms") => {
-                // StatsD timers are always milliseconds; the SDK converts other time units.
-                let scale = Unit::new(inst.unit.as_str()).millis_factor().unwrap_or(1.0);
-                let part = |p| gen.new_sel(&histogram_series(&base, p));
-                let timer = |stat: &str| opts.graphite.timer(&key, stat);
-                pairs.push(mk(
-                    ".count",
-                    PairKind::Counter,
-                    gen.legacy(&timer("count")),
-                    part(HistogramPart::Count),
-                    1.0,
-                    "1",
-                ));
-                pairs.push(mk(
-                    ".sum",
-                    PairKind::Counter,
-                    gen.legacy(&timer("sum")),
-                    part(HistogramPart::Sum),
-                    scale,
-                    "ms",
-                ));
-                pairs.push(mk(
-                    ".mean",
-                    PairKind::Mean,
-                    gen.legacy(&timer("mean")),
-                    format!(
-                        "sum{by} (increase({}[$window])) / sum{by} (increase({}[$window]))",
-                        part(HistogramPart::Sum),
-                        part(HistogramPart::Count)
-                    ),
-                    scale,
-                    "ms",
-                ));
-                let bucket_by = by_clause(&new_group_by, &["le"]);
-                let quantile = |q: f64| {
-                    format!(
-                        "histogram_quantile({q}, sum{bucket_by} (increase({}[$window])))",
-                        part(HistogramPart::Bucket)
-                    )
-                };
-                pairs.push(mk(
-                    ".upper",
-                    PairKind::Quantile,
-                    gen.legacy(&timer("upper")),
-                    quantile(1.0),
-                    scale,
-                    "ms",
-                ));
-                for p in &opts.percentiles {
-                    let stat = timer_percentile_stat(*p);
-                    pairs.push(mk(
-                        &format!(".{stat}"),
-                        PairKind::Quantile,
-                        gen.legacy(&timer(&stat)),
-                        quantile(p / 100.0),
-                        scale,
-                        "ms",
-                    ));
-                }
-            }
-            (MetricKind::Histogram, _) => {
-                // The reference daemon counts `h`/`d` values as a counter: per flush, the sum.
-                pairs.push(mk(
-                    ".sum",
-                    PairKind::Counter,
-                    gen.legacy(&opts.graphite.counter_count(&key)),
-                    gen.new_sel(&histogram_series(&base, HistogramPart::Sum)),
-                    1.0,
-                    &inst.unit,
-                ));
-                notes.push(format!(
-                    "{}: statsd type {} is counted as a counter by the reference daemon; only its sum is compared",
-                    inst.name, inst.statsd_type
-                ));
-            }
+        let otel = inst.otel_name_or_name().to_owned();
+        InstrumentPairs {
+            inst,
+            opts,
+            gen,
+            key: catalog.statsd_name_of(inst),
+            base: otel_series_base(&otel, &inst.unit, inst.kind, prom),
+            new_group_by: inst.tag_keys.iter().map(|k| otel_label(k, prom)).collect(),
         }
     }
-    (pairs, notes)
+
+    /// One pair named after the instrument plus `suffix`, with the kind's default forms and
+    /// tolerance.
+    fn pair(
+        &self,
+        suffix: &str,
+        kind: PairKind,
+        legacy: String,
+        new: String,
+        scale: f64,
+        unit: &str,
+    ) -> Pair {
+        Pair {
+            name: format!("{}{suffix}", self.inst.name),
+            kind,
+            legacy,
+            new,
+            legacy_form: kind.default_forms().0,
+            new_form: kind.default_forms().1,
+            new_scale: scale,
+            unit: unit.to_owned(),
+            tolerance: kind.default_tolerance(),
+            buckets: self.inst.buckets.clone().unwrap_or_else(|| DEFAULT_BUCKETS.to_vec()),
+            group_by: self.inst.tag_keys.clone(),
+            new_group_by: self.new_group_by.clone(),
+        }
+    }
+
+    /// A StatsD timer's pairs: count, sum, mean, upper and each configured percentile (the
+    /// quantiles from the histogram's buckets).
+    fn timer(&self) -> Vec<Pair> {
+        // StatsD timers are always milliseconds; the SDK converts other time units.
+        let scale = Unit::new(self.inst.unit.as_str()).millis_factor().unwrap_or(1.0);
+        let part = |p| self.gen.new_sel(&histogram_series(&self.base, p));
+        let timer = |stat: &str| self.gen.legacy(&self.opts.graphite.timer(&self.key, stat));
+        let by = by_clause(&self.new_group_by, &[]);
+        let mean = format!(
+            "sum{by} (increase({}[$window])) / sum{by} (increase({}[$window]))",
+            part(HistogramPart::Sum),
+            part(HistogramPart::Count)
+        );
+        let bucket_by = by_clause(&self.new_group_by, &["le"]);
+        let quantile = |q: f64| {
+            format!(
+                "histogram_quantile({q}, sum{bucket_by} (increase({}[$window])))",
+                part(HistogramPart::Bucket)
+            )
+        };
+        let mut pairs = vec![
+            self.pair(
+                ".count",
+                PairKind::Counter,
+                timer("count"),
+                part(HistogramPart::Count),
+                1.0,
+                "1",
+            ),
+            self.pair(
+                ".sum",
+                PairKind::Counter,
+                timer("sum"),
+                part(HistogramPart::Sum),
+                scale,
+                "ms",
+            ),
+            self.pair(".mean", PairKind::Mean, timer("mean"), mean, scale, "ms"),
+            self.pair(".upper", PairKind::Quantile, timer("upper"), quantile(1.0), scale, "ms"),
+        ];
+        for p in &self.opts.percentiles {
+            let stat = timer_percentile_stat(*p);
+            let (name, legacy) = (format!(".{stat}"), timer(&stat));
+            pairs.push(self.pair(
+                &name,
+                PairKind::Quantile,
+                legacy,
+                quantile(p / 100.0),
+                scale,
+                "ms",
+            ));
+        }
+        pairs
+    }
 }
 
 /// Replaces `$step` and `$window` in a query.

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use dualmetrics_compare::{run_code, CompareArgs};
-use dualmetrics_testkit::lab::e2e_lab;
+use dualmetrics_testkit::lab::{e2e_lab, PromClient};
 use serde_json::Value;
 use support::fleet::{Events, Service};
 
@@ -67,7 +67,8 @@ fn load(
         .sum();
     // Every service's prefix is the run id followed by letters and digits.
     let prefix = format!("{family}[a-z0-9]*");
-    let end = (services.iter().map(|s| s.t0 + s.seconds).max().unwrap()).to_string();
+    let end = services.iter().map(|s| s.t0 + s.seconds).max().unwrap();
+    let end = std::time::UNIX_EPOCH + Duration::from_secs(end as u64);
     let probes = [
         (
             vm,
@@ -82,14 +83,8 @@ fn load(
     for (base, q, want) in probes {
         loop {
             let _ = client.get(format!("{vm}/internal/force_flush")).send();
-            let mut url = url::Url::parse(&format!("{base}/api/v1/query")).unwrap();
-            url.query_pairs_mut().append_pair("query", &q).append_pair("time", &end);
-            let v: Value = client.get(url).send().and_then(|r| r.json()).unwrap_or_default();
-            let n = v["data"]["result"][0]["value"][1]
-                .as_str()
-                .and_then(|s| s.parse::<usize>().ok())
-                .unwrap_or(0);
-            if n >= want {
+            let n = PromClient::new(base).query_value_at(&q, end).ok().flatten().unwrap_or(0.0);
+            if n as usize >= want {
                 break;
             }
             assert!(Instant::now() < deadline, "{base} shows {n} of {want} series for {q}");

@@ -66,6 +66,8 @@ fn drift_turns_on_after_n_divergent_cycles_and_off_after_the_fault_and_sigterm_s
         .status()
         .is_success());
     // Wait until the last samples of both sides are searchable.
+    let store = lab.vm();
+    let at = std::time::UNIX_EPOCH + Duration::from_secs((t0 + 3600) as u64);
     let deadline = Instant::now() + Duration::from_secs(120);
     for q in [
         format!(r#"count({{__name__=~"stats.counters.{}.req.count"}})"#, svc.prefix),
@@ -73,18 +75,7 @@ fn drift_turns_on_after_n_divergent_cycles_and_off_after_the_fault_and_sigterm_s
     ] {
         loop {
             let _ = client.get(format!("{vm}/internal/force_flush")).send();
-            let mut url = url::Url::parse(&format!("{vm}/api/v1/query")).unwrap();
-            url.query_pairs_mut()
-                .append_pair("query", &q)
-                .append_pair("time", &(t0 + 3600).to_string());
-            let v: serde_json::Value =
-                client.get(url).send().and_then(|r| r.json()).unwrap_or_default();
-            if v["data"]["result"][0]["value"][1]
-                .as_str()
-                .and_then(|s| s.parse::<usize>().ok())
-                .unwrap_or(0)
-                >= 4
-            {
+            if store.query_value_at(&q, at).ok().flatten().unwrap_or(0.0) >= 4.0 {
                 break;
             }
             assert!(Instant::now() < deadline, "VictoriaMetrics does not show {q}");

@@ -232,6 +232,11 @@ fn validate(a: &DemoArgs) -> Result<(), DemoError> {
 
 /// Runs the demo and returns its outcome; `say` receives the progress lines.
 ///
+/// In order: the backends (embedded stores unless `--statsd` / `--otlp` name real ones,
+/// [`Backends::start`]), the SDK-instrumented service (with a divergent new side under
+/// `--inject-fault`), the migration phases, what the stores received, then the comparison, its
+/// reports and the dashboard port.
+///
 /// # Errors
 /// Invalid flags, backends that cannot start, files that cannot be written.
 pub fn run(args: &DemoArgs, say: &dyn Fn(&str)) -> Result<Outcome, DemoError> {
@@ -241,63 +246,9 @@ pub fn run(args: &DemoArgs, say: &dyn Fn(&str)) -> Result<Outcome, DemoError> {
     std::fs::create_dir_all(&args.out)
         .map_err(|source| DemoError::Write { path: args.out.display().to_string(), source })?;
 
-    let legacy_store = match &args.statsd {
-        None => Some(LegacyStore::start(flush)?),
-        Some(_) => None,
-    };
-    let otlp_store = match &args.otlp {
-        None => Some(OtlpStore::start()?),
-        Some(_) => None,
-    };
-    let statsd_addr = match (&args.statsd, &legacy_store) {
-        (Some(a), _) => a.clone(),
-        (None, Some(s)) => s.local_addr().to_string(),
-        (None, None) => unreachable!("a store is started when --statsd is absent"),
-    };
-    let (otlp_endpoint, protocol) = match (&args.otlp, &otlp_store) {
-        (Some(e), _) => (
-            e.clone(),
-            match args.otlp_protocol {
-                OtlpProtocol::Grpc => Protocol::Grpc,
-                OtlpProtocol::Http => Protocol::HttpProtobuf,
-            },
-        ),
-        (None, Some(s)) => (s.endpoint(), Protocol::Grpc),
-        (None, None) => unreachable!("a store is started when --otlp is absent"),
-    };
-    say(&format!(
-        "legacy   statsd udp://{statsd_addr} → {}",
-        match (&args.legacy_query, &legacy_store) {
-            (Some(q), _) => format!("graphite {q}"),
-            _ =>
-                "embedded graphite store (stats.counters.*, stats.gauges.*, stats.timers.*)".into(),
-        }
-    ));
-    say(&format!(
-        "new      otlp {otlp_endpoint} → {}",
-        match &args.new_query {
-            Some(q) => format!("prometheus {q}"),
-            None => "embedded prometheus store (http_requests_total, …)".into(),
-        }
-    ));
-
-    let configure = |mode: Mode| -> Result<DualMetrics, DemoError> {
-        DualMetrics::builder()
-            .with_env_vars(Vec::<(String, String)>::new())
-            .with_mode(mode)
-            .with_service_name("checkout")
-            // The SDK's own `dualmetrics.sdk.*` metrics count per pipeline (bytes sent, exports):
-            // the two sides differ by design, so they are not part of the story.
-            .with_setting("self_metrics", "false")
-            .with_statsd_address(&statsd_addr)
-            .with_statsd_prefix("checkout")
-            .with_statsd_flush_interval(SDK_STATSD_FLUSH)
-            .with_otlp_endpoint(&otlp_endpoint)
-            .with_otlp_protocol(protocol)
-            .with_otlp_export_interval(export)
-            .build()
-            .map_err(|e| DemoError::Sdk(e.to_string()))
-    };
+    let backends = Backends::start(args, flush)?;
+    backends.describe(args, say);
+    let configure = |mode: Mode| backends.sdk(mode, export);
     let faults = match args.inject_fault {
         Some(f) => {
             say(&format!("fault    {}: the new side gets a divergent stream", f.as_str()));
@@ -308,39 +259,15 @@ pub fn run(args: &DemoArgs, say: &dyn Fn(&str)) -> Result<Outcome, DemoError> {
     let hold = 2 * flush.max(export) + SDK_STATSD_FLUSH;
     let mut service = Service::new(configure(Mode::Legacy)?, faults, hold)?;
 
-    // Waits until the StatsD side has flushed everything sent before the call.
-    let settle = || match &legacy_store {
-        Some(store) => {
-            let target = store.stats().flushes + 2;
-            let deadline = Instant::now() + flush * 4 + Duration::from_secs(1);
-            while store.stats().flushes < target && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(20));
-            }
-        }
-        None => std::thread::sleep(flush * 2 + SDK_STATSD_FLUSH),
-    };
+    let settle = || settle(backends.legacy_store.as_ref(), flush);
     let catalog = args.out.join("catalog.json");
     let window =
         phases::run(&mut service, Duration::from_secs(args.phase_secs), &settle, &catalog, say)?;
     service.shutdown(Duration::from_secs(5));
-    if let Some(s) = &legacy_store {
-        let st = s.stats();
-        say(&format!(
-            "legacy   received {} packets, {} lines ({} refused), stored {} points in {} flushes",
-            st.packets, st.lines, st.bad_lines, st.points, st.flushes
-        ));
-        say(&format!("         e.g. {}", sample(&s.series_names(), "stats.counters.")));
-    }
-    if let Some(s) = &otlp_store {
-        let st = s.stats();
-        say(&format!(
-            "new      received {} export requests, stored {} samples ({} unsupported points)",
-            st.requests, st.samples, st.unsupported_points
-        ));
-        say(&format!("         e.g. {}", sample(&s.metric_names(), "http_requests")));
-    }
+    backends.say_received(say);
 
-    let report = compare(args, window, &catalog, legacy_store.as_ref(), otlp_store.as_ref(), say)?;
+    let (legacy_store, otlp_store) = (backends.legacy_store.as_ref(), backends.otlp_store.as_ref());
+    let report = compare(args, window, &catalog, legacy_store, otlp_store, say)?;
     let html_path = args.out.join("report.html");
     let json_path = args.out.join("report.json");
     write(&html_path, &html::render(&report))?;
@@ -349,6 +276,124 @@ pub fn run(args: &DemoArgs, say: &dyn Fn(&str)) -> Result<Outcome, DemoError> {
     let lag = args.flush_interval_ms.max(args.export_interval_ms).div_ceil(1000) as i64 + 1;
     let port = port::run(args, window, &catalog, lag, say)?;
     Ok(Outcome { report, catalog, html: html_path, json: json_path, port })
+}
+
+/// Where the demo's service sends: the embedded stores it started, or the real backends the
+/// flags name.
+struct Backends {
+    /// The embedded StatsD/Graphite store, unless `--statsd` names a daemon.
+    legacy_store: Option<LegacyStore>,
+    /// The embedded OTLP/Prometheus store, unless `--otlp` names a collector.
+    otlp_store: Option<OtlpStore>,
+    statsd_addr: String,
+    otlp_endpoint: String,
+    protocol: Protocol,
+}
+
+impl Backends {
+    /// Starts the embedded stores the flags leave out (`flush`: the StatsD flush interval).
+    fn start(args: &DemoArgs, flush: Duration) -> Result<Backends, DemoError> {
+        let legacy_store = match &args.statsd {
+            None => Some(LegacyStore::start(flush)?),
+            Some(_) => None,
+        };
+        let otlp_store = match &args.otlp {
+            None => Some(OtlpStore::start()?),
+            Some(_) => None,
+        };
+        let statsd_addr = match (&args.statsd, &legacy_store) {
+            (Some(a), _) => a.clone(),
+            (None, Some(s)) => s.local_addr().to_string(),
+            (None, None) => unreachable!("a store is started when --statsd is absent"),
+        };
+        let (otlp_endpoint, protocol) = match (&args.otlp, &otlp_store) {
+            (Some(e), _) => (
+                e.clone(),
+                match args.otlp_protocol {
+                    OtlpProtocol::Grpc => Protocol::Grpc,
+                    OtlpProtocol::Http => Protocol::HttpProtobuf,
+                },
+            ),
+            (None, Some(s)) => (s.endpoint(), Protocol::Grpc),
+            (None, None) => unreachable!("a store is started when --otlp is absent"),
+        };
+        Ok(Backends { legacy_store, otlp_store, statsd_addr, otlp_endpoint, protocol })
+    }
+
+    /// The `legacy` and `new` lines: where each side sends and what is queried.
+    fn describe(&self, args: &DemoArgs, say: &dyn Fn(&str)) {
+        say(&format!(
+            "legacy   statsd udp://{} → {}",
+            self.statsd_addr,
+            match (&args.legacy_query, &self.legacy_store) {
+                (Some(q), _) => format!("graphite {q}"),
+                _ => "embedded graphite store (stats.counters.*, stats.gauges.*, stats.timers.*)"
+                    .into(),
+            }
+        ));
+        say(&format!(
+            "new      otlp {} → {}",
+            self.otlp_endpoint,
+            match &args.new_query {
+                Some(q) => format!("prometheus {q}"),
+                None => "embedded prometheus store (http_requests_total, …)".into(),
+            }
+        ));
+    }
+
+    /// The service's SDK in `mode`, sending to both backends (`export`: the OTLP interval).
+    fn sdk(&self, mode: Mode, export: Duration) -> Result<DualMetrics, DemoError> {
+        DualMetrics::builder()
+            .with_env_vars(Vec::<(String, String)>::new())
+            .with_mode(mode)
+            .with_service_name("checkout")
+            // The SDK's own `dualmetrics.sdk.*` metrics count per pipeline (bytes sent, exports):
+            // the two sides differ by design, so they are not part of the story.
+            .with_setting("self_metrics", "false")
+            .with_statsd_address(&self.statsd_addr)
+            .with_statsd_prefix("checkout")
+            .with_statsd_flush_interval(SDK_STATSD_FLUSH)
+            .with_otlp_endpoint(&self.otlp_endpoint)
+            .with_otlp_protocol(self.protocol)
+            .with_otlp_export_interval(export)
+            .build()
+            .map_err(|e| DemoError::Sdk(e.to_string()))
+    }
+
+    /// What the embedded stores received and stored, with a few of their names.
+    fn say_received(&self, say: &dyn Fn(&str)) {
+        if let Some(s) = &self.legacy_store {
+            let st = s.stats();
+            say(&format!(
+                "legacy   received {} packets, {} lines ({} refused), stored {} points in {} flushes",
+                st.packets, st.lines, st.bad_lines, st.points, st.flushes
+            ));
+            say(&format!("         e.g. {}", sample(&s.series_names(), "stats.counters.")));
+        }
+        if let Some(s) = &self.otlp_store {
+            let st = s.stats();
+            say(&format!(
+                "new      received {} export requests, stored {} samples ({} unsupported points)",
+                st.requests, st.samples, st.unsupported_points
+            ));
+            say(&format!("         e.g. {}", sample(&s.metric_names(), "http_requests")));
+        }
+    }
+}
+
+/// Waits until the StatsD side has flushed everything sent before the call: two flushes of the
+/// embedded store (bounded), or two flush intervals of a real daemon.
+fn settle(legacy_store: Option<&LegacyStore>, flush: Duration) {
+    match legacy_store {
+        Some(store) => {
+            let target = store.stats().flushes + 2;
+            let deadline = Instant::now() + flush * 4 + Duration::from_secs(1);
+            while store.stats().flushes < target && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        None => std::thread::sleep(flush * 2 + SDK_STATSD_FLUSH),
+    }
 }
 
 /// Up to three names, those containing `prefer` first.

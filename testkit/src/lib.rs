@@ -65,6 +65,12 @@
 //! assert_eq!(count_allocs(|| 1 + 1), 0);
 //! ```
 //!
+//! # Features
+//! - `lab` (default): [`lab`], the real-backend lab of `scripts/lab/` and its query clients. Its
+//!   Prometheus client is the comparator's (`dualmetrics_compare::query::prometheus_api`), so
+//!   the feature pulls in `dualmetrics-compare`; the workspace turns default features off (the
+//!   SDK's tests use the receivers only) and the crates that use the lab turn it on.
+//!
 //! # Missing
 //! - The OTLP receivers accept neither gzip nor JSON bodies (the HTTP one answers 415).
 //! - No TCP StatsD receiver.
@@ -72,6 +78,7 @@
 #![warn(missing_docs)]
 
 pub mod alloc;
+#[cfg(feature = "lab")]
 pub mod lab;
 pub mod otlp;
 pub mod peers;

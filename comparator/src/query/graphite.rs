@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use serde::Deserialize;
 
 use super::http::{excerpt, HttpClient};
+use super::prometheus_api::PrometheusApi;
 use super::{HttpConfig, QueryAdapter, Series, TimeRange};
 use crate::align::Stamps;
 use crate::error::QueryError;
@@ -23,6 +24,8 @@ pub const INSTANT_LOOKBACK_SECS: i64 = 300;
 pub struct GraphiteAdapter {
     http: HttpClient,
     storage_step: Option<String>,
+    /// The same backend's Prometheus API, which VictoriaMetrics serves next to `/render`.
+    prom: PrometheusApi,
     /// Whether the backend also answers `/api/v1/query` (VictoriaMetrics): 0 unknown, 1 yes,
     /// 2 no.
     prom_api: AtomicU8,
@@ -52,12 +55,45 @@ pub fn series_by_tag_selector(target: &str) -> Option<String> {
         .then(|| format!("{{{}}}", matchers.join(",")))
 }
 
+/// One series of a render API answer (`format=json`), as the backend sent it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RenderSeries {
+    /// The target (series name or function expression).
+    pub target: String,
+    /// Graphite tags (`name` included for tagged series; empty when the server sends none). A
+    /// value that is not a JSON string is kept as its JSON text.
+    pub tags: BTreeMap<String, String>,
+    /// `(value, Unix seconds)` pairs as sent; `null` is `None`.
+    pub datapoints: Vec<(Option<f64>, Option<f64>)>,
+}
+
 #[derive(Deserialize)]
-struct RenderSeries {
+struct RawRenderSeries {
     target: String,
     #[serde(default)]
     tags: BTreeMap<String, serde_json::Value>,
     datapoints: Vec<(Option<f64>, Option<f64>)>,
+}
+
+/// Decodes a render API JSON body, or says what is wrong with the start of the body.
+pub fn decode_render(body: &str) -> Result<Vec<RenderSeries>, String> {
+    let raw: Vec<RawRenderSeries> = serde_json::from_str(body)
+        .map_err(|e| format!("{e}; body starts with: {}", excerpt(body)))?;
+    Ok(raw
+        .into_iter()
+        .map(|r| RenderSeries {
+            target: r.target,
+            tags: r
+                .tags
+                .into_iter()
+                .map(|(k, v)| match v {
+                    serde_json::Value::String(s) => (k, s),
+                    other => (k, other.to_string()),
+                })
+                .collect(),
+            datapoints: r.datapoints,
+        })
+        .collect())
 }
 
 impl GraphiteAdapter {
@@ -66,8 +102,10 @@ impl GraphiteAdapter {
     /// # Errors
     /// If the HTTP client cannot be built.
     pub fn new(config: HttpConfig) -> Result<Self, QueryError> {
+        let http = HttpClient::new(config)?;
         Ok(GraphiteAdapter {
-            http: HttpClient::new(config)?,
+            prom: PrometheusApi::from_http(http.clone()),
+            http,
             storage_step: None,
             prom_api: AtomicU8::new(0),
         })
@@ -81,14 +119,47 @@ impl GraphiteAdapter {
     }
 
     fn render(&self, target: &str, from: i64, until: i64) -> Result<Vec<Series>, QueryError> {
-        let mut params = vec![
-            ("target", target.to_owned()),
-            ("from", from.to_string()),
-            ("until", until.to_string()),
-            ("format", "json".to_owned()),
-        ];
-        if let Some(step) = &self.storage_step {
-            params.push(("storage_step", step.clone()));
+        let step = self.storage_step.as_deref();
+        let (from, until) = (from.to_string(), until.to_string());
+        self.render_then(&[target], &from, Some(&until), step, to_series)
+    }
+
+    /// `GET /render?format=json` of `targets` from `from` until `until` (Graphite times:
+    /// `-10min`, Unix seconds, …; `None`: now), with VictoriaMetrics' `storage_step` when given
+    /// (this call's, not [`GraphiteAdapter::with_storage_step`]'s): the series as sent.
+    ///
+    /// # Errors
+    /// Transport errors, a non-2xx status ([`QueryError::Http`] with the backend's message), a
+    /// body that is not render JSON ([`QueryError::NotJson`]); each names the URL.
+    pub fn render_series(
+        &self,
+        targets: &[&str],
+        from: &str,
+        until: Option<&str>,
+        storage_step: Option<&str>,
+    ) -> Result<Vec<RenderSeries>, QueryError> {
+        self.render_then(targets, from, until, storage_step, Ok)
+    }
+
+    /// Asks the render API, then `then` on the decoded series; an `Err` from either is a
+    /// [`QueryError::NotJson`] naming the URL.
+    fn render_then<T>(
+        &self,
+        targets: &[&str],
+        from: &str,
+        until: Option<&str>,
+        storage_step: Option<&str>,
+        then: impl FnOnce(Vec<RenderSeries>) -> Result<T, String>,
+    ) -> Result<T, QueryError> {
+        let mut params: Vec<(&str, String)> =
+            targets.iter().map(|t| ("target", (*t).to_owned())).collect();
+        params.push(("from", from.to_owned()));
+        if let Some(until) = until {
+            params.push(("until", until.to_owned()));
+        }
+        params.push(("format", "json".to_owned()));
+        if let Some(step) = storage_step {
+            params.push(("storage_step", step.to_owned()));
         }
         let url = self.http.url("/render", &params);
         let (status, body) = self.http.get(&url)?;
@@ -99,7 +170,7 @@ impl GraphiteAdapter {
                 message: backend_message(&body),
             });
         }
-        parse_render(&body).map_err(|message| QueryError::NotJson {
+        decode_render(&body).and_then(then).map_err(|message| QueryError::NotJson {
             url: crate::error::redact_url(url.as_str()),
             message,
         })
@@ -107,23 +178,18 @@ impl GraphiteAdapter {
 }
 
 /// Parses a render API JSON body into series (tags without `name` become labels).
+#[cfg(test)]
 pub(crate) fn parse_render(body: &str) -> Result<Vec<Series>, String> {
-    let raw: Vec<RenderSeries> = serde_json::from_str(body)
-        .map_err(|e| format!("{e}; body starts with: {}", excerpt(body)))?;
+    decode_render(body).and_then(to_series)
+}
+
+/// Render series as [`Series`]: tags without `name` become labels (or, without tags, the
+/// `;k=v` of a tagged target); a point without a timestamp is left out, a `null` value is NaN.
+fn to_series(raw: Vec<RenderSeries>) -> Result<Vec<Series>, String> {
     raw.into_iter()
         .map(|r| {
-            let mut labels: BTreeMap<String, String> = r
-                .tags
-                .into_iter()
-                .filter(|(k, _)| k != "name")
-                .map(|(k, v)| {
-                    let v = match v {
-                        serde_json::Value::String(s) => s,
-                        other => other.to_string(),
-                    };
-                    (k, v)
-                })
-                .collect();
+            let mut labels: BTreeMap<String, String> =
+                r.tags.into_iter().filter(|(k, _)| k != "name").collect();
             if labels.is_empty() {
                 // No `tags` object: take them from a tagged target `name;k=v;…`.
                 for kv in r.target.split(';').skip(1) {
@@ -192,18 +258,18 @@ impl QueryAdapter for GraphiteAdapter {
             return None;
         }
         let window = (range.end - range.start).max(1) + 1;
-        let url = self.http.url(
-            "/api/v1/query",
-            &[("query", format!("{sel}[{window}s]")), ("time", range.end.to_string())],
+        let answer = self.prom.query_then(
+            &format!("{sel}[{window}s]"),
+            Some(&range.end.to_string()),
+            super::prometheus::to_series,
         );
-        let answer = self.http.get(&url).ok().filter(|(st, _)| st.is_success());
-        match answer.map(|(_, body)| super::prometheus::parse_answer(&body)) {
-            Some(Ok(series)) => {
+        match answer {
+            Ok(series) => {
                 self.prom_api.store(1, Ordering::Relaxed);
                 Some(Ok(series))
             }
-            _ if self.prom_api.load(Ordering::Relaxed) == 1 => None,
-            _ => {
+            Err(_) if self.prom_api.load(Ordering::Relaxed) == 1 => None,
+            Err(_) => {
                 self.prom_api.store(2, Ordering::Relaxed);
                 None
             }
@@ -232,8 +298,9 @@ mod tests {
         let e = parse_render(body).unwrap_err();
         assert!(e.contains("not a time"), "{e}");
         let body = r#"{"status":"success","data":{"resultType":"matrix","result":[{"metric":{},"values":[[1e300,"1"]]}]}}"#;
+        let data = super::super::prometheus_api::decode_answer(body).unwrap();
         assert!(
-            matches!(super::super::prometheus::parse_answer(body), Err(Err(e)) if e.contains("not a time"))
+            matches!(super::super::prometheus::to_series(data), Err(e) if e.contains("not a time"))
         );
     }
 

@@ -1,4 +1,4 @@
-//! The HTTP client both adapters share: timeouts, retries with backoff, auth, error mapping.
+//! The HTTP client every adapter and [`PrometheusApi`](super::prometheus_api::PrometheusApi) share: timeouts, retries with backoff, auth, error mapping.
 use std::time::Duration;
 
 use reqwest::blocking::Client;
@@ -130,6 +130,7 @@ impl HttpConfig {
     }
 }
 
+#[derive(Clone)]
 pub(crate) struct HttpClient {
     config: HttpConfig,
     client: Client,

@@ -2,7 +2,9 @@
 //!
 //! Both adapters speak plain HTTP through [`HttpConfig`] (timeouts, retries with exponential
 //! backoff, bearer or basic auth from the environment) and return the same [`Series`] shape, so
-//! the stages after them do not know which API answered.
+//! the stages after them do not know which API answered. [`prometheus_api`] is the one place the
+//! Prometheus HTTP API is asked and decoded; the Prometheus adapter and the test kit's lab
+//! client build on it.
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -12,6 +14,7 @@ use crate::error::QueryError;
 pub mod graphite;
 pub(crate) mod http;
 pub mod prometheus;
+pub mod prometheus_api;
 
 pub use http::{Auth, Headers, HttpConfig, DEFAULT_MAX_RESPONSE_BYTES};
 

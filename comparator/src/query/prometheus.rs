@@ -2,96 +2,39 @@
 //!
 //! Works against Prometheus and VictoriaMetrics. A JSON answer with `"status":"error"` (bad
 //! syntax, execution error) becomes [`QueryError::Rejected`] with the backend's `errorType` and
-//! `error`, whatever the HTTP status.
+//! `error`, whatever the HTTP status. The requests and their decoding are
+//! [`PrometheusApi`]'s; this file turns the results into [`Series`].
 use std::collections::BTreeMap;
 
-use serde::Deserialize;
-
-use super::graphite::backend_message;
-use super::http::{excerpt, HttpClient};
+use super::prometheus_api::{PrometheusApi, QueryData};
 use super::{HttpConfig, QueryAdapter, Series, TimeRange};
 use crate::error::QueryError;
 
-/// A Prometheus HTTP API client.
+/// A Prometheus HTTP API adapter: [`PrometheusApi`] asks and decodes, this turns the results
+/// into [`Series`].
 pub struct PrometheusAdapter {
-    http: HttpClient,
+    api: PrometheusApi,
 }
 
-#[derive(Deserialize)]
-struct Envelope {
-    status: String,
-    #[serde(default)]
-    data: Option<Data>,
-    #[serde(default, rename = "errorType")]
-    error_type: Option<String>,
-    #[serde(default)]
-    error: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct Data {
-    #[serde(rename = "resultType")]
-    result_type: String,
-    result: serde_json::Value,
-}
-
-#[derive(Deserialize)]
-struct Sample {
-    #[serde(default)]
-    metric: BTreeMap<String, String>,
-    #[serde(default)]
-    values: Vec<(f64, String)>,
-    #[serde(default)]
-    value: Option<(f64, String)>,
-}
-
-fn parse_value(s: &str) -> f64 {
-    // Prometheus writes "NaN", "+Inf", "-Inf"; Rust parses "NaN", "inf", "+inf", "-inf".
-    match s {
-        "+Inf" => f64::INFINITY,
-        "-Inf" => f64::NEG_INFINITY,
-        other => other.parse().unwrap_or(f64::NAN),
-    }
-}
-
-/// Parses a query or query_range answer. `Err(Ok(..))` is a JSON refusal, `Err(Err(..))` a body
-/// that is not the documented JSON.
-pub(crate) fn parse_answer(body: &str) -> Result<Vec<Series>, Result<(String, String), String>> {
-    let env: Envelope = serde_json::from_str(body)
-        .map_err(|e| Err(format!("{e}; body starts with: {}", excerpt(body))))?;
-    if env.status != "success" {
-        return Err(Ok((
-            env.error_type.unwrap_or_else(|| "error".to_owned()),
-            env.error.unwrap_or_else(|| "(no message)".to_owned()),
-        )));
-    }
-    let data = env.data.ok_or_else(|| Err("success without data".to_owned()))?;
-    let to_series = |s: Sample| -> Result<Series, String> {
-        let mut labels = s.metric;
+/// The series of a query or query_range answer, without `__name__` and with whole-second
+/// timestamps (a scalar is one series without labels). A timestamp that is no time, or a
+/// `string` result, is an error.
+pub(crate) fn to_series(data: QueryData) -> Result<Vec<Series>, String> {
+    let series = |mut labels: BTreeMap<String, String>, points: &[(f64, f64)]| {
         labels.remove("__name__");
-        let points = s
-            .values
+        let points = points
             .iter()
-            .chain(s.value.iter())
-            .map(|(t, v)| Ok((super::timestamp(*t)?, parse_value(v))))
+            .map(|(t, v)| Ok((super::timestamp(*t)?, *v)))
             .collect::<Result<_, String>>()?;
         Ok(Series { labels, points })
     };
-    match data.result_type.as_str() {
-        "matrix" | "vector" => {
-            let samples: Vec<Sample> = serde_json::from_value(data.result)
-                .map_err(|e| Err(format!("unexpected {} shape: {e}", data.result_type)))?;
-            samples.into_iter().map(to_series).collect::<Result<_, _>>().map_err(Err)
+    match data {
+        QueryData::Matrix(m) => m.into_iter().map(|s| series(s.labels, &s.values)).collect(),
+        QueryData::Vector(v) => {
+            v.into_iter().map(|s| series(s.labels, &[(s.timestamp, s.value)])).collect()
         }
-        "scalar" => {
-            let (t, v): (f64, String) = serde_json::from_value(data.result)
-                .map_err(|e| Err(format!("unexpected scalar shape: {e}")))?;
-            Ok(vec![Series {
-                labels: BTreeMap::new(),
-                points: vec![(super::timestamp(t).map_err(Err)?, parse_value(&v))],
-            }])
-        }
-        other => Err(Err(format!("unsupported resultType {other:?}"))),
+        QueryData::Scalar(t, v) => Ok(vec![series(BTreeMap::new(), &[(t, v)])?]),
+        QueryData::String(..) => Err("unsupported resultType \"string\"".to_owned()),
     }
 }
 
@@ -101,51 +44,23 @@ impl PrometheusAdapter {
     /// # Errors
     /// If the HTTP client cannot be built.
     pub fn new(config: HttpConfig) -> Result<Self, QueryError> {
-        Ok(PrometheusAdapter { http: HttpClient::new(config)? })
-    }
-
-    fn ask(&self, path: &str, params: &[(&str, String)]) -> Result<Vec<Series>, QueryError> {
-        let url = self.http.url(path, params);
-        let (status, body) = self.http.get(&url)?;
-        match parse_answer(&body) {
-            Ok(series) if status.is_success() => Ok(series),
-            Err(Ok((error_type, message))) => Err(QueryError::Rejected {
-                url: crate::error::redact_url(url.as_str()),
-                error_type,
-                message,
-            }),
-            _ if !status.is_success() => Err(QueryError::Http {
-                url: crate::error::redact_url(url.as_str()),
-                status: status.as_u16(),
-                message: backend_message(&body),
-            }),
-            Err(Err(message)) => {
-                Err(QueryError::NotJson { url: crate::error::redact_url(url.as_str()), message })
-            }
-            Ok(_) => unreachable!("success status handled above"),
-        }
+        Ok(PrometheusAdapter { api: PrometheusApi::new(config)? })
     }
 }
 
 impl QueryAdapter for PrometheusAdapter {
     fn describe(&self) -> String {
-        format!("prometheus {}", self.http.base())
+        format!("prometheus {}", self.api.base())
     }
 
     fn range(&self, query: &str, range: &TimeRange) -> Result<Vec<Series>, QueryError> {
-        self.ask(
-            "/api/v1/query_range",
-            &[
-                ("query", query.to_owned()),
-                ("start", range.start.to_string()),
-                ("end", range.end.to_string()),
-                ("step", format!("{}s", range.step.max(1))),
-            ],
-        )
+        let (start, end) = (range.start.to_string(), range.end.to_string());
+        let step = format!("{}s", range.step.max(1));
+        self.api.query_range_then(query, [&start, &end, &step], to_series)
     }
 
     fn instant(&self, query: &str, at: i64) -> Result<Vec<Series>, QueryError> {
-        self.ask("/api/v1/query", &[("query", query.to_owned()), ("time", at.to_string())])
+        self.api.query_then(query, Some(&at.to_string()), to_series)
     }
 
     fn raw(&self, query: &str, range: &TimeRange) -> Option<Result<Vec<Series>, QueryError>> {
@@ -155,10 +70,8 @@ impl QueryAdapter for PrometheusAdapter {
             return None;
         }
         let window = (range.end - range.start).max(1) + 1;
-        Some(self.ask(
-            "/api/v1/query",
-            &[("query", format!("{}[{window}s]", query.trim())), ("time", range.end.to_string())],
-        ))
+        let selector = format!("{}[{window}s]", query.trim());
+        Some(self.api.query_then(&selector, Some(&range.end.to_string()), to_series))
     }
 }
 
@@ -204,6 +117,13 @@ pub fn is_selector(q: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A query answer decoded as the adapter reads it.
+    fn parse_answer(body: &str) -> Result<Vec<Series>, Result<(String, String), String>> {
+        let data = crate::query::prometheus_api::decode_answer(body)
+            .map_err(|e| e.map(|r| (r.error_type, r.message)))?;
+        to_series(data).map_err(Err)
+    }
 
     #[test]
     fn matrix_drops_name_and_parses_special_values() {

@@ -235,7 +235,9 @@ impl Workload {
             .unwrap();
         assert!(resp.status().is_success(), "import: {}", resp.status());
         // Poll until the newest legacy and new samples are searchable.
-        let last = (self.t0 + self.seconds).to_string();
+        let store = dualmetrics_testkit::lab::PromClient::new(vm_http);
+        let last =
+            std::time::UNIX_EPOCH + std::time::Duration::from_secs((self.t0 + self.seconds) as u64);
         let p = &self.prefix;
         let u = p.replace('.', "_");
         let probes = [
@@ -251,14 +253,7 @@ impl Workload {
         for (q, want) in probes {
             loop {
                 let _ = client.get(format!("{vm_http}/internal/force_flush")).send();
-                let mut url = url::Url::parse(&format!("{vm_http}/api/v1/query")).unwrap();
-                url.query_pairs_mut().append_pair("query", &q).append_pair("time", &last);
-                let v: serde_json::Value =
-                    client.get(url).send().and_then(|r| r.json()).unwrap_or_default();
-                let n = v["data"]["result"][0]["value"][1]
-                    .as_str()
-                    .and_then(|s| s.parse::<usize>().ok())
-                    .unwrap_or(0);
+                let n = store.query_value_at(&q, last).ok().flatten().unwrap_or(0.0) as usize;
                 if n >= want {
                     break;
                 }

@@ -180,6 +180,9 @@ pub fn parse_yaml(text: &str, source: &str) -> Result<Vec<AlertSpec>, AlertError
 /// The legacy alerts of a dashboard document (`alert` on Graphite panels), with each
 /// condition's refId resolved to its target. Other targets of the panel are `#refs`.
 ///
+/// Per alerting panel: its targets by refId ([`panel_targets`]), each condition
+/// ([`dashboard_condition`]), then the alert's own settings ([`dashboard_alert`]).
+///
 /// # Errors
 /// A condition naming a refId the panel does not have, naming dashboard, panel and refId.
 pub fn from_dashboard(doc: &Value, source: &str) -> Result<Vec<AlertSpec>, AlertError> {
@@ -192,96 +195,115 @@ pub fn from_dashboard(doc: &Value, source: &str) -> Result<Vec<AlertSpec>, Alert
         let id =
             p.get("id").and_then(Value::as_i64).map(|i| format!(" (id {i})")).unwrap_or_default();
         let origin = format!("dashboard {title:?}, panel {panel:?}{id}");
-        let targets: BTreeMap<String, String> = p
-            .get("targets")
+        let targets = panel_targets(p);
+        let name = alert.get("name").and_then(Value::as_str).unwrap_or(panel).to_owned();
+        let conditions = alert
+            .get("conditions")
             .and_then(Value::as_array)
             .into_iter()
             .flatten()
-            .filter_map(|t| {
-                Some((
-                    t.get("refId")?.as_str()?.to_owned(),
-                    t.get(crate::grafana::panel::GRAPHITE_FIELD)
-                        .or_else(|| t.get("target"))?
-                        .as_str()?
-                        .to_owned(),
-                ))
-            })
-            .collect();
-        let name = alert.get("name").and_then(Value::as_str).unwrap_or(panel).to_owned();
-        let mut conditions = Vec::new();
-        for c in alert.get("conditions").and_then(Value::as_array).into_iter().flatten() {
-            let qp: Vec<String> = c
-                .pointer("/query/params")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .filter_map(|v| v.as_str().map(str::to_owned))
-                .collect();
-            let ref_id = qp.first().cloned().unwrap_or_default();
-            let Some(target) = targets.get(&ref_id) else {
-                return Err(AlertError::Invalid {
+            .map(|c| {
+                dashboard_condition(c, &targets).map_err(|ref_id| AlertError::Invalid {
                     file: source.to_owned(),
                     alert: format!("{origin}, alert {name:?}"),
                     message: format!(
                         "condition on refId {ref_id:?}, which the panel does not have"
                     ),
-                });
-            };
-            let end = qp.get(2).map(String::as_str).unwrap_or("now");
-            let end_offset = end.strip_prefix("now-").map(str::to_owned);
-            let evaluator = c.pointer("/evaluator/type").and_then(Value::as_str).unwrap_or("gt");
-            conditions.push(Condition {
-                target: target.clone(),
-                ref_id: Some(ref_id.clone()),
-                reducer: c.pointer("/reducer/type").and_then(Value::as_str).unwrap_or("avg").into(),
-                window: qp.get(1).cloned().unwrap_or_else(|| DEFAULT_WINDOW.into()),
-                end_offset,
-                evaluator: if evaluator == "no_value" { "absent".into() } else { evaluator.into() },
-                params: c
-                    .pointer("/evaluator/params")
-                    .and_then(Value::as_array)
-                    .into_iter()
-                    .flatten()
-                    .filter_map(Value::as_f64)
-                    .collect(),
-                operator: c
-                    .pointer("/operator/type")
-                    .and_then(Value::as_str)
-                    .unwrap_or("and")
-                    .into(),
-            });
-        }
-        let mut annotations = BTreeMap::new();
-        if let Some(m) = alert.get("message").and_then(Value::as_str).filter(|m| !m.is_empty()) {
-            annotations.insert("summary".to_owned(), m.to_owned());
-        }
-        let labels = alert
-            .get("alertRuleTags")
-            .and_then(Value::as_object)
-            .map(|o| {
-                o.iter().filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned()))).collect()
+                })
             })
-            .unwrap_or_default();
-        out.push(AlertSpec {
-            name,
-            origin,
-            conditions,
-            for_: alert
-                .get("for")
-                .and_then(Value::as_str)
-                .filter(|f| *f != "0m" && *f != "0")
-                .map(str::to_owned),
-            frequency: alert
-                .get("frequency")
-                .and_then(Value::as_str)
-                .unwrap_or(DEFAULT_FREQUENCY)
-                .to_owned(),
-            no_data: alert.get("noDataState").and_then(Value::as_str).map(str::to_owned),
-            exec_error: alert.get("executionErrorState").and_then(Value::as_str).map(str::to_owned),
-            labels,
-            annotations,
-            refs: targets,
-        });
+            .collect::<Result<Vec<_>, _>>()?;
+        out.push(dashboard_alert(alert, name, origin, conditions, targets));
     }
     Ok(out)
+}
+
+/// A panel's targets by refId: the Graphite text a port kept, or the `target`.
+fn panel_targets(p: &Value) -> BTreeMap<String, String> {
+    p.get("targets")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|t| {
+            Some((
+                t.get("refId")?.as_str()?.to_owned(),
+                t.get(crate::grafana::panel::GRAPHITE_FIELD)
+                    .or_else(|| t.get("target"))?
+                    .as_str()?
+                    .to_owned(),
+            ))
+        })
+        .collect()
+}
+
+/// One condition of a dashboard alert: `query.params` are (refId, window, end), then reducer,
+/// evaluator (`no_value` is `absent`) and operator. `Err` is a refId the panel does not have.
+fn dashboard_condition(c: &Value, targets: &BTreeMap<String, String>) -> Result<Condition, String> {
+    let qp: Vec<String> = c
+        .pointer("/query/params")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|v| v.as_str().map(str::to_owned))
+        .collect();
+    let ref_id = qp.first().cloned().unwrap_or_default();
+    let Some(target) = targets.get(&ref_id) else { return Err(ref_id) };
+    let end = qp.get(2).map(String::as_str).unwrap_or("now");
+    let end_offset = end.strip_prefix("now-").map(str::to_owned);
+    let evaluator = c.pointer("/evaluator/type").and_then(Value::as_str).unwrap_or("gt");
+    Ok(Condition {
+        target: target.clone(),
+        ref_id: Some(ref_id.clone()),
+        reducer: c.pointer("/reducer/type").and_then(Value::as_str).unwrap_or("avg").into(),
+        window: qp.get(1).cloned().unwrap_or_else(|| DEFAULT_WINDOW.into()),
+        end_offset,
+        evaluator: if evaluator == "no_value" { "absent".into() } else { evaluator.into() },
+        params: c
+            .pointer("/evaluator/params")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_f64)
+            .collect(),
+        operator: c.pointer("/operator/type").and_then(Value::as_str).unwrap_or("and").into(),
+    })
+}
+
+/// A dashboard alert with its conditions: `for` (none when zero), frequency, no-data and error
+/// states, the message as the `summary` annotation and `alertRuleTags` as labels.
+fn dashboard_alert(
+    alert: &Value,
+    name: String,
+    origin: String,
+    conditions: Vec<Condition>,
+    targets: BTreeMap<String, String>,
+) -> AlertSpec {
+    let mut annotations = BTreeMap::new();
+    if let Some(m) = alert.get("message").and_then(Value::as_str).filter(|m| !m.is_empty()) {
+        annotations.insert("summary".to_owned(), m.to_owned());
+    }
+    let labels = alert
+        .get("alertRuleTags")
+        .and_then(Value::as_object)
+        .map(|o| o.iter().filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned()))).collect())
+        .unwrap_or_default();
+    AlertSpec {
+        name,
+        origin,
+        conditions,
+        for_: alert
+            .get("for")
+            .and_then(Value::as_str)
+            .filter(|f| *f != "0m" && *f != "0")
+            .map(str::to_owned),
+        frequency: alert
+            .get("frequency")
+            .and_then(Value::as_str)
+            .unwrap_or(DEFAULT_FREQUENCY)
+            .to_owned(),
+        no_data: alert.get("noDataState").and_then(Value::as_str).map(str::to_owned),
+        exec_error: alert.get("executionErrorState").and_then(Value::as_str).map(str::to_owned),
+        labels,
+        annotations,
+        refs: targets,
+    }
 }

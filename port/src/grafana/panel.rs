@@ -111,6 +111,10 @@ pub fn has_ported_targets(panel: &Value) -> bool {
 }
 
 /// Ports the Graphite targets of one (non-row) panel in place.
+///
+/// Each Graphite target is translated ([`translate_target`]) and replaced by a Prometheus
+/// target ([`prometheus_target`]) that keeps the Graphite text; other targets stay as they are.
+/// Then the panel's datasource, unit ([`PanelOptions::seconds`]) and description follow.
 pub fn port(
     panel: &mut Value,
     row: Option<&str>,
@@ -130,16 +134,7 @@ pub fn port(
     if !graphite.iter().any(|g| *g) {
         return Vec::new();
     }
-    // every Graphite target of the panel, by refId, for `#A` references
-    let mut refs = BTreeMap::new();
-    for (t, g) in targets.iter().zip(&graphite) {
-        if let (true, Some(r), Some(text)) =
-            (*g, t.get("refId").and_then(Value::as_str), t.get("target").and_then(Value::as_str))
-        {
-            refs.insert(r.to_owned(), text.to_owned());
-        }
-    }
-    let tctx = Context { refs, ..ctx.clone() };
+    let tctx = Context { refs: graphite_refs(targets, &graphite), ..ctx.clone() };
     let mut reports = Vec::new();
     let mut new_targets = Vec::new();
     for (t, g) in targets.iter().zip(&graphite) {
@@ -150,48 +145,10 @@ pub fn port(
         let text = t.get("target").and_then(Value::as_str).unwrap_or_default().trim().to_owned();
         let ref_id = t.get("refId").and_then(Value::as_str).unwrap_or_default().to_owned();
         let hidden = t.get("hide").and_then(Value::as_bool).unwrap_or(false);
-        let (translation, error) = if text.is_empty() {
-            (None, None)
-        } else {
-            match translate(&text, &tctx) {
-                Ok(tr) => (Some(tr), None),
-                Err(e) => {
-                    // a full text with the references inlined may still read
-                    let full = t.get("targetFull").and_then(Value::as_str).filter(|f| *f != text);
-                    match full.map(|f| translate(f, &tctx)) {
-                        Some(Ok(tr)) => (Some(tr), None),
-                        _ => (None, Some(e.to_string())),
-                    }
-                }
-            }
-        };
-        let mut nt = serde_json::Map::new();
-        nt.insert("refId".into(), Value::String(ref_id.clone()));
-        if panel_kind == DsKind::Mixed || t.get("datasource").is_some() {
-            nt.insert("datasource".into(), opts.datasource.clone());
-        }
-        let mut expr = translation.as_ref().and_then(|tr| tr.promql.clone()).unwrap_or_default();
-        for v in multi_vars {
-            // Grafana interpolates a multi-value variable as a regex for Prometheus
-            expr = expr.replace(&format!("=\"${v}\""), &format!("=~\"${v}\""));
-            expr = expr.replace(&format!("=\"${{{v}}}\""), &format!("=~\"${{{v}}}\""));
-        }
-        nt.insert("expr".into(), Value::String(expr));
-        if let Some(l) = translation.as_ref().and_then(|tr| tr.legend.clone()) {
-            nt.insert("legendFormat".into(), Value::String(l));
-        }
-        nt.insert("range".into(), Value::Bool(true));
-        nt.insert("editorMode".into(), Value::String("code".into()));
-        if hidden {
-            nt.insert("hide".into(), Value::Bool(true));
-        }
-        nt.insert(GRAPHITE_FIELD.into(), Value::String(text.clone()));
-        if let Some(tr) = &translation {
-            nt.insert("dualmetricsStatus".into(), Value::String(tr.status.as_str().into()));
-        } else if error.is_some() {
-            nt.insert("dualmetricsStatus".into(), Value::String("error".into()));
-        }
-        new_targets.push(Value::Object(nt));
+        let (translation, error) = translate_target(t, &text, &tctx);
+        let in_mixed = panel_kind == DsKind::Mixed || t.get("datasource").is_some();
+        let ported = Ported { ref_id: &ref_id, text: &text, hidden, in_mixed };
+        new_targets.push(ported.target(translation.as_ref(), error.is_some(), opts, multi_vars));
         if !text.is_empty() {
             reports.push(TargetReport {
                 row: row.map(str::to_owned),
@@ -214,6 +171,92 @@ pub fn port(
     }
     describe(panel, &reports);
     reports
+}
+
+/// Every Graphite target of the panel, by refId, for `#A` references.
+fn graphite_refs(targets: &[Value], graphite: &[bool]) -> BTreeMap<String, String> {
+    let mut refs = BTreeMap::new();
+    for (t, g) in targets.iter().zip(graphite) {
+        if let (true, Some(r), Some(text)) =
+            (*g, t.get("refId").and_then(Value::as_str), t.get("target").and_then(Value::as_str))
+        {
+            refs.insert(r.to_owned(), text.to_owned());
+        }
+    }
+    refs
+}
+
+/// The translation of a target's text (`None` for an empty one), or the error; when the text
+/// does not translate, its `targetFull` (references inlined) may still.
+fn translate_target(
+    t: &Value,
+    text: &str,
+    tctx: &Context,
+) -> (Option<Translation>, Option<String>) {
+    if text.is_empty() {
+        return (None, None);
+    }
+    match translate(text, tctx) {
+        Ok(tr) => (Some(tr), None),
+        Err(e) => {
+            // a full text with the references inlined may still read
+            let full = t.get("targetFull").and_then(Value::as_str).filter(|f| *f != text);
+            match full.map(|f| translate(f, tctx)) {
+                Some(Ok(tr)) => (Some(tr), None),
+                _ => (None, Some(e.to_string())),
+            }
+        }
+    }
+}
+
+/// One Graphite target as it is ported.
+struct Ported<'a> {
+    ref_id: &'a str,
+    /// The Graphite text (trimmed).
+    text: &'a str,
+    hidden: bool,
+    /// The panel is mixed or the target names its own datasource: it gets the new one.
+    in_mixed: bool,
+}
+
+impl Ported<'_> {
+    /// The Prometheus target replacing it: the PromQL (multi-value variables as regex
+    /// matchers), the legend, the Graphite text and the translation's status.
+    fn target(
+        &self,
+        translation: Option<&Translation>,
+        failed: bool,
+        opts: &PanelOptions,
+        multi_vars: &[String],
+    ) -> Value {
+        let mut nt = serde_json::Map::new();
+        nt.insert("refId".into(), Value::String(self.ref_id.to_owned()));
+        if self.in_mixed {
+            nt.insert("datasource".into(), opts.datasource.clone());
+        }
+        let mut expr = translation.and_then(|tr| tr.promql.clone()).unwrap_or_default();
+        for v in multi_vars {
+            // Grafana interpolates a multi-value variable as a regex for Prometheus
+            expr = expr.replace(&format!("=\"${v}\""), &format!("=~\"${v}\""));
+            expr = expr.replace(&format!("=\"${{{v}}}\""), &format!("=~\"${{{v}}}\""));
+        }
+        nt.insert("expr".into(), Value::String(expr));
+        if let Some(l) = translation.and_then(|tr| tr.legend.clone()) {
+            nt.insert("legendFormat".into(), Value::String(l));
+        }
+        nt.insert("range".into(), Value::Bool(true));
+        nt.insert("editorMode".into(), Value::String("code".into()));
+        if self.hidden {
+            nt.insert("hide".into(), Value::Bool(true));
+        }
+        nt.insert(GRAPHITE_FIELD.into(), Value::String(self.text.to_owned()));
+        if let Some(tr) = translation {
+            nt.insert("dualmetricsStatus".into(), Value::String(tr.status.as_str().into()));
+        } else if failed {
+            nt.insert("dualmetricsStatus".into(), Value::String("error".into()));
+        }
+        Value::Object(nt)
+    }
 }
 
 fn to_seconds(panel: &mut Value, reports: &[TargetReport]) {

@@ -17,6 +17,7 @@
 use super::{untranslatable, Fail, NodeRef, Semantics, Series, Translator};
 use crate::graphite::{Call, Expr, Part, PathExpr, PathNode};
 use crate::promql::{self, MatchOp, Matcher};
+use dualmetrics_model::catalog::CatalogInstrument;
 use dualmetrics_model::naming_map::{otel_label, otel_series_base};
 use dualmetrics_model::{MetricKind, Unit};
 
@@ -236,7 +237,10 @@ pub(crate) fn node_value_regex(t: &mut Translator<'_>, n: &PathNode) -> Option<S
     Some(n.parts.iter().map(|p| part_regex(t, p, false)).collect())
 }
 
-/// Resolves the key nodes to the new side.
+/// Resolves the key nodes to the new side, first match wins: 1. the SDK catalog, for a literal
+/// key it lists ([`catalog_side`]); 2. the mapping file (the shim maps straggler keys with it);
+/// 3. the shim's naming, where the key is the OTel name (a pattern becomes a regex on
+/// `__name__`, [`pattern_name`]).
 fn resolve(
     t: &mut Translator<'_>,
     ns: &Ns,
@@ -244,7 +248,7 @@ fn resolve(
     tags: &[(String, String)],
 ) -> Result<NewSide, Fail> {
     let prom = t.ctx.prometheus_naming;
-    let (mut kind, unit) = metric_kind(ns);
+    let (kind, unit) = metric_kind(ns);
     let mut matchers: Vec<Matcher> = tags
         .iter()
         .map(|(k, v)| Matcher::new(otel_label(k, prom), MatchOp::Eq, v.clone()))
@@ -256,42 +260,24 @@ fn resolve(
         .iter()
         .map(|n| if n.is_literal() { NodeRef::Literal(n.raw.clone()) } else { NodeRef::Name })
         .collect();
-    let mut scale = 1.0;
-    let mut histogram_as_counter = false;
+    let side = NewSide {
+        name: String::new(),
+        name_regex: false,
+        matchers,
+        key_refs,
+        labels: Vec::new(),
+        scale: 1.0,
+        kind,
+        histogram_as_counter: false,
+    };
+    let ctx = t.ctx;
     // 1. the SDK catalog, for a literal key
-    let mut otel_name = key_text.clone();
-    if let (true, Some(cat)) = (literal, &t.ctx.catalog) {
+    if let (true, Some(cat)) = (literal, &ctx.catalog) {
         if let Some(inst) = cat.by_statsd_key(&key_text) {
-            otel_name = inst.otel_name.clone().unwrap_or_else(|| inst.name.clone());
-            kind = inst.kind;
-            let cat_unit = inst.unit.clone();
-            if matches!(ns, Ns::Timer(_)) {
-                scale = Unit::new(cat_unit.as_str()).millis_factor().unwrap_or(1.0);
-                if scale != 1.0 {
-                    t.note(format!(
-                        "`{key_text}`: the StatsD timer is in ms, the OTel histogram in `{cat_unit}`: values are multiplied by {}",
-                        promql::number(scale)
-                    ));
-                }
-            }
-            if kind == MetricKind::Histogram && inst.statsd_type != "ms" {
-                histogram_as_counter = true;
-            }
-            let name = otel_series_base(&otel_name, &cat_unit, kind, prom);
-            return Ok(NewSide {
-                name,
-                name_regex: false,
-                matchers,
-                key_refs,
-                labels: Vec::new(),
-                scale,
-                kind,
-                histogram_as_counter,
-            });
+            return Ok(catalog_side(t, ns, inst, &key_text, side));
         }
     }
     // 2. the mapping file (the shim maps straggler keys with it)
-    let ctx = t.ctx;
     if let Some(file) = &ctx.mapping {
         if let Some(side) = super::mapping::resolve(t, file, ns, key, tags, kind, unit)? {
             return Ok(side);
@@ -299,19 +285,54 @@ fn resolve(
     }
     // 3. the shim's naming: the key is the OTel name
     if literal {
-        let name = otel_series_base(&otel_name, unit, kind, prom);
-        return Ok(NewSide {
-            name,
-            name_regex: false,
-            matchers,
-            key_refs,
-            labels: Vec::new(),
-            scale,
-            kind,
-            histogram_as_counter,
-        });
+        return Ok(NewSide { name: otel_series_base(&key_text, unit, kind, prom), ..side });
     }
-    // a pattern: name the placeholders, then turn the named text into a regex
+    let name = pattern_name(t, key, &key_text, unit, kind);
+    Ok(NewSide { name, name_regex: true, ..side })
+}
+
+/// The new side of a key the SDK catalog lists: its OTel name, kind and unit (a timer in
+/// another unit than ms is scaled, with a note).
+fn catalog_side(
+    t: &mut Translator<'_>,
+    ns: &Ns,
+    inst: &CatalogInstrument,
+    key_text: &str,
+    side: NewSide,
+) -> NewSide {
+    let otel_name = inst.otel_name.clone().unwrap_or_else(|| inst.name.clone());
+    let kind = inst.kind;
+    let cat_unit = inst.unit.clone();
+    let mut scale = 1.0;
+    if matches!(ns, Ns::Timer(_)) {
+        scale = Unit::new(cat_unit.as_str()).millis_factor().unwrap_or(1.0);
+        if scale != 1.0 {
+            t.note(format!(
+                "`{key_text}`: the StatsD timer is in ms, the OTel histogram in `{cat_unit}`: values are multiplied by {}",
+                promql::number(scale)
+            ));
+        }
+    }
+    NewSide {
+        name: otel_series_base(&otel_name, &cat_unit, kind, t.ctx.prometheus_naming),
+        scale,
+        kind,
+        histogram_as_counter: kind == MetricKind::Histogram && inst.statsd_type != "ms",
+        ..side
+    }
+}
+
+/// The `__name__` regex of a key pattern: the placeholders are named, then the named text is
+/// turned into a regex. A wildcard or a template variable in it makes the translation
+/// approximate (with the reason).
+fn pattern_name(
+    t: &mut Translator<'_>,
+    key: &[PathNode],
+    key_text: &str,
+    unit: &str,
+    kind: MetricKind,
+) -> String {
+    let prom = t.ctx.prometheus_naming;
     let mut placeholder_text = String::new();
     let mut regexes: Vec<String> = Vec::new();
     let mut star = false;
@@ -343,16 +364,7 @@ fn resolve(
             "a template variable in the metric-name part of `{key_text}`: its values must be spelled as Prometheus names (`.` and `-` become `_`)"
         ));
     }
-    Ok(NewSide {
-        name: re,
-        name_regex: true,
-        matchers,
-        key_refs,
-        labels: Vec::new(),
-        scale,
-        kind,
-        histogram_as_counter,
-    })
+    re
 }
 
 /// Translates a metric path; `extra` matchers are added (for `exclude`/`grep`).
@@ -432,46 +444,36 @@ fn base_series(expr: String, atom: bool, sem: Semantics) -> Series {
     }
 }
 
-/// The PromQL for the namespace's semantics.
+/// `e` (a per-second rate) times the flush interval `f` in seconds: a count per flush. The
+/// flag says whether the result is still an atom (no operator).
+fn times_flush(e: String, f: f64) -> (String, bool) {
+    if f == 1.0 {
+        (e, true)
+    } else {
+        (format!("{e} * {}", promql::number(f)), false)
+    }
+}
+
+/// `e` times the new side's `scale` (an OTel histogram in another unit than the timer's ms).
+fn scaled(e: String, atom: bool, scale: f64) -> (String, bool) {
+    if scale == 1.0 {
+        (e, atom)
+    } else {
+        (format!("{} * {}", if atom { e } else { format!("({e})") }, promql::number(scale)), false)
+    }
+}
+
+/// The PromQL for the namespace's semantics (timers: [`timer`]).
 fn build(t: &mut Translator<'_>, ns: &Ns, side: &NewSide, p: &PathExpr) -> Result<Series, Fail> {
     let f = t.flush();
     let ri = t.ctx.rate_interval.clone();
-    let times_flush = |e: String| {
-        if f == 1.0 {
-            (e, true)
-        } else {
-            (format!("{e} * {}", promql::number(f)), false)
-        }
-    };
-    let scaled = |e: String, atom: bool| {
-        if side.scale == 1.0 {
-            (e, atom)
-        } else {
-            (
-                format!(
-                    "{} * {}",
-                    if atom { e } else { format!("({e})") },
-                    promql::number(side.scale)
-                ),
-                false,
-            )
-        }
-    };
     let counter_sel =
         || if side.histogram_as_counter { side.selector("_sum") } else { side.selector("") };
-    let hist = side.kind == MetricKind::Histogram;
-    let need_hist = |what: &str| -> Result<(), Fail> {
-        if hist {
-            Ok(())
-        } else {
-            Err(untranslatable("path", format!("`{}`: the {what} of a timer needs a histogram on the new side, and the catalog says `{}` is not one", p.raw, side.name)))
-        }
-    };
     Ok(match ns {
         Ns::CounterCount => {
             let total = counter_sel();
             let rate = format!("rate({})", t.range(&total, &ri));
-            let (expr, atom) = times_flush(rate);
+            let (expr, atom) = times_flush(rate, f);
             let mut s = base_series(expr, atom, Semantics::CountPerInterval { seconds: f });
             if t.offset.is_none() {
                 s.counter_total = Some(total);
@@ -496,74 +498,87 @@ fn build(t: &mut Translator<'_>, ns: &Ns, side: &NewSide, p: &PathExpr) -> Resul
             let sel = side.selector("");
             base_series(t.instant(&sel), true, Semantics::Level)
         }
-        Ns::Timer(stat) => {
-            need_hist(stat)?;
-            let tr: &Translator<'_> = t;
-            let rates: [String; 3] = ["_count", "_sum", "_bucket"]
-                .map(|suffix| format!("rate({})", tr.range(&side.selector(suffix), &ri)));
-            let rate = |suffix: &str| match suffix {
-                "_count" => rates[0].clone(),
-                "_sum" => rates[1].clone(),
-                _ => rates[2].clone(),
-            };
-            let mut s = match stat.as_str() {
-                "count" => {
-                    let (e, a) = times_flush(rate("_count"));
-                    base_series(e, a, Semantics::CountPerInterval { seconds: f })
-                }
-                "count_ps" => base_series(rate("_count"), true, Semantics::PerSecond),
-                "sum" => {
-                    let (e, a) = times_flush(rate("_sum"));
-                    let (e, a) = scaled(e, a);
-                    base_series(e, a, Semantics::SumPerInterval { seconds: f })
-                }
-                "mean" => {
-                    let (e, a) = scaled(format!("{} / {}", rate("_sum"), rate("_count")), false);
-                    base_series(e, a, Semantics::Mean)
-                }
-                other => {
-                    let q = match other {
-                        "upper" => 1.0,
-                        "lower" => 0.0,
-                        "median" => 0.5,
-                        s if s.starts_with("upper_") => s["upper_".len()..]
-                            .replacen('_', ".", 1)
-                            .parse::<f64>()
-                            .ok()
-                            .filter(|p| (0.0..=100.0).contains(p))
-                            .map(|p| (p * 1e7).round() / 1e9)
-                            .ok_or_else(|| untranslatable("path", format!("`{}`: `{s}` is not a timer statistic", p.raw)))?,
-                        s => {
-                            return Err(untranslatable(
-                                "path",
-                                format!("`{}`: the timer statistic `{s}` needs the individual timings; an OTel histogram keeps only buckets, sum and count", p.raw),
-                            ))
-                        }
-                    };
-                    if side.name_regex {
-                        return Err(untranslatable(
-                            "path",
-                            format!("`{}`: a percentile over several timers whose names differ only in a wildcard node needs one histogram per timer; a mapping rule that turns the node into a label makes it translatable", p.raw),
-                        ));
-                    }
-                    let reason = match other {
-                        "upper" => "`upper` (the largest timing) becomes histogram_quantile(1, …): the upper bound of the highest non-empty bucket".to_owned(),
-                        "lower" => "`lower` (the smallest timing) becomes histogram_quantile(0, …): the lower bound of the lowest non-empty bucket".to_owned(),
-                        s => format!("`{s}` becomes histogram_quantile({}, …), which interpolates within a bucket: the error is up to that bucket's width", promql::number(q)),
-                    };
-                    t.approx(reason);
-                    let e =
-                        format!("histogram_quantile({}, {})", promql::number(q), rate("_bucket"));
-                    let (e, a) = scaled(e, true);
-                    base_series(e, a, Semantics::Quantile { q })
-                }
-            };
-            if !matches!(stat.as_str(), "count" | "count_ps") {
-                s.unit = Some("ms".to_owned());
-            }
-            s
-        }
+        Ns::Timer(stat) => timer(t, stat, side, p)?,
     })
+}
+
+/// A timer statistic from the new side's histogram: the count or sum per flush, the count per
+/// second, the mean, or a quantile ([`timer_quantile`]).
+fn timer(t: &mut Translator<'_>, stat: &str, side: &NewSide, p: &PathExpr) -> Result<Series, Fail> {
+    if side.kind != MetricKind::Histogram {
+        return Err(untranslatable("path", format!("`{}`: the {stat} of a timer needs a histogram on the new side, and the catalog says `{}` is not one", p.raw, side.name)));
+    }
+    let f = t.flush();
+    let ri = t.ctx.rate_interval.clone();
+    let tr: &Translator<'_> = t;
+    let [count, sum, bucket] = ["_count", "_sum", "_bucket"]
+        .map(|suffix| format!("rate({})", tr.range(&side.selector(suffix), &ri)));
+    let mut s = match stat {
+        "count" => {
+            let (e, a) = times_flush(count, f);
+            base_series(e, a, Semantics::CountPerInterval { seconds: f })
+        }
+        "count_ps" => base_series(count, true, Semantics::PerSecond),
+        "sum" => {
+            let (e, a) = times_flush(sum, f);
+            let (e, a) = scaled(e, a, side.scale);
+            base_series(e, a, Semantics::SumPerInterval { seconds: f })
+        }
+        "mean" => {
+            let (e, a) = scaled(format!("{sum} / {count}"), false, side.scale);
+            base_series(e, a, Semantics::Mean)
+        }
+        other => timer_quantile(t, other, side, p, &bucket)?,
+    };
+    if !matches!(stat, "count" | "count_ps") {
+        s.unit = Some("ms".to_owned());
+    }
+    Ok(s)
+}
+
+/// A timer's `upper`, `lower`, `median` or `upper_NN` as `histogram_quantile` over
+/// `bucket_rate` (approximate, with the reason); any other statistic needs the individual
+/// timings and is untranslatable.
+fn timer_quantile(
+    t: &mut Translator<'_>,
+    stat: &str,
+    side: &NewSide,
+    p: &PathExpr,
+    bucket_rate: &str,
+) -> Result<Series, Fail> {
+    let q = match stat {
+        "upper" => 1.0,
+        "lower" => 0.0,
+        "median" => 0.5,
+        s if s.starts_with("upper_") => s["upper_".len()..]
+            .replacen('_', ".", 1)
+            .parse::<f64>()
+            .ok()
+            .filter(|p| (0.0..=100.0).contains(p))
+            .map(|p| (p * 1e7).round() / 1e9)
+            .ok_or_else(|| untranslatable("path", format!("`{}`: `{s}` is not a timer statistic", p.raw)))?,
+        s => {
+            return Err(untranslatable(
+                "path",
+                format!("`{}`: the timer statistic `{s}` needs the individual timings; an OTel histogram keeps only buckets, sum and count", p.raw),
+            ))
+        }
+    };
+    if side.name_regex {
+        return Err(untranslatable(
+            "path",
+            format!("`{}`: a percentile over several timers whose names differ only in a wildcard node needs one histogram per timer; a mapping rule that turns the node into a label makes it translatable", p.raw),
+        ));
+    }
+    let reason = match stat {
+        "upper" => "`upper` (the largest timing) becomes histogram_quantile(1, …): the upper bound of the highest non-empty bucket".to_owned(),
+        "lower" => "`lower` (the smallest timing) becomes histogram_quantile(0, …): the lower bound of the lowest non-empty bucket".to_owned(),
+        s => format!("`{s}` becomes histogram_quantile({}, …), which interpolates within a bucket: the error is up to that bucket's width", promql::number(q)),
+    };
+    t.approx(reason);
+    let e = format!("histogram_quantile({}, {bucket_rate})", promql::number(q));
+    let (e, a) = scaled(e, true, side.scale);
+    Ok(base_series(e, a, Semantics::Quantile { q }))
 }
 
 /// `seriesByTag('name=…', 'k=v', 'k!=v', 'k=~re', 'k!=~re')`.

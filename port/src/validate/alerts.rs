@@ -185,8 +185,19 @@ fn pending(times: &[i64], cond: &BTreeSet<i64>, for_secs: i64) -> BTreeSet<i64> 
     out
 }
 
+/// The window of one condition and how far before the evaluation instant it ends, seconds.
+fn condition_window(c: &Condition) -> (i64, i64) {
+    let w = duration_secs(&c.window).unwrap_or(300);
+    let off = c.end_offset.as_deref().and_then(duration_secs).unwrap_or(0);
+    (w, off)
+}
+
 /// Backtests one ported alert over `[start, end]` (evaluated at its frequency);
 /// `rate_interval` replaces `$__rate_interval` in the queries it asks for data presence.
+///
+/// In order: both sides' data ([`AlertData::fetch`]), the instants each label set's condition
+/// holds ([`new_holds`], [`legacy_holds`]), one [`timeline`] per label set, then whether the
+/// new side has the data at all ([`new_side_data`]) and the verdict.
 pub fn backtest(
     report: &AlertReport,
     legacy: &dyn QueryAdapter,
@@ -211,150 +222,32 @@ pub fn backtest(
         result.explanation = format!("not ported: {}", report.reasons.join("; "));
         return result;
     };
-    let times: Vec<i64> = TimeRange { start, end, step }.grid();
-    let for_secs = spec.for_.as_deref().and_then(duration_secs).unwrap_or(0);
-    // new side: the rule's expression, evaluated by the backend itself
-    let new_series = match new.range(&rule.expr, &TimeRange { start, end, step }) {
-        Ok(s) => s,
-        Err(e) => {
-            result.explanation = format!("new side: {e}");
-            result.error = true;
+    let range = TimeRange { start, end, step };
+    let data = match AlertData::fetch(report, &rule.expr, legacy, new, &range, vars) {
+        Ok(data) => data,
+        Err(explanation) => {
+            (result.explanation, result.error) = (explanation, true);
             return result;
         }
     };
-    // legacy side: Grafana's evaluation of each condition over the render API's points
-    let mut legacy_conds: Vec<(String, Vec<Series>)> = Vec::new();
-    for c in &spec.conditions {
-        let w = duration_secs(&c.window).unwrap_or(300);
-        let off = c.end_offset.as_deref().and_then(duration_secs).unwrap_or(0);
-        let target = super::expand_refs(&c.target, &spec.refs);
-        let (g, _) = super::variables::fill(&target, "", vars);
-        match legacy.range(&g, &TimeRange { start: start - w - off, end, step: 1 }) {
-            Ok(s) => legacy_conds.push((c.operator.clone(), s)),
-            Err(e) => {
-                result.explanation = format!("legacy side: {e}");
-                result.error = true;
-                return result;
-            }
-        }
-    }
-    // label sets: the labels both sides know
-    let new_keys: BTreeSet<String> =
-        new_series.iter().flat_map(|s| s.labels.keys().cloned()).collect();
-    let legacy_keys: BTreeSet<String> = legacy_conds
-        .iter()
-        .flat_map(|(_, ss)| ss.iter().flat_map(|s| s.labels.keys().cloned()))
-        .collect();
-    let keys: BTreeSet<String> = new_keys.intersection(&legacy_keys).cloned().collect();
-    let mut new_on: BTreeMap<String, BTreeSet<i64>> = BTreeMap::new();
-    for s in &new_series {
-        let e = new_on.entry(key(&s.labels, &keys)).or_default();
-        for (t, v) in &s.points {
-            if !v.is_nan() {
-                e.insert(*t);
-            }
-        }
-    }
-    let mut legacy_on: BTreeMap<String, BTreeSet<i64>> = BTreeMap::new();
-    for &t in &times {
-        let mut per_key: BTreeMap<String, bool> = BTreeMap::new();
-        for (i, c) in spec.conditions.iter().enumerate() {
-            let w = duration_secs(&c.window).unwrap_or(300);
-            let off = c.end_offset.as_deref().and_then(duration_secs).unwrap_or(0);
-            let series = &legacy_conds[i].1;
-            let mut cond_keys: BTreeMap<String, bool> = BTreeMap::new();
-            if series.is_empty() && c.evaluator == "absent" {
-                cond_keys.insert(String::new(), true);
-            }
-            for s in series {
-                let vals: Vec<f64> = s
-                    .points
-                    .iter()
-                    .filter(|(pt, v)| *pt > t - off - w && *pt <= t - off && !v.is_nan())
-                    .map(|(_, v)| *v)
-                    .collect();
-                let h = holds(c, reduce(&c.reducer, &vals));
-                *cond_keys.entry(key(&s.labels, &keys)).or_insert(false) |= h;
-            }
-            for (k, h) in cond_keys {
-                let e = per_key.entry(k).or_insert(false);
-                *e = if i == 0 {
-                    h
-                } else if c.operator == "or" {
-                    *e || h
-                } else {
-                    *e && h
-                };
-            }
-        }
-        for (k, h) in per_key {
-            let e = legacy_on.entry(k).or_default();
-            if h {
-                e.insert(t);
-            }
-        }
-    }
+    let times: Vec<i64> = range.grid();
+    let for_secs = spec.for_.as_deref().and_then(duration_secs).unwrap_or(0);
+    let keys = data.shared_keys();
+    let new_on = new_holds(&data.new_series, &keys);
+    let legacy_on = legacy_holds(&spec.conditions, &data.legacy_conds, &times, &keys);
     let all: BTreeSet<String> = new_on.keys().chain(legacy_on.keys()).cloned().collect();
     let empty = BTreeSet::new();
     let mut divergent = Vec::new();
     for k in all {
         let l = pending(&times, legacy_on.get(&k).unwrap_or(&empty), for_secs);
         let n = pending(&times, new_on.get(&k).unwrap_or(&empty), for_secs);
-        // one evaluation of slack at a change of state: the two pipelines' clocks differ by
-        // up to a flush, so an edge may land one instant apart
-        let edge = |other: &BTreeSet<i64>, t: i64| {
-            other.contains(&(t - step)) || other.contains(&(t + step))
-        };
-        let lo: BTreeSet<i64> = l.difference(&n).copied().filter(|t| !edge(&n, *t)).collect();
-        let no: BTreeSet<i64> = n.difference(&l).copied().filter(|t| !edge(&l, *t)).collect();
-        let tl = Timeline {
-            labels: k.clone(),
-            legacy: intervals(&times, &l, step),
-            new: intervals(&times, &n, step),
-            legacy_only: intervals(&times, &lo, step),
-            new_only: intervals(&times, &no, step),
-        };
-        if !tl.legacy_only.is_empty() || !tl.new_only.is_empty() {
-            let fmt = |v: &[Interval]| {
-                v.iter()
-                    .map(|i| {
-                        format!(
-                            "{}..{}",
-                            crate::report::utc_time(i.from),
-                            crate::report::utc_time(i.to)
-                        )
-                    })
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            };
-            let name = if k.is_empty() { "the alert".to_owned() } else { format!("{{{k}}}") };
-            let mut parts = Vec::new();
-            if !tl.legacy_only.is_empty() {
-                parts.push(format!("only Graphite fires at {}", fmt(&tl.legacy_only)));
-            }
-            if !tl.new_only.is_empty() {
-                parts.push(format!("only Prometheus fires at {}", fmt(&tl.new_only)));
-            }
-            divergent.push(format!("{name}: {}", parts.join("; ")));
-        }
+        let (tl, difference) = timeline(k, &times, &l, &n, step);
+        divergent.extend(difference);
         result.timelines.push(tl);
     }
-    // Does the new side have the data at all? The rule's result is empty whenever it does not
-    // fire, so ask for each condition's query without the threshold.
-    let mut new_missing = Vec::new();
-    let mut new_has_data = !new_series.is_empty();
-    for (i, tr) in report.translations.iter().enumerate() {
-        let Some(q) = tr.promql.as_deref() else { continue };
-        let step_s = format!("{step}s");
-        let q = q.replace("$__rate_interval", rate_interval).replace("$__interval", &step_s);
-        let (_, q) = super::variables::fill("", &q, vars);
-        let has = new.range(&q, &TimeRange { start, end, step }).is_ok_and(|s| !s.is_empty());
-        new_has_data |= has;
-        if !has && legacy_conds.get(i).is_some_and(|(_, s)| !s.is_empty()) {
-            new_missing.push(q);
-        }
-    }
-    let any_data = legacy_conds.iter().any(|(_, s)| !s.is_empty()) || new_has_data;
+    let (new_missing, new_has_data) =
+        new_side_data(report, &data, new, &range, vars, rate_interval);
+    let any_data = data.legacy_conds.iter().any(|(_, s)| !s.is_empty()) || new_has_data;
     if !new_missing.is_empty() {
         divergent.push(format!(
             "the new side has no data for `{}` where Graphite has some: the rule could never fire",
@@ -375,6 +268,201 @@ pub fn backtest(
         );
     }
     result
+}
+
+/// What both sides returned for one alert.
+struct AlertData {
+    /// The rule's expression over the range, evaluated by the new backend.
+    new_series: Vec<Series>,
+    /// Each condition's operator and the render API's points of its target.
+    legacy_conds: Vec<(String, Vec<Series>)>,
+}
+
+impl AlertData {
+    /// Asks the new side for `expr` over `range` and the legacy side for each condition's target
+    /// over its window before the range; the error is the explanation naming the side.
+    fn fetch(
+        report: &AlertReport,
+        expr: &str,
+        legacy: &dyn QueryAdapter,
+        new: &dyn QueryAdapter,
+        range: &TimeRange,
+        vars: &BTreeMap<String, String>,
+    ) -> Result<AlertData, String> {
+        let spec = &report.spec;
+        // new side: the rule's expression, evaluated by the backend itself
+        let new_series = new.range(expr, range).map_err(|e| format!("new side: {e}"))?;
+        // legacy side: Grafana's evaluation of each condition over the render API's points
+        let mut legacy_conds: Vec<(String, Vec<Series>)> = Vec::new();
+        for c in &spec.conditions {
+            let (w, off) = condition_window(c);
+            let target = super::expand_refs(&c.target, &spec.refs);
+            let (g, _) = super::variables::fill(&target, "", vars);
+            let window = TimeRange { start: range.start - w - off, end: range.end, step: 1 };
+            let series = legacy.range(&g, &window).map_err(|e| format!("legacy side: {e}"))?;
+            legacy_conds.push((c.operator.clone(), series));
+        }
+        Ok(AlertData { new_series, legacy_conds })
+    }
+
+    /// The label names both sides know: the label sets firing is compared by.
+    fn shared_keys(&self) -> BTreeSet<String> {
+        let new_keys: BTreeSet<String> =
+            self.new_series.iter().flat_map(|s| s.labels.keys().cloned()).collect();
+        let legacy_keys: BTreeSet<String> = self
+            .legacy_conds
+            .iter()
+            .flat_map(|(_, ss)| ss.iter().flat_map(|s| s.labels.keys().cloned()))
+            .collect();
+        new_keys.intersection(&legacy_keys).cloned().collect()
+    }
+}
+
+/// New side: per label set, the instants the rule returned a value (its condition held).
+fn new_holds(new_series: &[Series], keys: &BTreeSet<String>) -> BTreeMap<String, BTreeSet<i64>> {
+    let mut new_on: BTreeMap<String, BTreeSet<i64>> = BTreeMap::new();
+    for s in new_series {
+        let e = new_on.entry(key(&s.labels, keys)).or_default();
+        for (t, v) in &s.points {
+            if !v.is_nan() {
+                e.insert(*t);
+            }
+        }
+    }
+    new_on
+}
+
+/// Legacy side: per label set, the instants Grafana's evaluation holds (every label set seen
+/// at an instant gets an entry, firing or not).
+fn legacy_holds(
+    conditions: &[Condition],
+    legacy_conds: &[(String, Vec<Series>)],
+    times: &[i64],
+    keys: &BTreeSet<String>,
+) -> BTreeMap<String, BTreeSet<i64>> {
+    let mut legacy_on: BTreeMap<String, BTreeSet<i64>> = BTreeMap::new();
+    for &t in times {
+        let mut per_key: BTreeMap<String, bool> = BTreeMap::new();
+        for (i, c) in conditions.iter().enumerate() {
+            for (k, h) in condition_at(c, &legacy_conds[i].1, t, keys) {
+                let e = per_key.entry(k).or_insert(false);
+                *e = if i == 0 {
+                    h
+                } else if c.operator == "or" {
+                    *e || h
+                } else {
+                    *e && h
+                };
+            }
+        }
+        for (k, h) in per_key {
+            let e = legacy_on.entry(k).or_default();
+            if h {
+                e.insert(t);
+            }
+        }
+    }
+    legacy_on
+}
+
+/// Whether one condition holds at `t`, per label set: the reducer over the series' points in
+/// the condition's window, then the evaluator (an `absent` condition without series holds for
+/// the alert as a whole).
+fn condition_at(
+    c: &Condition,
+    series: &[Series],
+    t: i64,
+    keys: &BTreeSet<String>,
+) -> BTreeMap<String, bool> {
+    let (w, off) = condition_window(c);
+    let mut cond_keys: BTreeMap<String, bool> = BTreeMap::new();
+    if series.is_empty() && c.evaluator == "absent" {
+        cond_keys.insert(String::new(), true);
+    }
+    for s in series {
+        let vals: Vec<f64> = s
+            .points
+            .iter()
+            .filter(|(pt, v)| *pt > t - off - w && *pt <= t - off && !v.is_nan())
+            .map(|(_, v)| *v)
+            .collect();
+        let h = holds(c, reduce(&c.reducer, &vals));
+        *cond_keys.entry(key(&s.labels, keys)).or_insert(false) |= h;
+    }
+    cond_keys
+}
+
+/// One label set's firing on both sides (`l`, `n`: the instants each fires), and the sentence
+/// naming where only one side fires, if anywhere.
+fn timeline(
+    k: String,
+    times: &[i64],
+    l: &BTreeSet<i64>,
+    n: &BTreeSet<i64>,
+    step: i64,
+) -> (Timeline, Option<String>) {
+    // one evaluation of slack at a change of state: the two pipelines' clocks differ by
+    // up to a flush, so an edge may land one instant apart
+    let edge =
+        |other: &BTreeSet<i64>, t: i64| other.contains(&(t - step)) || other.contains(&(t + step));
+    let lo: BTreeSet<i64> = l.difference(n).copied().filter(|t| !edge(n, *t)).collect();
+    let no: BTreeSet<i64> = n.difference(l).copied().filter(|t| !edge(l, *t)).collect();
+    let tl = Timeline {
+        legacy: intervals(times, l, step),
+        new: intervals(times, n, step),
+        legacy_only: intervals(times, &lo, step),
+        new_only: intervals(times, &no, step),
+        labels: k,
+    };
+    if tl.legacy_only.is_empty() && tl.new_only.is_empty() {
+        return (tl, None);
+    }
+    let fmt = |v: &[Interval]| {
+        v.iter()
+            .map(|i| {
+                format!("{}..{}", crate::report::utc_time(i.from), crate::report::utc_time(i.to))
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let k = &tl.labels;
+    let name = if k.is_empty() { "the alert".to_owned() } else { format!("{{{k}}}") };
+    let mut parts = Vec::new();
+    if !tl.legacy_only.is_empty() {
+        parts.push(format!("only Graphite fires at {}", fmt(&tl.legacy_only)));
+    }
+    if !tl.new_only.is_empty() {
+        parts.push(format!("only Prometheus fires at {}", fmt(&tl.new_only)));
+    }
+    let sentence = format!("{name}: {}", parts.join("; "));
+    (tl, Some(sentence))
+}
+
+/// Does the new side have the data at all? The rule's result is empty whenever it does not
+/// fire, so each condition's query is asked without the threshold. Returns the queries with no
+/// data where Graphite has some, and whether the new side has any data.
+fn new_side_data(
+    report: &AlertReport,
+    data: &AlertData,
+    new: &dyn QueryAdapter,
+    range: &TimeRange,
+    vars: &BTreeMap<String, String>,
+    rate_interval: &str,
+) -> (Vec<String>, bool) {
+    let mut new_missing = Vec::new();
+    let mut new_has_data = !data.new_series.is_empty();
+    for (i, tr) in report.translations.iter().enumerate() {
+        let Some(q) = tr.promql.as_deref() else { continue };
+        let step_s = format!("{}s", range.step);
+        let q = q.replace("$__rate_interval", rate_interval).replace("$__interval", &step_s);
+        let (_, q) = super::variables::fill("", &q, vars);
+        let has = new.range(&q, range).is_ok_and(|s| !s.is_empty());
+        new_has_data |= has;
+        if !has && data.legacy_conds.get(i).is_some_and(|(_, s)| !s.is_empty()) {
+            new_missing.push(q);
+        }
+    }
+    (new_missing, new_has_data)
 }
 
 #[cfg(test)]

@@ -23,7 +23,7 @@ use crate::grafana::{dashboard, io, panel::GRAPHITE_FIELD};
 use crate::translate::Semantics;
 use dualmetrics_compare::pairs::{Form, Pair, PairKind, Tolerance, DEFAULT_BUCKETS};
 use dualmetrics_compare::report::Chart;
-use dualmetrics_compare::{compare_all, CompareSettings, QueryAdapter};
+use dualmetrics_compare::{compare_all, CompareSettings, PairReport, QueryAdapter};
 use serde::Serialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -286,6 +286,10 @@ struct Planned {
 /// `progress` is told (targets compared, targets to compare) after every chunk of
 /// `parallel` × [`PROGRESS_CHUNK_PER_QUERY`] pairs.
 ///
+/// Stages: [`Planning`] reads every dashboard into results and pairs, the comparator compares
+/// the pairs, [`apply_row`] writes each verdict back to its target, [`roll_up`] gives panels
+/// and dashboards their worst target's verdict.
+///
 /// # Errors
 /// Inputs that cannot be listed or read.
 pub fn validate_dashboards(
@@ -295,12 +299,42 @@ pub fn validate_dashboards(
     opts: &ValidateOptions,
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<Vec<DashboardResult>, crate::grafana::PortError> {
-    let mut results = Vec::new();
-    let mut pairs = Vec::new();
-    let mut plan = Vec::new();
+    let mut planning = Planning::default();
     for input in io::find(inputs)? {
         let doc = io::read_json(&input.path)?;
         let Some(dash) = dashboard::dashboard_of(&doc) else { continue };
+        planning.dashboard(dash, input.path.display().to_string(), opts);
+    }
+    let Planning { mut results, pairs, plan } = planning;
+    // in chunks, so that a long run can show progress between them
+    let chunk = opts.settings.parallel.max(1) * PROGRESS_CHUNK_PER_QUERY;
+    let mut rows = Vec::with_capacity(pairs.len());
+    for part in pairs.chunks(chunk) {
+        rows.extend(compare_all(part, legacy, new, &opts.settings));
+        progress(rows.len(), pairs.len());
+    }
+    for pl in &plan {
+        if let Some(i) = pl.pair {
+            apply_row(&mut results[pl.dashboard].panels[pl.panel].targets[pl.target], &rows[i]);
+        }
+    }
+    roll_up(&mut results);
+    Ok(results)
+}
+
+/// The dashboards read so far: their results (every verdict still "not validated"), the
+/// comparator pairs of their targets, and where each target's result is.
+#[derive(Default)]
+struct Planning {
+    results: Vec<DashboardResult>,
+    pairs: Vec<Pair>,
+    plan: Vec<Planned>,
+}
+
+impl Planning {
+    /// Adds one dashboard: a panel result for every panel with Graphite targets, a target
+    /// result for each of those targets, and a pair for each target that can be validated.
+    fn dashboard(&mut self, dash: &Value, source: String, opts: &ValidateOptions) {
         let title = dash.get("title").and_then(Value::as_str).unwrap_or("(untitled)").to_owned();
         let mut panels = Vec::new();
         for (row, p) in dashboard::panels(dash) {
@@ -314,114 +348,125 @@ pub fn validate_dashboards(
             if targets.is_empty() {
                 continue;
             }
+            let panel_title = p.get("title").and_then(Value::as_str).unwrap_or_default();
+            let refs = panel_refs(p);
             let mut tr = Vec::new();
             for t in targets {
-                let ref_id = t.get("refId").and_then(Value::as_str).unwrap_or_default().to_owned();
-                let graphite =
-                    t.get(GRAPHITE_FIELD).and_then(Value::as_str).unwrap_or_default().to_owned();
-                let status = t
-                    .get("dualmetricsStatus")
-                    .and_then(Value::as_str)
-                    .unwrap_or("exact")
-                    .to_owned();
-                let promql = t.get("expr").and_then(Value::as_str).map(str::to_owned);
-                // the meaning comes from the translation (re-done: the dashboard keeps the text)
-                let mut refs = BTreeMap::new();
-                for o in p.get("targets").and_then(Value::as_array).into_iter().flatten() {
-                    if let (Some(r), Some(g)) = (
-                        o.get("refId").and_then(Value::as_str),
-                        o.get(GRAPHITE_FIELD).and_then(Value::as_str),
-                    ) {
-                        refs.insert(r.to_owned(), g.to_owned());
-                    }
-                }
-                let ctx = crate::Context { refs: refs.clone(), ..opts.ctx.clone() };
-                let sem = crate::translate(&graphite, &ctx).ok().and_then(|t| t.semantics);
-                // a Graphite `#A` is expanded for the render API
-                let graphite_full = expand_refs(&graphite, &refs);
-                let legend = t.get("legendFormat").and_then(Value::as_str);
-                let name = format!(
-                    "{title} / {} / {ref_id}",
-                    p.get("title").and_then(Value::as_str).unwrap_or_default()
-                );
-                let pair = target_pair(
-                    &name,
-                    &graphite_full,
-                    promql.as_deref(),
-                    legend,
-                    sem.as_ref(),
-                    is_quantile(sem.as_ref()),
-                    opts,
-                );
-                let (pair_ix, explanation) = match pair {
-                    Ok(pr) => {
-                        pairs.push(pr);
-                        (Some(pairs.len() - 1), String::new())
-                    }
-                    Err(why) => (None, why),
-                };
-                plan.push(Planned {
-                    dashboard: results.len(),
+                let name = format!("{title} / {panel_title} / {}", ref_id(t));
+                let (target, pair) = plan_target(t, name, &refs, opts);
+                let pair = pair.map(|pr| {
+                    self.pairs.push(pr);
+                    self.pairs.len() - 1
+                });
+                self.plan.push(Planned {
+                    dashboard: self.results.len(),
                     panel: panels.len(),
                     target: tr.len(),
-                    pair: pair_ix,
+                    pair,
                 });
-                tr.push(TargetResult {
-                    ref_id,
-                    graphite: graphite_full,
-                    promql,
-                    status,
-                    verdict: Verdict::NotValidated,
-                    comparator: None,
-                    explanation,
-                    chart: Chart::default(),
-                });
+                tr.push(target);
             }
             panels.push(PanelResult {
                 row,
-                title: p.get("title").and_then(Value::as_str).unwrap_or_default().to_owned(),
+                title: panel_title.to_owned(),
                 id: p.get("id").and_then(Value::as_i64),
                 verdict: Verdict::NotValidated,
                 targets: tr,
             });
         }
-        results.push(DashboardResult {
+        self.results.push(DashboardResult {
             title,
-            source: input.path.display().to_string(),
+            source,
             verdict: Verdict::NotValidated,
             panels,
         });
     }
-    // in chunks, so that a long run can show progress between them
-    let chunk = opts.settings.parallel.max(1) * PROGRESS_CHUNK_PER_QUERY;
-    let mut rows = Vec::with_capacity(pairs.len());
-    for part in pairs.chunks(chunk) {
-        rows.extend(compare_all(part, legacy, new, &opts.settings));
-        progress(rows.len(), pairs.len());
-    }
-    for pl in &plan {
-        let t = &mut results[pl.dashboard].panels[pl.panel].targets[pl.target];
-        if let Some(i) = pl.pair {
-            let r = &rows[i];
-            t.graphite = r.legacy_query.clone();
-            t.promql = Some(r.new_query.clone());
-            t.verdict = verdict_of(r.outcome.verdict);
-            t.comparator = Some(r.outcome.verdict.as_str().to_owned());
-            t.explanation = r.outcome.explanation.clone();
-            t.chart = r.chart.clone();
-            if t.status == "approximate" && t.verdict == Verdict::Divergent {
-                t.explanation = format!("(approximate translation) {}", t.explanation);
-            }
+}
+
+fn ref_id(t: &Value) -> &str {
+    t.get("refId").and_then(Value::as_str).unwrap_or_default()
+}
+
+/// The Graphite text of every target of a panel, by `refId` (what `#A` refers to).
+fn panel_refs(p: &Value) -> BTreeMap<String, String> {
+    let mut refs = BTreeMap::new();
+    for o in p.get("targets").and_then(Value::as_array).into_iter().flatten() {
+        if let (Some(r), Some(g)) =
+            (o.get("refId").and_then(Value::as_str), o.get(GRAPHITE_FIELD).and_then(Value::as_str))
+        {
+            refs.insert(r.to_owned(), g.to_owned());
         }
     }
-    for d in &mut results {
+    refs
+}
+
+/// One ported target's result (not validated yet) and its comparator pair, if it has one (the
+/// result then says why not).
+fn plan_target(
+    t: &Value,
+    name: String,
+    refs: &BTreeMap<String, String>,
+    opts: &ValidateOptions,
+) -> (TargetResult, Option<Pair>) {
+    let graphite = t.get(GRAPHITE_FIELD).and_then(Value::as_str).unwrap_or_default().to_owned();
+    let status = t.get("dualmetricsStatus").and_then(Value::as_str).unwrap_or("exact").to_owned();
+    let promql = t.get("expr").and_then(Value::as_str).map(str::to_owned);
+    // the meaning comes from the translation (re-done: the dashboard keeps the text)
+    let ctx = crate::Context { refs: refs.clone(), ..opts.ctx.clone() };
+    let sem = crate::translate(&graphite, &ctx).ok().and_then(|t| t.semantics);
+    // a Graphite `#A` is expanded for the render API
+    let graphite_full = expand_refs(&graphite, refs);
+    let legend = t.get("legendFormat").and_then(Value::as_str);
+    let pair = target_pair(
+        &name,
+        &graphite_full,
+        promql.as_deref(),
+        legend,
+        sem.as_ref(),
+        is_quantile(sem.as_ref()),
+        opts,
+    );
+    let (pair, explanation) = match pair {
+        Ok(pr) => (Some(pr), String::new()),
+        Err(why) => (None, why),
+    };
+    let target = TargetResult {
+        ref_id: ref_id(t).to_owned(),
+        graphite: graphite_full,
+        promql,
+        status,
+        verdict: Verdict::NotValidated,
+        comparator: None,
+        explanation,
+        chart: Chart::default(),
+    };
+    (target, pair)
+}
+
+/// Writes the comparator's row for a target back into its result (the queries as run, the
+/// verdict, the explanation and the chart).
+fn apply_row(t: &mut TargetResult, r: &PairReport) {
+    t.graphite = r.legacy_query.clone();
+    t.promql = Some(r.new_query.clone());
+    t.verdict = verdict_of(r.outcome.verdict);
+    t.comparator = Some(r.outcome.verdict.as_str().to_owned());
+    t.explanation = r.outcome.explanation.clone();
+    t.chart = r.chart.clone();
+    if t.status == "approximate" && t.verdict == Verdict::Divergent {
+        t.explanation = format!("(approximate translation) {}", t.explanation);
+    }
+}
+
+/// Each panel's verdict is its worst target's, each dashboard's its worst panel's; the worst
+/// dashboards come first, then by title.
+fn roll_up(results: &mut [DashboardResult]) {
+    for d in results.iter_mut() {
         for p in &mut d.panels {
             p.verdict = Verdict::worst(p.targets.iter().map(|t| t.verdict));
         }
         d.verdict = Verdict::worst(d.panels.iter().map(|p| p.verdict));
     }
     results.sort_by(|a, b| b.verdict.cmp(&a.verdict).then(a.title.cmp(&b.title)));
-    Ok(results)
 }
 
 /// Replaces `#A` references by the referenced targets (as Grafana's `targetFull` does).

@@ -1,10 +1,20 @@
 //! HTTP clients of the lab's backends: [`PromClient`] (the Prometheus HTTP API of Prometheus and
 //! VictoriaMetrics: instant and range queries, series export) and [`GraphiteClient`]
 //! (VictoriaMetrics' Graphite render API), plus [`post_otlp_protobuf`].
+//!
+//! [`PromClient`] asks and decodes through the comparator's
+//! [`PrometheusApi`](dualmetrics_compare::query::prometheus_api::PrometheusApi), the one
+//! Prometheus API client of the workspace, and [`GraphiteClient`] through its
+//! [`GraphiteAdapter::render_series`](dualmetrics_compare::GraphiteAdapter::render_series); they
+//! only add the shapes tests want (one value, values by label, series names, render sums) and
+//! make no retries (tests poll).
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use serde::Deserialize;
+use dualmetrics_compare::query::graphite::RenderSeries;
+pub use dualmetrics_compare::query::prometheus_api::{ExportedSeries, InstantSample, RangeSeries};
+use dualmetrics_compare::query::prometheus_api::{PrometheusApi, QueryData};
+use dualmetrics_compare::{GraphiteAdapter, HttpConfig};
 
 /// Default timeout of one HTTP request to a backend.
 const HTTP_TIMEOUT: Duration = Duration::from_secs(10);
@@ -13,6 +23,10 @@ const HTTP_TIMEOUT: Duration = Duration::from_secs(10);
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum QueryError {
+    /// The Prometheus API failed (transport, HTTP status, refusal, a body that is not the
+    /// documented JSON): the comparator's error, which names the URL.
+    #[error(transparent)]
+    Backend(#[from] dualmetrics_compare::QueryError),
     /// The request did not get an answer (connection refused, timeout, ...).
     #[error("request to {url} failed: {source}")]
     Http {
@@ -41,16 +55,6 @@ pub enum QueryError {
         /// The response body (truncated).
         body: String,
     },
-    /// The query API reported an error (`"status": "error"`).
-    #[error("{url}: query failed ({error_type}): {error}")]
-    Api {
-        /// The URL.
-        url: String,
-        /// `errorType` (e.g. `bad_data`).
-        error_type: String,
-        /// `error`.
-        error: String,
-    },
     /// A single value was asked for but the query matched several series.
     #[error("query {query:?} returned {count} series, expected at most one: {series}")]
     NotOneSeries {
@@ -63,90 +67,30 @@ pub enum QueryError {
     },
 }
 
-/// One series of an instant query (`/api/v1/query`): labels, evaluation time and value.
-#[derive(Clone, Debug, PartialEq)]
-pub struct InstantSample {
-    /// The series' labels (`__name__` included when the result keeps it).
-    pub labels: BTreeMap<String, String>,
-    /// Evaluation time, Unix seconds.
-    pub timestamp: f64,
-    /// The value (`NaN` and infinities included).
-    pub value: f64,
+/// A Prometheus HTTP API client (works for Prometheus and VictoriaMetrics).
+#[derive(Clone)]
+pub struct PromClient {
+    base: String,
+    api: PrometheusApi,
 }
 
-/// One series of a range query (`/api/v1/query_range`).
-#[derive(Clone, Debug, PartialEq)]
-pub struct RangeSeries {
-    /// The series' labels.
-    pub labels: BTreeMap<String, String>,
-    /// `(Unix seconds, value)` pairs, oldest first.
-    pub values: Vec<(f64, f64)>,
-}
-
-/// One series of VictoriaMetrics' `/api/v1/export`: the raw stored samples.
-#[derive(Clone, Debug, PartialEq, Deserialize)]
-pub struct ExportedSeries {
-    /// The series' labels (`__name__` included).
-    #[serde(rename = "metric")]
-    pub labels: BTreeMap<String, String>,
-    /// The raw values, oldest first.
-    pub values: Vec<f64>,
-    /// Their timestamps, Unix milliseconds.
-    pub timestamps: Vec<i64>,
-}
-
-impl ExportedSeries {
-    /// The sum of the raw values.
-    pub fn sum(&self) -> f64 {
-        self.values.iter().sum()
+impl std::fmt::Debug for PromClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PromClient").field("base", &self.base).finish_non_exhaustive()
     }
 }
 
-#[derive(Deserialize)]
-struct ApiEnvelope<T> {
-    status: String,
-    data: Option<T>,
-    #[serde(rename = "errorType", default)]
-    error_type: Option<String>,
-    #[serde(default)]
-    error: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(tag = "resultType", content = "result", rename_all = "lowercase")]
-enum QueryData {
-    Vector(Vec<VectorItem>),
-    Matrix(Vec<MatrixItem>),
-    Scalar((f64, String)),
-    String(serde::de::IgnoredAny),
-}
-
-#[derive(Deserialize)]
-struct VectorItem {
-    #[serde(default)]
-    metric: BTreeMap<String, String>,
-    value: (f64, String),
-}
-
-#[derive(Deserialize)]
-struct MatrixItem {
-    #[serde(default)]
-    metric: BTreeMap<String, String>,
-    values: Vec<(f64, String)>,
-}
-
-/// A Prometheus HTTP API client (works for Prometheus and VictoriaMetrics).
-#[derive(Clone, Debug)]
-pub struct PromClient {
-    base: String,
-    http: reqwest::blocking::Client,
-}
-
 impl PromClient {
-    /// A client for the API at `base_url` (e.g. `http://127.0.0.1:8428`), 10 s per request.
+    /// A client for the API at `base_url` (e.g. `http://127.0.0.1:8428`), 10 s per request and
+    /// no retries.
+    ///
+    /// # Panics
+    /// When `base_url` is not a URL (a lab URL always is).
     pub fn new(base_url: impl Into<String>) -> PromClient {
-        let http = http_client();
-        PromClient { base: base_url.into().trim_end_matches('/').to_string(), http }
+        let base = base_url.into().trim_end_matches('/').to_string();
+        let api = PrometheusApi::new(lab_http_config(&base))
+            .unwrap_or_else(|e| panic!("Prometheus API client for {base}: {e}"));
+        PromClient { base, api }
     }
 
     /// The base URL.
@@ -171,32 +115,16 @@ impl PromClient {
     }
 
     fn instant(&self, promql: &str, at: Option<f64>) -> Result<Vec<InstantSample>, QueryError> {
-        let mut params = vec![("query", promql.to_string())];
-        if let Some(t) = at {
-            params.push(("time", format!("{t:.3}")));
-        }
-        let (url, data) = self.api::<QueryData>("/api/v1/query", &params)?;
-        match data {
-            QueryData::Vector(items) => items
-                .into_iter()
-                .map(|i| {
-                    Ok(InstantSample {
-                        labels: i.metric,
-                        timestamp: i.value.0,
-                        value: parse_value(&url, &i.value.1)?,
-                    })
-                })
-                .collect(),
-            QueryData::Scalar((t, v)) => Ok(vec![InstantSample {
-                labels: BTreeMap::new(),
-                timestamp: t,
-                value: parse_value(&url, &v)?,
-            }]),
-            QueryData::Matrix(_) | QueryData::String(_) => Err(QueryError::Decode {
-                url,
-                reason: "an instant query returned a matrix or string".into(),
-                body: String::new(),
-            }),
+        let time = at.map(|t| format!("{t:.3}"));
+        match self.api.query(promql, time.as_deref())? {
+            QueryData::Vector(samples) => Ok(samples),
+            QueryData::Scalar(timestamp, value) => {
+                Ok(vec![InstantSample { labels: BTreeMap::new(), timestamp, value }])
+            }
+            _ => {
+                Err(self
+                    .unexpected("/api/v1/query", "an instant query returned a matrix or string"))
+            }
         }
     }
 
@@ -211,30 +139,14 @@ impl PromClient {
         end: SystemTime,
         step: Duration,
     ) -> Result<Vec<RangeSeries>, QueryError> {
-        let params = [
-            ("query", promql.to_string()),
-            ("start", format!("{:.3}", unix_secs(start))),
-            ("end", format!("{:.3}", unix_secs(end))),
-            ("step", format!("{}ms", step.as_millis().max(1))),
-        ];
-        let (url, data) = self.api::<QueryData>("/api/v1/query_range", &params)?;
-        match data {
-            QueryData::Matrix(items) => items
-                .into_iter()
-                .map(|i| {
-                    let values = i
-                        .values
-                        .iter()
-                        .map(|(t, v)| Ok((*t, parse_value(&url, v)?)))
-                        .collect::<Result<_, QueryError>>()?;
-                    Ok(RangeSeries { labels: i.metric, values })
-                })
-                .collect(),
-            _ => Err(QueryError::Decode {
-                url,
-                reason: "a range query did not return a matrix".into(),
-                body: String::new(),
-            }),
+        let start = format!("{:.3}", unix_secs(start));
+        let end = format!("{:.3}", unix_secs(end));
+        let step = format!("{}ms", step.as_millis().max(1));
+        match self.api.query_range(promql, &start, &end, &step)? {
+            QueryData::Matrix(series) => Ok(series),
+            _ => {
+                Err(self.unexpected("/api/v1/query_range", "a range query did not return a matrix"))
+            }
         }
     }
 
@@ -244,16 +156,15 @@ impl PromClient {
     /// # Errors
     /// See [`PromClient::query`], plus [`QueryError::NotOneSeries`].
     pub fn query_value(&self, promql: &str) -> Result<Option<f64>, QueryError> {
-        let samples = self.query(promql)?;
-        match samples.len() {
-            0 => Ok(None),
-            1 => Ok(Some(samples[0].value)),
-            n => Err(QueryError::NotOneSeries {
-                query: promql.into(),
-                count: n,
-                series: format!("{:?}", samples.iter().map(|s| &s.labels).collect::<Vec<_>>()),
-            }),
-        }
+        one_value(promql, self.query(promql)?)
+    }
+
+    /// [`PromClient::query_value`] evaluated at `at`.
+    ///
+    /// # Errors
+    /// See [`PromClient::query_value`].
+    pub fn query_value_at(&self, promql: &str, at: SystemTime) -> Result<Option<f64>, QueryError> {
+        one_value(promql, self.query_at(promql, at)?)
     }
 
     /// An instant query's values keyed by the value of `label` (missing label: empty string).
@@ -277,12 +188,12 @@ impl PromClient {
     /// # Errors
     /// See [`PromClient::query`].
     pub fn series_names(&self, selector: &str) -> Result<Vec<String>, QueryError> {
-        let (_, data) = self.api::<Vec<BTreeMap<String, String>>>(
-            "/api/v1/series",
-            &[("match[]", selector.to_string())],
-        )?;
-        let mut names: Vec<String> =
-            data.into_iter().filter_map(|mut l| l.remove("__name__")).collect();
+        let mut names: Vec<String> = self
+            .api
+            .series(selector)?
+            .into_iter()
+            .filter_map(|mut l| l.remove("__name__"))
+            .collect();
         names.sort();
         names.dedup();
         Ok(names)
@@ -294,57 +205,25 @@ impl PromClient {
     /// # Errors
     /// See [`PromClient::query`].
     pub fn export(&self, selector: &str) -> Result<Vec<ExportedSeries>, QueryError> {
-        let (url, body) = self.get("/api/v1/export", &[("match[]", selector.to_string())])?;
-        body.lines()
-            .filter(|l| !l.trim().is_empty())
-            .map(|l| {
-                serde_json::from_str::<ExportedSeries>(l).map_err(|e| QueryError::Decode {
-                    url: url.clone(),
-                    reason: e.to_string(),
-                    body: truncate(l),
-                })
-            })
-            .collect()
+        Ok(self.api.export(selector)?)
     }
 
-    fn get(&self, path: &str, params: &[(&str, String)]) -> Result<(String, String), QueryError> {
-        http_get(&self.http, &self.base, path, params)
-    }
-
-    fn api<T: for<'de> Deserialize<'de>>(
-        &self,
-        path: &str,
-        params: &[(&str, String)],
-    ) -> Result<(String, T), QueryError> {
-        let (url, body) = self.get(path, params)?;
-        let env: ApiEnvelope<T> = serde_json::from_str(&body).map_err(|e| QueryError::Decode {
-            url: url.clone(),
-            reason: e.to_string(),
-            body: truncate(&body),
-        })?;
-        if env.status != "success" {
-            return Err(QueryError::Api {
-                url,
-                error_type: env.error_type.unwrap_or_default(),
-                error: env.error.unwrap_or_default(),
-            });
-        }
-        match env.data {
-            Some(d) => Ok((url, d)),
-            None => {
-                Err(QueryError::Decode { url, reason: "no data".into(), body: truncate(&body) })
-            }
+    /// A well-formed answer of the wrong result type.
+    fn unexpected(&self, path: &str, reason: &str) -> QueryError {
+        QueryError::Decode {
+            url: format!("{}{path}", self.base),
+            reason: reason.into(),
+            body: String::new(),
         }
     }
 }
 
 /// One series of a Graphite `/render?format=json` answer.
-#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct GraphiteSeries {
     /// The target (series name or function expression).
     pub target: String,
     /// Graphite tags (`name` included for tagged series); empty when the server sends none.
-    #[serde(default)]
     pub tags: BTreeMap<String, String>,
     /// `(value or null, Unix seconds)` pairs.
     pub datapoints: Vec<(Option<f64>, i64)>,
@@ -398,18 +277,49 @@ impl RenderRequest {
     }
 }
 
+impl GraphiteSeries {
+    /// A render series as sent; a point without a timestamp is an error.
+    fn from_render(r: RenderSeries) -> Result<GraphiteSeries, String> {
+        let datapoints = r
+            .datapoints
+            .into_iter()
+            .map(|(v, t)| {
+                Ok((
+                    v,
+                    t.ok_or_else(|| format!("{}: a point without a timestamp", r.target))? as i64,
+                ))
+            })
+            .collect::<Result<_, String>>()?;
+        Ok(GraphiteSeries { target: r.target, tags: r.tags, datapoints })
+    }
+}
+
 /// A Graphite render API client (VictoriaMetrics' `/render`, or graphite-web).
-#[derive(Clone, Debug)]
+///
+/// It asks through the comparator's
+/// [`GraphiteAdapter::render_series`](dualmetrics_compare::GraphiteAdapter::render_series), so
+/// the render JSON is decoded in one place.
 pub struct GraphiteClient {
     base: String,
-    http: reqwest::blocking::Client,
+    api: GraphiteAdapter,
+}
+
+impl std::fmt::Debug for GraphiteClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GraphiteClient").field("base", &self.base).finish_non_exhaustive()
+    }
 }
 
 impl GraphiteClient {
-    /// A client for the render API at `base_url`, 10 s per request.
+    /// A client for the render API at `base_url`, 10 s per request and no retries.
+    ///
+    /// # Panics
+    /// When `base_url` is not a URL (a lab URL always is).
     pub fn new(base_url: impl Into<String>) -> GraphiteClient {
-        let http = http_client();
-        GraphiteClient { base: base_url.into().trim_end_matches('/').to_string(), http }
+        let base = base_url.into().trim_end_matches('/').to_string();
+        let api = GraphiteAdapter::new(lab_http_config(&base))
+            .unwrap_or_else(|e| panic!("Graphite render client for {base}: {e}"));
+        GraphiteClient { base, api }
     }
 
     /// Renders one target from `from` (e.g. `-10min`) until now.
@@ -425,22 +335,17 @@ impl GraphiteClient {
     /// # Errors
     /// See [`GraphiteClient::render`].
     pub fn render_request(&self, req: &RenderRequest) -> Result<Vec<GraphiteSeries>, QueryError> {
-        let mut params: Vec<(&str, String)> =
-            req.targets.iter().map(|t| ("target", t.clone())).collect();
-        params.push(("format", "json".into()));
-        params.push(("from", req.from.clone()));
-        if let Some(u) = &req.until {
-            params.push(("until", u.clone()));
-        }
-        if let Some(s) = req.storage_step {
-            params.push(("storage_step", format!("{}ms", s.as_millis().max(1))));
-        }
-        let (url, body) = http_get(&self.http, &self.base, "/render", &params)?;
-        serde_json::from_str(&body).map_err(|e| QueryError::Decode {
-            url,
-            reason: e.to_string(),
-            body: truncate(&body),
-        })
+        let targets: Vec<&str> = req.targets.iter().map(String::as_str).collect();
+        let step = req.storage_step.map(|s| format!("{}ms", s.as_millis().max(1)));
+        let series =
+            self.api.render_series(&targets, &req.from, req.until.as_deref(), step.as_deref())?;
+        series.into_iter().map(GraphiteSeries::from_render).collect::<Result<_, _>>().map_err(
+            |reason| QueryError::Decode {
+                url: format!("{}/render", self.base),
+                reason,
+                body: String::new(),
+            },
+        )
     }
 }
 
@@ -468,60 +373,44 @@ pub fn post_otlp_protobuf(url: &str, body: Vec<u8>) -> Result<(), QueryError> {
 /// process; a provider installed earlier wins): a workspace build unifies reqwest's features, and
 /// with `rustls-no-provider` on, building any client without a provider panics.
 fn http_client() -> reqwest::blocking::Client {
-    static PROVIDER: std::sync::Once = std::sync::Once::new();
-    PROVIDER.call_once(|| {
-        let _ = rustls::crypto::ring::default_provider().install_default();
-    });
+    install_crypto_provider();
     reqwest::blocking::Client::builder()
         .timeout(HTTP_TIMEOUT)
         .build()
         .expect("reqwest blocking client")
 }
 
-fn http_get(
-    http: &reqwest::blocking::Client,
-    base: &str,
-    path: &str,
-    params: &[(&str, String)],
-) -> Result<(String, String), QueryError> {
-    let full = format!("{base}{path}");
-    let url = reqwest::Url::parse_with_params(&full, params.iter().map(|(k, v)| (*k, v.as_str())))
-        .map_err(|e| QueryError::Decode {
-            url: full.clone(),
-            reason: e.to_string(),
-            body: String::new(),
-        })?;
-    let shown = url.to_string();
-    let resp =
-        http.get(url).send().map_err(|source| QueryError::Http { url: shown.clone(), source })?;
-    let status = resp.status();
-    let body = resp.text().map_err(|source| QueryError::Http { url: shown.clone(), source })?;
-    if !status.is_success() {
-        // the Prometheus API answers 400/422 with a JSON error envelope: prefer its message
-        if let Ok(env) = serde_json::from_str::<ApiEnvelope<serde_json::Value>>(&body) {
-            if env.status == "error" {
-                return Err(QueryError::Api {
-                    url: shown,
-                    error_type: env.error_type.unwrap_or_default(),
-                    error: env.error.unwrap_or_default(),
-                });
-            }
-        }
-        return Err(QueryError::Status {
-            url: shown,
-            status: status.as_u16(),
-            body: truncate(&body),
-        });
-    }
-    Ok((shown, body))
+/// The comparator's HTTP settings for a lab backend at `base`: [`HTTP_TIMEOUT`], no retries
+/// (tests poll).
+fn lab_http_config(base: &str) -> HttpConfig {
+    install_crypto_provider();
+    let url = base.parse().unwrap_or_else(|e| panic!("lab base URL {base:?}: {e}"));
+    let mut config = HttpConfig::new(url);
+    config.timeout = HTTP_TIMEOUT;
+    config.retries = 0;
+    config
 }
 
-fn parse_value(url: &str, v: &str) -> Result<f64, QueryError> {
-    v.parse::<f64>().map_err(|e| QueryError::Decode {
-        url: url.into(),
-        reason: format!("sample value {v:?}: {e}"),
-        body: String::new(),
-    })
+/// Installs the `ring` rustls provider (once per process; a provider installed earlier wins).
+fn install_crypto_provider() {
+    static PROVIDER: std::sync::Once = std::sync::Once::new();
+    PROVIDER.call_once(|| {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+}
+
+/// The value of the one sample of `samples`: `None` when there is none, an error naming the
+/// query and the series when there are several.
+fn one_value(promql: &str, samples: Vec<InstantSample>) -> Result<Option<f64>, QueryError> {
+    match samples.len() {
+        0 => Ok(None),
+        1 => Ok(Some(samples[0].value)),
+        n => Err(QueryError::NotOneSeries {
+            query: promql.into(),
+            count: n,
+            series: format!("{:?}", samples.iter().map(|s| &s.labels).collect::<Vec<_>>()),
+        }),
+    }
 }
 
 fn unix_secs(t: SystemTime) -> f64 {
@@ -543,33 +432,17 @@ fn truncate(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn prometheus_vector_and_scalar_results_decode() {
-        let v: ApiEnvelope<QueryData> = serde_json::from_str(
-            r#"{"status":"success","data":{"resultType":"vector","result":[
-                {"metric":{"__name__":"x","env":"prod"},"value":[1700000000.5,"12"]},
-                {"metric":{},"value":[1700000000.5,"NaN"]}]}}"#,
-        )
-        .unwrap();
-        let QueryData::Vector(items) = v.data.unwrap() else { panic!("not a vector") };
-        assert_eq!(items[0].metric["env"], "prod");
-        assert_eq!(parse_value("u", &items[0].value.1).unwrap(), 12.0);
-        assert!(parse_value("u", &items[1].value.1).unwrap().is_nan());
-        assert_eq!(parse_value("u", "+Inf").unwrap(), f64::INFINITY);
-        let s: ApiEnvelope<QueryData> = serde_json::from_str(
-            r#"{"status":"success","data":{"resultType":"scalar","result":[1.0,"3"]}}"#,
-        )
-        .unwrap();
-        assert!(matches!(s.data.unwrap(), QueryData::Scalar((_, v)) if v == "3"));
-    }
+    use dualmetrics_compare::query::graphite::decode_render;
 
     #[test]
     fn graphite_render_json_with_nulls_decodes() {
-        let s: Vec<GraphiteSeries> = serde_json::from_str(
+        let s: Vec<GraphiteSeries> = decode_render(
             r#"[{"target":"a.b","tags":{"name":"a.b","env":"prod"},"datapoints":[[1,10],[null,11],[2.5,12]]}]"#,
         )
-        .unwrap();
+        .unwrap()
+        .into_iter()
+        .map(|r| GraphiteSeries::from_render(r).unwrap())
+        .collect();
         assert_eq!(s[0].tags["env"], "prod");
         assert_eq!(s[0].sum(), 3.5);
         assert_eq!(s[0].max(), Some(2.5));
@@ -578,20 +451,13 @@ mod tests {
     }
 
     #[test]
-    fn vm_export_line_decodes() {
-        let e: ExportedSeries = serde_json::from_str(
-            r#"{"metric":{"__name__":"c"},"values":[8,0,0],"timestamps":[1000,2000,3000]}"#,
-        )
-        .unwrap();
-        assert_eq!(e.sum(), 8.0);
-        assert_eq!(e.timestamps.len(), 3);
-    }
-
-    #[test]
     fn a_closed_port_is_a_transport_error_naming_the_url() {
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let e = PromClient::new(format!("http://127.0.0.1:{port}")).query("up").unwrap_err();
-        assert!(matches!(e, QueryError::Http { .. }), "{e}");
+        assert!(
+            matches!(e, QueryError::Backend(dualmetrics_compare::QueryError::Unreachable { .. })),
+            "{e}"
+        );
         assert!(e.to_string().contains(&format!("127.0.0.1:{port}/api/v1/query?query=up")), "{e}");
     }
 }
