@@ -7,6 +7,8 @@ use cadence::MetricSink;
 
 use crate::backend::otel::OtelBackend;
 use crate::backend::statsd::{open_sink, StatsdBackend};
+use crate::backend::Backend;
+use crate::config::Config;
 use crate::config::{self, ConfigDoc, HistogramAggregation, Protocol, Sources, Temporality, Value};
 use crate::error::{BuildError, Source};
 use crate::instrument::Context;
@@ -285,10 +287,58 @@ impl DualMetricsBuilder {
             Arc::clone(&telemetry),
         )?;
         let new = OtelBackend::start(&config, Arc::clone(&telemetry))?;
-        let ctx = Arc::new(Context { legacy, new, telemetry });
-        let watch = config.reload.watch.then_some(config.reload.poll_interval);
-        let registry = Arc::new(Registry::new(ctx, config, sources));
-        let reloader = crate::reload::Reloader::start(&registry, watch, self.sighup)?;
-        Ok(DualMetrics::from_registry(registry, reloader))
+        start(config, sources, telemetry, legacy, new, self.sighup)
     }
+
+    /// Validates the configuration and builds the facade over the given pipelines instead of
+    /// StatsD and OTLP: [`InMemory`](crate::InMemory) to read back what was recorded (each
+    /// pipeline gets what the mode sends it), [`Noop`](crate::Noop) to drop one side. Modes,
+    /// rules, tags, limits, reload and telemetry work as with [`build`](Self::build); the
+    /// StatsD and OTLP settings are validated and unused.
+    ///
+    /// ```
+    /// use dualmetrics::{DualMetrics, InMemory, Mode, Recorded};
+    ///
+    /// let metrics = DualMetrics::builder()
+    ///     .with_mode(Mode::Legacy)
+    ///     .build_with(InMemory::default(), InMemory::default())?;
+    /// let jobs = metrics.counter("jobs.done").build()?;
+    /// jobs.add(2, &[("queue", "mail")]);
+    /// metrics.set_mode(Mode::Dual);
+    /// jobs.add(3, &[("queue", "mail")]);
+    ///
+    /// let (legacy, new) = metrics.pipelines();
+    /// assert_eq!(legacy.get("jobs.done", &[("queue", "mail")]), Some(Recorded::Counter(5)));
+    /// assert_eq!(new.get("jobs.done", &[("queue", "mail")]), Some(Recorded::Counter(3)));
+    /// # Ok::<(), dualmetrics::BuildError>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`build`](Self::build), for configuration.
+    pub fn build_with<L: Backend, N: Backend>(
+        self,
+        legacy: L,
+        new: N,
+    ) -> Result<DualMetrics<L, N>, BuildError> {
+        let sources = self.sources;
+        let config = sources.resolve()?;
+        let telemetry = Arc::new(Telemetry::default());
+        start(config, sources, telemetry, legacy, new, self.sighup)
+    }
+}
+
+/// The facade over two started pipelines: the registry, the reload triggers, self-metrics.
+fn start<L: Backend, N: Backend>(
+    config: Config,
+    sources: Sources,
+    telemetry: Arc<Telemetry>,
+    legacy: L,
+    new: N,
+    sighup: bool,
+) -> Result<DualMetrics<L, N>, BuildError> {
+    let ctx = Arc::new(Context { legacy, new, telemetry });
+    let watch = config.reload.watch.then_some(config.reload.poll_interval);
+    let registry = Arc::new(Registry::new(ctx, config, sources));
+    let reloader = crate::reload::Reloader::start(&registry, watch, sighup)?;
+    Ok(DualMetrics::from_registry(registry, reloader))
 }

@@ -177,6 +177,9 @@ mod telemetry;
 pub use adapters::cadence as cadence_sink;
 #[cfg(feature = "metrics-rs")]
 pub use adapters::metrics_rs;
+pub use backend::memory::{InMemory, Recorded, RecordedSeries};
+pub use backend::noop::Noop;
+pub use backend::Backend;
 pub use builder::DualMetricsBuilder;
 pub use config::{Config, Protocol, Temporality};
 pub use cutover::Mode;
@@ -194,20 +197,27 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use backend::otel::OtelBackend;
+use backend::statsd::StatsdBackend;
 use registry::Registry;
 
 /// The entry point: owns both pipelines, registers instruments, switches modes, shuts down.
 ///
+/// `L` and `N` are the legacy and the new pipeline: StatsD and OTLP, as
+/// [`DualMetrics::builder`]`.build()` starts them. [`DualMetricsBuilder::build_with`] puts other
+/// [`Backend`]s there ([`InMemory`], [`Noop`]), for a test that reads back what the service
+/// recorded.
+///
 /// Dropping it shuts down with [`config::DEFAULT_SHUTDOWN_TIMEOUT`], flushing what is buffered.
-pub struct DualMetrics {
-    registry: Arc<Registry>,
+pub struct DualMetrics<L: Backend = StatsdBackend, N: Backend = OtelBackend> {
+    registry: Arc<Registry<L, N>>,
     reloader: parking_lot::Mutex<reload::Reloader>,
     /// `dualmetrics.sdk.*`, unless `self_metrics = false`.
-    self_metrics: Option<self_metrics::SelfMetrics>,
+    self_metrics: Option<self_metrics::SelfMetrics<L, N>>,
     shut_down: AtomicBool,
 }
 
-impl std::fmt::Debug for DualMetrics {
+impl<L: Backend, N: Backend> std::fmt::Debug for DualMetrics<L, N> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("DualMetrics").field("mode", &self.mode()).finish()
     }
@@ -218,8 +228,10 @@ impl DualMetrics {
     pub fn builder() -> DualMetricsBuilder {
         DualMetricsBuilder::new()
     }
+}
 
-    pub(crate) fn from_registry(registry: Arc<Registry>, reloader: reload::Reloader) -> Self {
+impl<L: Backend, N: Backend> DualMetrics<L, N> {
+    pub(crate) fn from_registry(registry: Arc<Registry<L, N>>, reloader: reload::Reloader) -> Self {
         let (enabled, interval) = {
             let config = registry.config.read();
             (config.self_metrics, config.statsd.flush_interval)
@@ -240,22 +252,22 @@ impl DualMetrics {
     }
 
     /// Starts building a [`Counter`].
-    pub fn counter(&self, name: &str) -> InstrumentBuilder<'_, Counter> {
+    pub fn counter(&self, name: &str) -> InstrumentBuilder<'_, Counter<L, N>, L, N> {
         InstrumentBuilder::new(&self.registry, name)
     }
 
     /// Starts building an [`UpDownCounter`].
-    pub fn up_down_counter(&self, name: &str) -> InstrumentBuilder<'_, UpDownCounter> {
+    pub fn up_down_counter(&self, name: &str) -> InstrumentBuilder<'_, UpDownCounter<L, N>, L, N> {
         InstrumentBuilder::new(&self.registry, name)
     }
 
     /// Starts building a [`Gauge`].
-    pub fn gauge(&self, name: &str) -> InstrumentBuilder<'_, Gauge> {
+    pub fn gauge(&self, name: &str) -> InstrumentBuilder<'_, Gauge<L, N>, L, N> {
         InstrumentBuilder::new(&self.registry, name)
     }
 
     /// Starts building a [`Histogram`].
-    pub fn histogram(&self, name: &str) -> InstrumentBuilder<'_, Histogram> {
+    pub fn histogram(&self, name: &str) -> InstrumentBuilder<'_, Histogram<L, N>, L, N> {
         InstrumentBuilder::new(&self.registry, name)
     }
 
@@ -334,12 +346,9 @@ impl DualMetrics {
         if let Some(s) = &self.self_metrics {
             s.update();
         }
-        self.registry.ctx.legacy.flush();
-        self.registry
-            .ctx
-            .new
-            .force_flush()
-            .map_err(|reason| ShutdownError::Internal { backend: "otlp", reason })
+        let legacy = self.registry.ctx.legacy.flush();
+        self.registry.ctx.new.flush()?;
+        legacy
     }
 
     /// Flushes both pipelines and stops them, within `deadline` (both run in parallel).
@@ -358,33 +367,30 @@ impl DualMetrics {
         self.registry.close_all();
         let start = Instant::now();
         let ctx = Arc::clone(&self.registry.ctx);
-        let otel = std::thread::spawn(move || ctx.new.shutdown(deadline));
-        let statsd_ok = self.registry.ctx.legacy.shutdown(deadline);
+        let new = std::thread::spawn(move || ctx.new.shutdown(deadline));
+        let legacy = self.registry.ctx.legacy.shutdown(deadline);
         let remaining = deadline.saturating_sub(start.elapsed());
         let until = Instant::now() + remaining;
-        while !otel.is_finished() && Instant::now() < until {
+        while !new.is_finished() && Instant::now() < until {
             std::thread::sleep(Duration::from_millis(1));
         }
-        if !otel.is_finished() {
-            return Err(ShutdownError::Timeout { backend: "otlp", deadline });
+        if !new.is_finished() {
+            return Err(ShutdownError::Timeout { backend: N::NAME, deadline });
         }
-        let otel_result = otel.join().unwrap_or_else(|_| Err("shutdown panicked".into()));
-        if !statsd_ok {
-            return Err(ShutdownError::Timeout { backend: "statsd", deadline });
-        }
-        otel_result.map_err(|reason| {
-            // One cause, one error: the OpenTelemetry reader's own deadline ends the same
-            // export as ours, racing it, and reports itself as an internal "Timeout(…)".
-            if reason.to_ascii_lowercase().contains("timeout") {
-                ShutdownError::Timeout { backend: "otlp", deadline }
-            } else {
-                ShutdownError::Internal { backend: "otlp", reason }
-            }
-        })
+        let new = new.join().unwrap_or_else(|_| {
+            Err(ShutdownError::Internal { backend: N::NAME, reason: "shutdown panicked".into() })
+        });
+        legacy?;
+        new
+    }
+
+    /// The two pipelines, legacy then new: with [`InMemory`] pipelines, what each received.
+    pub fn pipelines(&self) -> (&L, &N) {
+        (&self.registry.ctx.legacy, &self.registry.ctx.new)
     }
 }
 
-impl Drop for DualMetrics {
+impl<L: Backend, N: Backend> Drop for DualMetrics<L, N> {
     fn drop(&mut self) {
         if !self.shut_down.load(Ordering::SeqCst) {
             if let Err(e) = self.shutdown(config::DEFAULT_SHUTDOWN_TIMEOUT) {

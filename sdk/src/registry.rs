@@ -8,9 +8,8 @@ use dualmetrics_model::{MetricKind, Unit};
 use parking_lot::{Mutex, RwLock};
 
 use crate::backend::otel::OtelBackend;
-use crate::backend::otel::StreamPlan;
 use crate::backend::statsd::StatsdBackend;
-use crate::backend::Pipeline;
+use crate::backend::{Backend, Pipeline};
 use crate::config::{Config, Sources, DEFAULT_HISTOGRAM_BOUNDARIES_MS};
 use crate::cutover::{Cutover, Mode};
 use crate::error::{BuildError, ConfigError, Source};
@@ -90,8 +89,8 @@ pub struct ReloadOutcome {
     pub needs_restart: Vec<String>,
 }
 
-pub(crate) struct Registry {
-    pub ctx: Arc<Context>,
+pub(crate) struct Registry<L: Backend = StatsdBackend, N: Backend = OtelBackend> {
+    pub ctx: Arc<Context<L, N>>,
     pub config: RwLock<Config>,
     instruments: Mutex<HashMap<String, Registered>>,
     /// Names on the wire → facade name: `("otel", name)` and `("statsd", name)`. Two metrics
@@ -115,8 +114,8 @@ fn code_error(key: &str, value: String, reason: &str) -> BuildError {
     })
 }
 
-impl Registry {
-    pub(crate) fn new(ctx: Arc<Context>, config: Config, sources: Sources) -> Self {
+impl<L: Backend, N: Backend> Registry<L, N> {
+    pub(crate) fn new(ctx: Arc<Context<L, N>>, config: Config, sources: Sources) -> Self {
         Registry {
             ctx,
             cutover: Mutex::new(Cutover::new(config.mode)),
@@ -135,10 +134,10 @@ impl Registry {
     pub(crate) fn register<K: KindSpec>(
         &self,
         reg: Registration,
-    ) -> Result<Arc<Core<K>>, BuildError>
+    ) -> Result<Arc<Core<K, L, N>>, BuildError>
     where
-        StatsdBackend: Pipeline<K>,
-        OtelBackend: Pipeline<K>,
+        L: Pipeline<K>,
+        N: Pipeline<K>,
     {
         reg.validate()?;
         let mut instruments = self.instruments.lock();
@@ -148,7 +147,7 @@ impl Registry {
             if spec.kind == K::KIND && spec.unit == reg.unit {
                 return Ok(Arc::clone(existing)
                     .as_any()
-                    .downcast::<Core<K>>()
+                    .downcast::<Core<K, L, N>>()
                     .expect("kind checked above"));
             }
             return Err(BuildError::Conflict {
@@ -184,15 +183,6 @@ impl Registry {
                 let f = millis_factor.unwrap_or(1.0);
                 DEFAULT_HISTOGRAM_BOUNDARIES_MS.iter().map(|b| b / f).collect()
             });
-        // Our series map bounds the tag sets (plus one overflow series); the SDK's own limit sits
-        // above it so that OpenTelemetry never folds series on its own.
-        self.ctx.new.plan(
-            &otel_name,
-            StreamPlan {
-                boundaries: boundaries.clone(),
-                cardinality_limit: cardinality_limit + 16,
-            },
-        );
         let spec = Spec {
             statsd_name: statsd_wire,
             otel_name,
@@ -210,7 +200,7 @@ impl Registry {
         };
         let bits = self.cutover.lock().bits_of(resolved.mode);
         drop(config);
-        let core = Arc::new(Core::<K>::new(spec, bits, Arc::clone(&self.ctx)));
+        let core = Arc::new(Core::<K, L, N>::new(spec, bits, Arc::clone(&self.ctx)));
         instruments.insert(
             core.spec.name.clone(),
             Registered {

@@ -18,6 +18,7 @@ use std::sync::{Arc, Weak};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use crate::backend::Backend;
 use crate::error::{BuildError, ConfigError, Source};
 use crate::registry::Registry;
 
@@ -26,7 +27,9 @@ pub use crate::registry::ReloadOutcome;
 /// Re-reads the configuration sources and applies what can change at runtime
 /// ([`Registry::apply`]). On error nothing changes: the failure is logged once, counted in
 /// `reloads_failed` and kept as `last_reload_error`. Reloads run one at a time.
-pub(crate) fn reload(registry: &Registry) -> Result<ReloadOutcome, BuildError> {
+pub(crate) fn reload<L: Backend, N: Backend>(
+    registry: &Registry<L, N>,
+) -> Result<ReloadOutcome, BuildError> {
     let _one_at_a_time = registry.reloading.lock();
     let telemetry = &registry.ctx.telemetry;
     let new = match registry.sources().resolve() {
@@ -57,8 +60,8 @@ pub(crate) struct Reloader {
 
 impl Reloader {
     /// Starts the file watch (every `watch` interval, if given) and the `SIGHUP` handler.
-    pub(crate) fn start(
-        registry: &Arc<Registry>,
+    pub(crate) fn start<L: Backend, N: Backend>(
+        registry: &Arc<Registry<L, N>>,
         watch: Option<Duration>,
         sighup: bool,
     ) -> Result<Reloader, BuildError> {
@@ -89,7 +92,10 @@ impl Reloader {
     }
 
     #[cfg(unix)]
-    fn start_sighup(&mut self, registry: &Arc<Registry>) -> Result<(), BuildError> {
+    fn start_sighup<L: Backend, N: Backend>(
+        &mut self,
+        registry: &Arc<Registry<L, N>>,
+    ) -> Result<(), BuildError> {
         let backend_err = |e: std::io::Error| BuildError::Backend {
             backend: "reload",
             reason: format!("SIGHUP handler: {e}"),
@@ -113,7 +119,10 @@ impl Reloader {
     }
 
     #[cfg(not(unix))]
-    fn start_sighup(&mut self, _: &Arc<Registry>) -> Result<(), BuildError> {
+    fn start_sighup<L: Backend, N: Backend>(
+        &mut self,
+        _: &Arc<Registry<L, N>>,
+    ) -> Result<(), BuildError> {
         Ok(())
     }
 
@@ -136,8 +145,8 @@ impl Drop for Reloader {
     }
 }
 
-fn watch_loop(
-    registry: Weak<Registry>,
+fn watch_loop<L: Backend, N: Backend>(
+    registry: Weak<Registry<L, N>>,
     path: PathBuf,
     interval: Duration,
     mut last: Option<Vec<u8>>,

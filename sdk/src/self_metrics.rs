@@ -37,6 +37,7 @@ use std::time::Duration;
 
 use parking_lot::{Condvar, Mutex};
 
+use crate::backend::Backend;
 use crate::error::BuildError;
 use crate::registry::Registry;
 use crate::telemetry::{Telemetry, TelemetrySnapshot};
@@ -45,26 +46,26 @@ use crate::{Counter, Gauge, InstrumentBuilder};
 /// Prefix of every self-metric name.
 pub const SELF_METRICS_PREFIX: &str = "dualmetrics.sdk";
 
-struct Instruments {
-    dropped: Counter,
-    overflow: Counter,
-    lines_sent: Counter,
-    packets_sent: Counter,
-    bytes_sent: Counter,
-    sampled_out: Counter,
-    send_errors: Counter,
-    budget_exceeded: Counter,
-    flush_packets: Gauge,
-    flush_bytes: Gauge,
-    largest_burst: Gauge,
-    exports: Counter,
-    points_exported: Counter,
-    export_latency: Gauge,
-    reloads: Counter,
+struct Instruments<L: Backend, N: Backend> {
+    dropped: Counter<L, N>,
+    overflow: Counter<L, N>,
+    lines_sent: Counter<L, N>,
+    packets_sent: Counter<L, N>,
+    bytes_sent: Counter<L, N>,
+    sampled_out: Counter<L, N>,
+    send_errors: Counter<L, N>,
+    budget_exceeded: Counter<L, N>,
+    flush_packets: Gauge<L, N>,
+    flush_bytes: Gauge<L, N>,
+    largest_burst: Gauge<L, N>,
+    exports: Counter<L, N>,
+    points_exported: Counter<L, N>,
+    export_latency: Gauge<L, N>,
+    reloads: Counter<L, N>,
 }
 
-struct Inner {
-    instruments: Instruments,
+struct Inner<L: Backend, N: Backend> {
+    instruments: Instruments<L, N>,
     telemetry: Arc<Telemetry>,
     /// The snapshot the last update recorded up to.
     last: Mutex<TelemetrySnapshot>,
@@ -73,8 +74,8 @@ struct Inner {
 }
 
 /// The self-metrics instruments and the thread that updates them.
-pub(crate) struct SelfMetrics {
-    inner: Arc<Inner>,
+pub(crate) struct SelfMetrics<L: Backend, N: Backend> {
+    inner: Arc<Inner<L, N>>,
     thread: Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -83,35 +84,41 @@ pub(crate) struct SelfMetrics {
 /// limit (10 000 by default) would cost about 6 MB for nothing.
 const SELF_METRICS_CARDINALITY_LIMIT: usize = 16;
 
-fn gauge(
-    registry: &Arc<Registry>,
+fn gauge<L: Backend, N: Backend>(
+    registry: &Arc<Registry<L, N>>,
     name: &str,
     unit: &str,
     description: &str,
-) -> Result<Gauge, BuildError> {
-    InstrumentBuilder::<Gauge>::new(registry, &format!("{SELF_METRICS_PREFIX}.{name}"))
+) -> Result<Gauge<L, N>, BuildError> {
+    InstrumentBuilder::<Gauge<L, N>, L, N>::new(registry, &format!("{SELF_METRICS_PREFIX}.{name}"))
         .with_unit(unit)
         .with_description(description)
         .with_cardinality_limit(SELF_METRICS_CARDINALITY_LIMIT)
         .build()
 }
 
-fn counter(
-    registry: &Arc<Registry>,
+fn counter<L: Backend, N: Backend>(
+    registry: &Arc<Registry<L, N>>,
     name: &str,
     unit: &str,
     description: &str,
-) -> Result<Counter, BuildError> {
-    InstrumentBuilder::<Counter>::new(registry, &format!("{SELF_METRICS_PREFIX}.{name}"))
-        .with_unit(unit)
-        .with_description(description)
-        .with_cardinality_limit(SELF_METRICS_CARDINALITY_LIMIT)
-        .build()
+) -> Result<Counter<L, N>, BuildError> {
+    InstrumentBuilder::<Counter<L, N>, L, N>::new(
+        registry,
+        &format!("{SELF_METRICS_PREFIX}.{name}"),
+    )
+    .with_unit(unit)
+    .with_description(description)
+    .with_cardinality_limit(SELF_METRICS_CARDINALITY_LIMIT)
+    .build()
 }
 
-impl SelfMetrics {
+impl<L: Backend, N: Backend> SelfMetrics<L, N> {
     /// Registers the self-metrics and starts the thread that updates them every `interval`.
-    pub(crate) fn start(registry: &Arc<Registry>, interval: Duration) -> Result<Self, BuildError> {
+    pub(crate) fn start(
+        registry: &Arc<Registry<L, N>>,
+        interval: Duration,
+    ) -> Result<Self, BuildError> {
         let instruments = Instruments {
             dropped: counter(
                 registry,
@@ -171,7 +178,7 @@ impl SelfMetrics {
                 "1",
                 "OTLP data points in accepted exports",
             )?,
-            export_latency: InstrumentBuilder::<Gauge>::new(
+            export_latency: InstrumentBuilder::<Gauge<L, N>, L, N>::new(
                 registry,
                 &format!("{SELF_METRICS_PREFIX}.otlp.export.latency"),
             )
@@ -224,12 +231,12 @@ impl SelfMetrics {
     }
 }
 
-impl Inner {
+impl<L: Backend, N: Backend> Inner<L, N> {
     fn update(&self) {
         let mut last = self.last.lock();
         let now = self.telemetry.snapshot();
         let i = &self.instruments;
-        let add = |c: &Counter, new: u64, old: u64, tags: &[(&str, &str)]| {
+        let add = |c: &Counter<L, N>, new: u64, old: u64, tags: &[(&str, &str)]| {
             if new > old {
                 c.add(new - old, tags);
             }

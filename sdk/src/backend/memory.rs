@@ -1,17 +1,19 @@
-//! A pipeline that keeps every value in memory, read back as a [`InMemory::snapshot`]: what the
+//! A pipeline that keeps every value in memory, read back as an [`InMemory::snapshot`]: what the
 //! facade fanned out to one side, without a socket. The fan-out's own tests use it (modes,
-//! switches, levels, overflow), and so can a test that wants to see what an instrument recorded.
+//! switches, levels, overflow), and so can a service's test that wants to see what its
+//! instruments recorded, through [`crate::DualMetricsBuilder::build_with`].
 use std::sync::{Arc, Weak};
 
 use dualmetrics_model::MetricKind;
 use parking_lot::Mutex;
 
-use crate::backend::{Emit, Pipeline, SeriesWalk};
+use crate::backend::{Backend, Emit, Pipeline, SeriesWalk};
+use crate::error::ShutdownError;
 use crate::instrument::{CounterSpec, GaugeSpec, HistogramSpec, KindSpec, Spec, UpDownSpec};
 
 /// What one series received, by kind.
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) enum Recorded {
+pub enum Recorded {
     /// A counter's total.
     Counter(u64),
     /// An up-down counter's level: the sum of every add, in every mode (as the other pipelines
@@ -25,12 +27,15 @@ pub(crate) enum Recorded {
 
 /// One series in a snapshot.
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) struct Point {
+pub struct RecordedSeries {
+    /// The instrument's name.
     pub name: String,
+    /// The instrument's kind.
     pub kind: MetricKind,
     /// The call's tags, in the order of the series' first emit (no global tags: those are a
     /// wire pipeline's business).
     pub tags: Vec<(String, String)>,
+    /// What the series received.
     pub value: Recorded,
 }
 
@@ -38,13 +43,13 @@ pub(crate) struct Point {
 /// up-down counter's level in every mode). A series that never recorded here is not in the
 /// snapshot.
 #[derive(Default)]
-pub(crate) struct InMemory {
+pub struct InMemory {
     instruments: Mutex<Vec<Weak<dyn Readable>>>,
 }
 
 impl InMemory {
     /// Every recorded series of every live instrument, sorted by name, then tags.
-    pub(crate) fn snapshot(&self) -> Vec<Point> {
+    pub fn snapshot(&self) -> Vec<RecordedSeries> {
         let mut out = Vec::new();
         self.instruments.lock().retain(|i| match i.upgrade() {
             Some(instrument) => {
@@ -58,7 +63,7 @@ impl InMemory {
     }
 
     /// What the series `name` with exactly `tags` recorded, if it did.
-    pub(crate) fn get(&self, name: &str, tags: &[(&str, &str)]) -> Option<Recorded> {
+    pub fn get(&self, name: &str, tags: &[(&str, &str)]) -> Option<Recorded> {
         self.snapshot()
             .into_iter()
             .find(|p| {
@@ -72,24 +77,24 @@ impl InMemory {
 
 /// One instrument's series, read for a snapshot.
 trait Readable: Send + Sync {
-    fn read(&self, out: &mut Vec<Point>);
+    fn read(&self, out: &mut Vec<RecordedSeries>);
 }
 
 /// The in-memory part of one instrument.
-pub(crate) struct MemoryInstrument {
+pub struct MemoryInstrument {
     name: String,
     kind: MetricKind,
     series: Arc<dyn SeriesWalk<MemorySeries>>,
 }
 
 /// The in-memory part of one series: nothing until its first record.
-pub(crate) type MemorySeries = Mutex<Option<Recorded>>;
+pub type MemorySeries = Mutex<Option<Recorded>>;
 
 impl Readable for MemoryInstrument {
-    fn read(&self, out: &mut Vec<Point>) {
+    fn read(&self, out: &mut Vec<RecordedSeries>) {
         self.series.for_each(&mut |key, series| {
             if let Some(value) = series.lock().clone() {
-                out.push(Point {
+                out.push(RecordedSeries {
                     name: self.name.clone(),
                     kind: self.kind,
                     tags: key.pairs().map(|(k, v)| (k.to_owned(), v.to_owned())).collect(),
@@ -101,7 +106,7 @@ impl Readable for MemoryInstrument {
 }
 
 /// Applies one value of kind `K` to a series' record.
-trait Apply: KindSpec {
+pub trait Apply: KindSpec {
     fn apply(recorded: &mut Option<Recorded>, value: Self::Value);
 }
 
@@ -167,5 +172,17 @@ impl<K: Apply> Pipeline<K> for InMemory {
         if K::KIND == MetricKind::UpDownCounter {
             K::apply(&mut series.lock(), value);
         }
+    }
+}
+
+impl Backend for InMemory {
+    const NAME: &'static str = "memory";
+
+    fn flush(&self) -> Result<(), ShutdownError> {
+        Ok(())
+    }
+
+    fn shutdown(&self, _deadline: std::time::Duration) -> Result<(), ShutdownError> {
+        Ok(())
     }
 }

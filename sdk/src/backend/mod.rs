@@ -19,17 +19,21 @@
 //! - [`otel`]: an `opentelemetry_sdk` meter provider whose instruments aggregate (bound
 //!   instruments; observable ones reading our per-series totals for cumulative counters and
 //!   up-down counters), and a periodic reader that exports OTLP over gRPC or HTTP.
-//! - `memory` (test builds): every value kept in memory, readable as a snapshot; the fan-out's
-//!   tests (`instrument/fanout_tests.rs`) run on it.
-//! - `noop` (test builds): records nothing.
+//! - `memory`: every value kept in memory, readable as a snapshot ([`crate::InMemory`]); the
+//!   fan-out's tests (`instrument/fanout_tests.rs`) run on it, and so can a service's.
+//! - `noop`: records nothing ([`crate::Noop`]).
+//!
+//! A whole pipeline is a [`Backend`]: the contract for every kind, plus flush and shutdown. The
+//! facade is generic over its two backends (`DualMetrics<L, N>`, StatsD and OTLP by default);
+//! [`crate::DualMetricsBuilder::build_with`] builds it over others.
 use std::sync::{Arc, Weak};
+use std::time::Duration;
 
+use crate::error::ShutdownError;
 use crate::instrument::tags::TagKey;
-use crate::instrument::{KindSpec, Spec};
+use crate::instrument::{CounterSpec, GaugeSpec, HistogramSpec, KindSpec, Spec, UpDownSpec};
 
-#[cfg(test)]
 pub(crate) mod memory;
-#[cfg(test)]
 pub(crate) mod noop;
 pub(crate) mod otel;
 pub(crate) mod statsd;
@@ -37,7 +41,7 @@ pub(crate) mod statsd;
 /// Where one emit goes: the series' tag key, and whether an earlier emit made the series (or a
 /// bound handle records), as opposed to this emit creating it.
 #[derive(Clone, Copy)]
-pub(crate) struct Emit<'a> {
+pub struct Emit<'a> {
     pub key: &'a TagKey,
     pub seen: bool,
 }
@@ -47,7 +51,7 @@ pub(crate) struct Emit<'a> {
 /// Values reach [`record`](Self::record) validated (finite, non-negative where the kind says so)
 /// and only while the instrument's mode includes the pipeline; nothing here returns an error to
 /// the caller, blocks, or allocates on a series' steady state.
-pub(crate) trait Pipeline<K: KindSpec>: Send + Sync + Sized + 'static {
+pub trait Pipeline<K: KindSpec>: Send + Sync + Sized + 'static {
     /// What the pipeline keeps per instrument, made once at registration.
     type Instrument: Send + Sync;
     /// What the pipeline keeps per series (tag set), made with the series.
@@ -91,8 +95,36 @@ pub(crate) trait Pipeline<K: KindSpec>: Send + Sync + Sized + 'static {
     fn on_collect(&self, _hook: Weak<dyn OnCollect>) {}
 }
 
+/// A whole pipeline: its part in every instrument kind, and its lifecycle. Implemented by the
+/// StatsD and OTLP pipelines (the facade's defaults), [`crate::InMemory`] and [`crate::Noop`];
+/// sealed (its contract is the SDK's own).
+pub trait Backend:
+    Pipeline<CounterSpec>
+    + Pipeline<UpDownSpec>
+    + Pipeline<GaugeSpec>
+    + Pipeline<HistogramSpec>
+    + Send
+    + Sync
+    + 'static
+{
+    /// The pipeline's name in errors (`statsd`, `otlp`, `memory`, `noop`).
+    const NAME: &'static str;
+
+    /// Sends what is buffered now; returns once it was sent (or failed).
+    ///
+    /// # Errors
+    /// The pipeline failed to send.
+    fn flush(&self) -> Result<(), ShutdownError>;
+
+    /// Sends what is buffered and stops, within `deadline`.
+    ///
+    /// # Errors
+    /// The pipeline failed or missed the deadline.
+    fn shutdown(&self, deadline: Duration) -> Result<(), ShutdownError>;
+}
+
 /// The series of one instrument, as one pipeline sees them.
-pub(crate) trait SeriesWalk<S>: Send + Sync {
+pub trait SeriesWalk<S>: Send + Sync {
     /// Calls `f` with each live series' tag key and this pipeline's part (the overflow series
     /// included), under the table's read lock.
     fn for_each(&self, f: &mut dyn FnMut(&TagKey, &S));
@@ -104,6 +136,6 @@ pub(crate) trait SeriesWalk<S>: Send + Sync {
 /// Something that runs at the start of every collect, before any instrument is read (a delta
 /// instrument's series table, which forgets its idle series there). Called on the collecting
 /// thread.
-pub(crate) trait OnCollect: Send + Sync {
+pub trait OnCollect: Send + Sync {
     fn on_collect(&self);
 }

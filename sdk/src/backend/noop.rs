@@ -2,12 +2,13 @@
 //! wherever one side of the facade is not wanted.
 use std::sync::Arc;
 
-use crate::backend::{Emit, Pipeline, SeriesWalk};
+use crate::backend::{Backend, Emit, Pipeline, SeriesWalk};
+use crate::error::ShutdownError;
 use crate::instrument::{KindSpec, Spec};
 
 /// Records nothing, keeps nothing (its instrument and series parts take no memory).
 #[derive(Debug, Default, Clone, Copy)]
-pub(crate) struct Noop;
+pub struct Noop;
 
 impl<K: KindSpec> Pipeline<K> for Noop {
     type Instrument = ();
@@ -19,4 +20,16 @@ impl<K: KindSpec> Pipeline<K> for Noop {
 
     #[inline]
     fn record(_: &(), _: &(), _: K::Value, _: Emit<'_>) {}
+}
+
+impl Backend for Noop {
+    const NAME: &'static str = "noop";
+
+    fn flush(&self) -> Result<(), ShutdownError> {
+        Ok(())
+    }
+
+    fn shutdown(&self, _deadline: std::time::Duration) -> Result<(), ShutdownError> {
+        Ok(())
+    }
 }

@@ -7,6 +7,9 @@ use std::time::{Duration, Instant};
 use super::kinds::{CounterSpec, GaugeSpec, HistogramSpec, UpDownSpec};
 use super::tags::Tags;
 use super::{Core, Series};
+use crate::backend::otel::OtelBackend;
+use crate::backend::statsd::StatsdBackend;
+use crate::backend::Backend;
 use crate::error::BuildError;
 use crate::registry::{Registration, Registry};
 
@@ -15,15 +18,18 @@ use crate::registry::{Registration, Registry};
 /// Obtained from [`crate::DualMetrics::counter`] and its siblings; [`build`](Self::build)
 /// validates the name and registers the instrument once (building it again with the same kind
 /// and unit returns the same instrument).
+///
+/// `L` and `N` are the facade's legacy and new pipelines (StatsD and OTLP unless built with
+/// [`crate::DualMetricsBuilder::build_with`]).
 #[must_use = "an instrument builder does nothing until build() is called"]
-pub struct InstrumentBuilder<'a, H> {
-    registry: &'a Arc<Registry>,
+pub struct InstrumentBuilder<'a, H, L: Backend = StatsdBackend, N: Backend = OtelBackend> {
+    registry: &'a Arc<Registry<L, N>>,
     reg: Registration,
     _handle: PhantomData<H>,
 }
 
-impl<'a, H> InstrumentBuilder<'a, H> {
-    pub(crate) fn new(registry: &'a Arc<Registry>, name: &str) -> Self {
+impl<'a, H, L: Backend, N: Backend> InstrumentBuilder<'a, H, L, N> {
+    pub(crate) fn new(registry: &'a Arc<Registry<L, N>>, name: &str) -> Self {
         InstrumentBuilder { registry, reg: Registration::new(name), _handle: PhantomData }
     }
 
@@ -48,7 +54,7 @@ impl<'a, H> InstrumentBuilder<'a, H> {
     }
 }
 
-impl InstrumentBuilder<'_, Histogram> {
+impl<L: Backend, N: Backend> InstrumentBuilder<'_, Histogram<L, N>, L, N> {
     /// Explicit bucket boundaries for the OTLP histogram, in this histogram's unit. Defaults to
     /// the configuration's `otlp.histogram_boundaries`, or OpenTelemetry's millisecond defaults
     /// scaled to the unit.
@@ -61,24 +67,29 @@ impl InstrumentBuilder<'_, Histogram> {
 macro_rules! handle {
     ($(#[$doc:meta])* $name:ident, $bound:ident, $spec:ty, $value:ty, $method:ident, $check:expr) => {
         $(#[$doc])*
-        #[derive(Clone)]
         #[must_use = "instruments do nothing unless you record into them"]
-        pub struct $name {
-            core: Arc<Core<$spec>>,
+        pub struct $name<L: Backend = StatsdBackend, N: Backend = OtelBackend> {
+            core: Arc<Core<$spec, L, N>>,
         }
 
-        impl InstrumentBuilder<'_, $name> {
+        impl<L: Backend, N: Backend> Clone for $name<L, N> {
+            fn clone(&self) -> Self {
+                $name { core: Arc::clone(&self.core) }
+            }
+        }
+
+        impl<L: Backend, N: Backend> InstrumentBuilder<'_, $name<L, N>, L, N> {
             /// Validates and registers the instrument.
             ///
             /// # Errors
             /// An invalid name, unit or option, or a name registered before with another kind
             /// or unit.
-            pub fn build(self) -> Result<$name, BuildError> {
+            pub fn build(self) -> Result<$name<L, N>, BuildError> {
                 Ok($name { core: self.registry.register::<$spec>(self.reg)? })
             }
         }
 
-        impl $name {
+        impl<L: Backend, N: Backend> $name<L, N> {
             /// Records `value` with per-call tags. Never blocks, never panics; an invalid value
             /// or tag key is dropped and counted in self-telemetry.
             #[inline]
@@ -94,7 +105,7 @@ macro_rules! handle {
             ///
             /// # Errors
             /// An invalid tag key.
-            pub fn bind(&self, tags: Tags<'_>) -> Result<$bound, BuildError> {
+            pub fn bind(&self, tags: Tags<'_>) -> Result<$bound<L, N>, BuildError> {
                 Ok($bound { series: self.core.bind(tags)?, core: Arc::clone(&self.core) })
             }
 
@@ -104,21 +115,26 @@ macro_rules! handle {
             }
         }
 
-        impl std::fmt::Debug for $name {
+        impl<L: Backend, N: Backend> std::fmt::Debug for $name<L, N> {
             fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 f.debug_struct(stringify!($name)).field("name", &self.core.spec.name).finish()
             }
         }
 
         #[doc = concat!("A [`", stringify!($name), "`] bound to one tag set: recording is a mode load and atomics.")]
-        #[derive(Clone)]
         #[must_use = "instruments do nothing unless you record into them"]
-        pub struct $bound {
-            core: Arc<Core<$spec>>,
-            series: Arc<Series<$spec>>,
+        pub struct $bound<L: Backend = StatsdBackend, N: Backend = OtelBackend> {
+            core: Arc<Core<$spec, L, N>>,
+            series: Arc<Series<$spec, L, N>>,
         }
 
-        impl $bound {
+        impl<L: Backend, N: Backend> Clone for $bound<L, N> {
+            fn clone(&self) -> Self {
+                $bound { core: Arc::clone(&self.core), series: Arc::clone(&self.series) }
+            }
+        }
+
+        impl<L: Backend, N: Backend> $bound<L, N> {
             /// Records `value` for the bound tag set.
             #[inline]
             pub fn $method(&self, value: $value) {
@@ -129,7 +145,7 @@ macro_rules! handle {
             }
         }
 
-        impl std::fmt::Debug for $bound {
+        impl<L: Backend, N: Backend> std::fmt::Debug for $bound<L, N> {
             fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 f.debug_struct(stringify!($bound)).field("name", &self.core.spec.name).finish()
             }
@@ -156,7 +172,7 @@ handle!(
     Histogram, BoundHistogram, HistogramSpec, f64, record, |v: f64| v.is_finite() && v >= 0.0
 );
 
-impl Counter {
+impl<L: Backend, N: Backend> Counter<L, N> {
     /// Adds one.
     #[inline]
     pub fn increment(&self, tags: Tags<'_>) {
@@ -164,7 +180,7 @@ impl Counter {
     }
 }
 
-impl BoundCounter {
+impl<L: Backend, N: Backend> BoundCounter<L, N> {
     /// Adds one.
     #[inline]
     pub fn increment(&self) {
@@ -173,14 +189,14 @@ impl BoundCounter {
 }
 
 /// `d` expressed in the histogram's unit (seconds when the unit is not a time unit).
-fn duration_in_unit(core: &Core<HistogramSpec>, d: Duration) -> f64 {
+fn duration_in_unit<L: Backend, N: Backend>(core: &Core<HistogramSpec, L, N>, d: Duration) -> f64 {
     match core.spec.millis_factor {
         Some(f) => d.as_secs_f64() * 1000.0 / f,
         None => d.as_secs_f64(),
     }
 }
 
-impl Histogram {
+impl<L: Backend, N: Backend> Histogram<L, N> {
     /// Records a duration, converted to this histogram's unit.
     #[inline]
     pub fn record_duration(&self, d: Duration, tags: Tags<'_>) {
@@ -196,7 +212,7 @@ impl Histogram {
     }
 }
 
-impl BoundHistogram {
+impl<L: Backend, N: Backend> BoundHistogram<L, N> {
     /// Records a duration, converted to this histogram's unit.
     #[inline]
     pub fn record_duration(&self, d: Duration) {
@@ -204,19 +220,19 @@ impl BoundHistogram {
     }
 
     /// Starts a timer that records the elapsed time when dropped.
-    pub fn start_timer(&self) -> HistogramTimer<'_> {
+    pub fn start_timer(&self) -> HistogramTimer<'_, L, N> {
         HistogramTimer { histogram: self, start: Instant::now() }
     }
 }
 
 /// Records the time since [`BoundHistogram::start_timer`] when dropped.
 #[must_use = "the timer records when dropped; binding it to _ drops it at once"]
-pub struct HistogramTimer<'a> {
-    histogram: &'a BoundHistogram,
+pub struct HistogramTimer<'a, L: Backend = StatsdBackend, N: Backend = OtelBackend> {
+    histogram: &'a BoundHistogram<L, N>,
     start: Instant,
 }
 
-impl Drop for HistogramTimer<'_> {
+impl<L: Backend, N: Backend> Drop for HistogramTimer<'_, L, N> {
     fn drop(&mut self) {
         self.histogram.record_duration(self.start.elapsed());
     }

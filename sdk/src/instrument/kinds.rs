@@ -4,14 +4,14 @@
 use dualmetrics_model::MetricKind;
 
 /// One instrument kind.
-pub(crate) trait KindSpec: Sized + Send + Sync + 'static {
+pub trait KindSpec: Sized + Send + Sync + 'static {
     /// What an emit records.
     type Value: Copy;
     const KIND: MetricKind;
 }
 
 /// A monotonic `u64` counter.
-pub(crate) struct CounterSpec;
+pub struct CounterSpec;
 impl KindSpec for CounterSpec {
     type Value = u64;
     const KIND: MetricKind = MetricKind::Counter;
@@ -20,21 +20,21 @@ impl KindSpec for CounterSpec {
 /// An `i64` counter that can go down: a level, the sum of every add ever made. Every pipeline
 /// keeps the level in every mode ([`Pipeline::record_off`](crate::backend::Pipeline::record_off))
 /// and reports it while the mode includes it, so a switch never loses nor double counts an add.
-pub(crate) struct UpDownSpec;
+pub struct UpDownSpec;
 impl KindSpec for UpDownSpec {
     type Value = i64;
     const KIND: MetricKind = MetricKind::UpDownCounter;
 }
 
 /// A last-value `f64` gauge.
-pub(crate) struct GaugeSpec;
+pub struct GaugeSpec;
 impl KindSpec for GaugeSpec {
     type Value = f64;
     const KIND: MetricKind = MetricKind::Gauge;
 }
 
 /// An `f64` distribution.
-pub(crate) struct HistogramSpec;
+pub struct HistogramSpec;
 impl KindSpec for HistogramSpec {
     type Value = f64;
     const KIND: MetricKind = MetricKind::Histogram;

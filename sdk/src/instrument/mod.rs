@@ -49,7 +49,7 @@ pub(crate) struct Context<L = StatsdBackend, N = OtelBackend> {
 
 /// Registration-time facts about an instrument.
 #[derive(Debug, Clone)]
-pub(crate) struct Spec {
+pub struct Spec {
     pub name: String,
     pub description: String,
     pub unit: String,

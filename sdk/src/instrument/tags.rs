@@ -12,7 +12,7 @@ const END: u8 = 0xff;
 /// `key END value END key END value END ...` (one allocation per series instead of one per
 /// key, one per value and one for the list).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct TagKey(Box<[u8]>);
+pub struct TagKey(Box<[u8]>);
 
 impl TagKey {
     pub(crate) fn from_borrowed(tags: Tags<'_>) -> Self {

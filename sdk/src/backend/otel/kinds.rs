@@ -13,7 +13,7 @@ use opentelemetry::metrics::{AsyncInstrument, Meter};
 use opentelemetry::KeyValue;
 
 use super::attributes::Attributes;
-use super::OtelBackend;
+use super::{OtelBackend, StreamPlan};
 use crate::backend::{Emit, OnCollect, Pipeline, SeriesWalk};
 use crate::config::Temporality;
 use crate::instrument::tags::TagKey;
@@ -25,7 +25,7 @@ use crate::telemetry::Telemetry;
 const INLINE_ATTRIBUTES: usize = 8;
 
 /// The OTLP part of one instrument.
-pub(crate) struct OtelInstrument<I> {
+pub struct OtelInstrument<I> {
     otel: I,
     attrs: Arc<Attributes>,
     /// Whether the instrument's table forgets its series at every collect (delta temporality),
@@ -41,6 +41,15 @@ impl OtelBackend {
         spec: &Spec,
         build: impl FnOnce(&Meter, &Arc<Attributes>) -> I,
     ) -> OtelInstrument<I> {
+        // Our series map bounds the tag sets (plus one overflow series); the SDK's own limit sits
+        // above it so that OpenTelemetry never folds series on its own.
+        self.plan(
+            &spec.otel_name,
+            StreamPlan {
+                boundaries: spec.boundaries.clone().unwrap_or_default(),
+                cardinality_limit: spec.cardinality_limit + 16,
+            },
+        );
         let attrs = Arc::new(Attributes::new(&self.global_tags));
         let otel = self.create(spec.temporality, |meter| build(meter, &attrs));
         OtelInstrument {
@@ -121,14 +130,14 @@ fn bind_cold<'s, I, B>(
 /// handle per series for the life of the process — the difference the cardinality benchmark
 /// measures. Delta: a synchronous counter, whose SDK aggregation resets at each collect and which
 /// the table's delta forgetting relies on.
-pub(crate) enum CounterOtel {
+pub enum CounterOtel {
     Cumulative(opentelemetry::metrics::ObservableCounter<u64>),
     Delta(opentelemetry::metrics::Counter<u64>),
 }
 
 /// One counter series' OpenTelemetry side (16 bytes: the total sits beside the bound handle's
 /// non-null niche).
-pub(crate) enum CounterSeries {
+pub enum CounterSeries {
     /// The running total of every add made while the instrument's mode included OTLP, observed
     /// at each collect (cumulative).
     Total(AtomicU64),
@@ -249,7 +258,7 @@ fn observe_totals(
 /// An up-down counter's OTLP part: an observable up-down counter whose callback observes each
 /// series' level while the instrument's mode includes OTLP. An emit is one atomic add in every
 /// mode (no OpenTelemetry record), so a switch never loses nor double counts an add.
-pub(crate) struct UpDownOtel {
+pub struct UpDownOtel {
     _otel: opentelemetry::metrics::ObservableUpDownCounter<i64>,
     /// Whether the mode includes OTLP. A shutdown closes the instrument without switching, so
     /// the final export still observes the levels.
@@ -257,7 +266,7 @@ pub(crate) struct UpDownOtel {
 }
 
 /// One up-down series' OTLP side: its level, and its attributes, built at its first observation.
-pub(crate) struct UpDownLevel {
+pub struct UpDownLevel {
     level: AtomicI64,
     attrs: OnceLock<Box<[KeyValue]>>,
 }

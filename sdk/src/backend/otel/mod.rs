@@ -27,7 +27,7 @@ mod kinds;
 
 use crate::backend::OnCollect;
 use crate::config::{Config, HistogramAggregation, Protocol, Temporality};
-use crate::error::BuildError;
+use crate::error::{BuildError, ShutdownError};
 use crate::telemetry::Telemetry;
 
 /// Instrumentation scope name of every instrument the SDK creates.
@@ -177,7 +177,7 @@ pub(crate) struct StreamPlan {
 }
 
 /// The OTLP pipeline.
-pub(crate) struct OtelBackend {
+pub struct OtelBackend {
     provider: SdkMeterProvider,
     meter: Meter,
     plans: Arc<Mutex<HashMap<String, StreamPlan>>>,
@@ -291,7 +291,7 @@ impl OtelBackend {
     /// Collects and exports now. When a new cumulative series' zero point is pending, that
     /// export carries the zero point and a second one the series' total, so that everything
     /// recorded before the call has been exported when it returns.
-    pub(crate) fn force_flush(&self) -> Result<(), String> {
+    fn force_flush(&self) -> Result<(), String> {
         let _one_flush_at_a_time = self.flush_lock.lock();
         if self.telemetry.zero_points_pending.load(Relaxed) > 0 {
             self.export_zero_points().map_err(|e| e.to_string())?;
@@ -314,7 +314,7 @@ impl OtelBackend {
 
     /// Collects and exports one last time (after an export of the pending zero points, if any),
     /// then releases the exporter and its runtime.
-    pub(crate) fn shutdown(&self, deadline: Duration) -> Result<(), String> {
+    fn stop(&self, deadline: Duration) -> Result<(), String> {
         let start = Instant::now();
         // A flush under way (on a hung collector it lasts up to the export timeout) is waited
         // for within the deadline only; past it the shutdown goes on without the lock.
@@ -330,6 +330,26 @@ impl OtelBackend {
             rt.shutdown_background();
         }
         result
+    }
+}
+
+impl crate::backend::Backend for OtelBackend {
+    const NAME: &'static str = "otlp";
+
+    fn flush(&self) -> Result<(), ShutdownError> {
+        self.force_flush().map_err(|reason| ShutdownError::Internal { backend: "otlp", reason })
+    }
+
+    fn shutdown(&self, deadline: Duration) -> Result<(), ShutdownError> {
+        self.stop(deadline).map_err(|reason| {
+            // One cause, one error: the OpenTelemetry reader's own deadline ends the same
+            // export as ours, racing it, and reports itself as an internal "Timeout(…)".
+            if reason.to_ascii_lowercase().contains("timeout") {
+                ShutdownError::Timeout { backend: "otlp", deadline }
+            } else {
+                ShutdownError::Internal { backend: "otlp", reason }
+            }
+        })
     }
 }
 

@@ -27,7 +27,7 @@ pub(crate) fn line_type(kind: MetricKind, time_unit: bool, config: &StatsdConfig
 }
 
 /// The StatsD part of one instrument.
-pub(crate) struct StatsdInstrument {
+pub struct StatsdInstrument {
     /// What the flusher drains (registered with it while the instrument lives).
     lines: Arc<Lines>,
     /// Histograms in a time unit: the factor to milliseconds (`1.0` otherwise).

@@ -78,7 +78,7 @@ pub(crate) use kinds::line_type;
 
 /// What one series accumulates between two flushes. 16 bytes: a histogram's buffer is boxed so
 /// that the (far more numerous) counter and gauge series do not pay for it.
-pub(crate) enum Cell {
+pub enum Cell {
     Counter { value: AtomicU64 },
     Gauge { bits: AtomicU64, dirty: AtomicBool },
     UpDown { value: AtomicI64, dirty: AtomicBool },
@@ -89,7 +89,7 @@ pub(crate) enum Cell {
 /// reservoir (Vitter's algorithm R) of that size. With a configured sample rate below 1, a sample
 /// first passes a draw at that rate (the lines then declare it, so the daemon's count is right in
 /// expectation).
-pub(crate) struct Samples {
+pub struct Samples {
     kept: Vec<f64>,
     /// Samples recorded this interval that passed the rate draw, kept or not.
     seen: u64,
@@ -614,7 +614,7 @@ struct FlushScratch {
 pub(crate) const PACING_WINDOW_SHARE: f64 = 0.8;
 
 /// The StatsD pipeline: owns the series list, the sink and the flusher thread.
-pub(crate) struct StatsdBackend {
+pub struct StatsdBackend {
     shared: Arc<Shared>,
     thread: Mutex<Option<JoinHandle<()>>>,
     /// The configuration's `tags`, on every line.
@@ -686,13 +686,13 @@ impl StatsdBackend {
     }
 
     /// Drains every series now and sends the lines, paced as a timed flush is.
-    pub(crate) fn flush(&self) {
+    fn flush_now(&self) {
         flush(&self.shared, self.shared.interval.mul_f64(PACING_WINDOW_SHARE));
     }
 
     /// Stops the flusher after a final flush; `false` if that did not finish within `deadline`.
     /// The final flush is paced to end within half the deadline.
-    pub(crate) fn shutdown(&self, deadline: Duration) -> bool {
+    fn stop(&self, deadline: Duration) -> bool {
         *self.shared.final_window.lock() =
             Some(deadline.min(self.shared.interval.mul_f64(PACING_WINDOW_SHARE * 2.0)) / 2);
         *self.shared.stop.lock() = true;
@@ -706,6 +706,24 @@ impl StatsdBackend {
             std::thread::sleep(Duration::from_millis(1));
         }
         handle.join().is_ok()
+    }
+}
+
+impl crate::backend::Backend for StatsdBackend {
+    const NAME: &'static str = "statsd";
+
+    /// Drains and sends now (socket failures are counted, not returned).
+    fn flush(&self) -> Result<(), crate::error::ShutdownError> {
+        self.flush_now();
+        Ok(())
+    }
+
+    fn shutdown(&self, deadline: Duration) -> Result<(), crate::error::ShutdownError> {
+        if self.stop(deadline) {
+            Ok(())
+        } else {
+            Err(crate::error::ShutdownError::Timeout { backend: "statsd", deadline })
+        }
     }
 }
 
