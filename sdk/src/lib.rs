@@ -105,6 +105,11 @@
 //! aggregates counters and gauges in process and formats lines on its own thread once per flush
 //! interval, so the caller never formats a line nor wakes a thread.
 //!
+//! ## Testing with in-memory pipelines
+//! [`DualMetricsBuilder::build_with`] builds the facade over [`InMemory`] (or [`Noop`])
+//! pipelines instead of StatsD and OTLP: modes, rules and telemetry behave the same, and
+//! [`DualMetrics::pipelines`] reads back what each side received.
+//!
 //! ## Code map
 //! An emit goes `instrument/handles.rs` (the public handle) → `instrument/mod.rs` (`Core`: the
 //! mode byte, the series lookup, the cardinality limit, the fan-out) → `instrument/table.rs`

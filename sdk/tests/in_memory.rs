@@ -2,7 +2,13 @@
 //! service's test reads back, by pipeline, through modes, rules, switches and shutdown.
 use std::time::Duration;
 
-use dualmetrics::{DualMetrics, InMemory, Mode, Noop, Recorded, ShutdownError};
+use dualmetrics::{Backend, Counter, DualMetrics, InMemory, Mode, Noop, Recorded, ShutdownError};
+
+/// Instrumentation code written once for the production facade and for tests: generic over the
+/// pipelines.
+fn request_counter<L: Backend, N: Backend>(metrics: &DualMetrics<L, N>) -> Counter<L, N> {
+    metrics.counter("http.requests").with_unit("1").build().unwrap()
+}
 
 #[test]
 fn each_in_memory_pipeline_holds_what_the_mode_sent_it() {
@@ -12,7 +18,7 @@ fn each_in_memory_pipeline_holds_what_the_mode_sent_it() {
         .with_global_tag("env", "test")
         .build_with(InMemory::default(), InMemory::default())
         .unwrap();
-    let requests = metrics.counter("http.requests").build().unwrap();
+    let requests = request_counter(&metrics);
     let latency = metrics.histogram("http.latency").with_unit("ms").build().unwrap();
     let in_flight = metrics.up_down_counter("http.in_flight").build().unwrap();
     let tags = [("route", "/cart")];
