@@ -79,7 +79,7 @@ pub enum BuildError {
     /// A backend could not be set up (socket, exporter, TLS material).
     #[error("{backend} backend: {reason}")]
     Backend {
-        /// `statsd` or `otlp`.
+        /// `statsd`, `otlp`, or `reload` (the configuration watch and its SIGHUP handler).
         backend: &'static str,
         /// What failed.
         reason: String,
@@ -96,7 +96,7 @@ pub enum ShutdownError {
     /// A pipeline did not flush within the deadline.
     #[error("{backend} did not flush within {deadline:?}")]
     Timeout {
-        /// `statsd` or `otlp`.
+        /// The pipeline: `statsd` or `otlp` (`memory`, `noop` never fail).
         backend: &'static str,
         /// The deadline given.
         deadline: Duration,
@@ -104,7 +104,7 @@ pub enum ShutdownError {
     /// A pipeline reported a failure while flushing; the text is for logs only.
     #[error("{backend} flush failed: {reason}")]
     Internal {
-        /// `statsd` or `otlp`.
+        /// The pipeline: `statsd` or `otlp` (`memory`, `noop` never fail).
         backend: &'static str,
         /// The failure.
         reason: String,
