@@ -176,13 +176,16 @@ impl<L: Backend, N: Backend> Registry<L, N> {
             resolved.statsd_name.as_deref().unwrap_or(&reg.name),
         );
         self.claim_wire_names(&reg.name, &otel_name, &statsd_wire, &resolved)?;
-        let boundaries = reg
-            .boundaries
-            .or_else(|| config.otlp.histogram_boundaries.clone())
-            .unwrap_or_else(|| {
-                let f = millis_factor.unwrap_or(1.0);
-                DEFAULT_HISTOGRAM_BOUNDARIES_MS.iter().map(|b| b / f).collect()
-            });
+        // Histograms only: the instrument's, else the configuration's, else OpenTelemetry's
+        // millisecond defaults scaled to the unit.
+        let boundaries = (K::KIND == MetricKind::Histogram).then(|| {
+            reg.boundaries.or_else(|| config.otlp.histogram_boundaries.clone()).unwrap_or_else(
+                || {
+                    let f = millis_factor.unwrap_or(1.0);
+                    DEFAULT_HISTOGRAM_BOUNDARIES_MS.iter().map(|b| b / f).collect()
+                },
+            )
+        });
         let spec = Spec {
             statsd_name: statsd_wire,
             otel_name,
@@ -195,7 +198,7 @@ impl<L: Backend, N: Backend> Registry<L, N> {
             cardinality_limit,
             cumulative_series_warning: config.cumulative_series_warning,
             temporality: resolved.temporality.unwrap_or(config.otlp.temporality),
-            boundaries: (K::KIND == MetricKind::Histogram).then_some(boundaries),
+            boundaries,
             statsd_sample_rate: resolved.statsd_sample_rate.unwrap_or(1.0),
         };
         let bits = self.cutover.lock().bits_of(resolved.mode);

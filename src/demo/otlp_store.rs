@@ -193,7 +193,6 @@ impl Inner {
             };
             let delta = p.temporality == Some(Temporality::Delta);
             match (&p.kind, &p.value) {
-                (PointKind::Sum { .. } | PointKind::Gauge, PointValue::Empty) => {}
                 (PointKind::Sum { monotonic }, _) => {
                     let kind =
                         if *monotonic { MetricKind::Counter } else { MetricKind::UpDownCounter };

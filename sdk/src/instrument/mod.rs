@@ -95,20 +95,17 @@ pub(crate) struct Core<K: KindSpec, L: Pipeline<K> = StatsdBackend, N: Pipeline<
     overflowed: OnceLock<Arc<AtomicU64>>,
     warned_invalid_tags: AtomicBool,
     warned_series: AtomicBool,
-    /// Whether idle series are forgotten after each of the new pipeline's collects.
-    forgets: bool,
     pub ctx: Arc<Context<L, N>>,
 }
 
 impl<K: KindSpec, L: Pipeline<K>, N: Pipeline<K>> Core<K, L, N> {
     pub(crate) fn new(spec: Spec, mode_bits: u8, ctx: Arc<Context<L, N>>) -> Self {
-        let forgets = spec.forgets();
         let series = Arc::new(Table::new(Arc::clone(&ctx.telemetry)));
         let legacy = ctx.legacy.instrument(&spec, table::view(&series, |s| &s.legacy));
         let new = ctx.new.instrument(&spec, table::view(&series, |s| &s.new));
         L::switched(&legacy, mode_bits & LEGACY_BIT != 0);
         N::switched(&new, mode_bits & OTLP_BIT != 0);
-        if forgets {
+        if spec.forgets() {
             let table: Arc<dyn OnCollect> = series.clone();
             ctx.new.on_collect(Arc::downgrade(&table));
         }
@@ -121,7 +118,6 @@ impl<K: KindSpec, L: Pipeline<K>, N: Pipeline<K>> Core<K, L, N> {
             overflowed: OnceLock::new(),
             warned_invalid_tags: AtomicBool::new(false),
             warned_series: AtomicBool::new(false),
-            forgets,
             ctx,
         }
     }
@@ -186,7 +182,7 @@ impl<K: KindSpec, L: Pipeline<K>, N: Pipeline<K>> Core<K, L, N> {
         let len = map.len();
         drop(map);
         let threshold = self.spec.cumulative_series_warning;
-        if !self.forgets && threshold > 0 && len >= threshold {
+        if !self.spec.forgets() && threshold > 0 && len >= threshold {
             self.warn_cumulative_series(len);
         }
         Some(series)
